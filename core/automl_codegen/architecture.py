@@ -1,0 +1,519 @@
+"""The architecture IR: a validated DAG of typed nodes, with repeated blocks kept grouped.
+
+An :class:`Architecture` is a frozen, hashable value. Constructing one validates it
+(closed op vocabulary, attribute types and bounds, topological order, no dangling or
+unused nodes, shapes), so an architecture that exists always builds. Errors name the
+node: ``nodes[3] 'stage1_0' -> block 'MBConv' nodes[1] 'dw': conv2d expects 16 input
+channels (in_channels), got 8``.
+
+Blocks are parameterised sub-graphs (one class per block kind in emitted code). Inside a
+block, an integer attribute may be the name of a block parameter instead of a literal;
+each ``op="block"`` node binds the parameters with integers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import keyword
+import re
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from typing import Any
+
+import attrs
+
+from ._ops import BLOCK_OP, IR_VERSION, OPS, OpSpec, Shape
+from .errors import ArchitectureError
+
+__all__ = [
+    "IR_VERSION",
+    "OPS",
+    "Architecture",
+    "Block",
+    "Node",
+    "infer_shapes",
+]
+
+AttrValue = int | float | bool | str
+
+_IDENT = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+_CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]{0,63}\Z")
+#: Names that generated code uses itself, so no input, parameter or node may take them.
+CODE_NAMES = frozenset({"self", "torch", "nn", "F", "tf", "keras", "layers", "super", "math"})
+#: Names a node (a module attribute and local variable in generated code) must not take.
+RESERVED_NAMES = CODE_NAMES | frozenset(
+    {
+        "x", "input", "inputs", "forward", "call", "build", "training", "train", "eval", "to", "cuda",
+        "cpu", "float", "double", "half", "type", "apply", "modules", "children",
+        "parameters", "buffers", "state_dict", "load_state_dict", "register_buffer",
+        "register_parameter", "register_module", "add_module", "zero_grad", "extra_repr",
+        "get_submodule", "get_parameter", "named_modules", "dump_patches", "weights",
+        "name", "trainable", "dtype", "build_model", "model", "state", "out",
+    }
+)
+MAX_NODES = 4096
+
+
+def _check_identifier(kind: str, value: object, reserved: frozenset[str] = RESERVED_NAMES) -> None:
+    if not isinstance(value, str) or not _IDENT.match(value) or keyword.iskeyword(value):
+        msg = (
+            f"{kind} {value!r} is not a valid name: use lower_case letters, digits and "
+            f"underscores, starting with a letter (at most 64 characters)"
+        )
+        raise ArchitectureError(msg)
+    if value in reserved:
+        msg = f"{kind} {value!r} is reserved in generated code; rename it"
+        raise ArchitectureError(msg)
+
+
+def _check_class_name(kind: str, value: object) -> None:
+    if not isinstance(value, str) or not _CLASS_NAME.match(value):
+        msg = f"{kind} {value!r} is not a valid class name: use CamelCase letters and digits"
+        raise ArchitectureError(msg)
+
+
+def _freeze_attrs(value: Mapping[str, AttrValue] | Iterable[tuple[str, AttrValue]]) -> tuple:
+    items = value.items() if isinstance(value, Mapping) else value
+    return tuple(sorted((str(k), v) for k, v in items))
+
+
+@attrs.frozen
+class Node:
+    """One node of a graph.
+
+    Attributes:
+        name: identifier, unique in its graph; the attribute / variable name in code.
+        op: an op of :data:`OPS`, or ``"block"`` to call the block named by ``block``.
+        inputs: names of earlier nodes or of the graph's inputs.
+        attrs: the op's attributes (defaults filled in), sorted ``(name, value)`` pairs;
+            a block call binds the block's parameters here.
+        block: the called block's name when ``op == "block"``.
+    """
+
+    name: str
+    op: str
+    inputs: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    attrs: tuple[tuple[str, AttrValue], ...] = attrs.field(default=(), converter=_freeze_attrs)
+    block: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _check_identifier("node name", self.name)
+        where = f"node {self.name!r}"
+        for ref in self.inputs:
+            if not isinstance(ref, str):
+                msg = f"{where}: inputs must be node names, got {ref!r}"
+                raise ArchitectureError(msg)
+        if self.op == BLOCK_OP:
+            _check_class_name(f"{where}: block", self.block)
+            for key, value in self.attrs:
+                _check_identifier(f"{where}: block parameter", key, CODE_NAMES)
+                _check_attr_value(where, key, value, int, 1, 1 << 16)
+            return
+        if self.block is not None:
+            msg = f"{where}: 'block' is only allowed with op 'block', not {self.op!r}"
+            raise ArchitectureError(msg)
+        spec = OPS.get(self.op) if isinstance(self.op, str) else None
+        if spec is None:
+            known = ", ".join(sorted([*OPS, BLOCK_OP]))
+            msg = f"{where}: unknown op {self.op!r}; the vocabulary (IR v{IR_VERSION}) is: {known}"
+            raise ArchitectureError(msg)
+        if not spec.min_inputs <= len(self.inputs) <= spec.max_inputs:
+            want = (
+                str(spec.min_inputs)
+                if spec.min_inputs == spec.max_inputs
+                else f"{spec.min_inputs} to {spec.max_inputs}"
+            )
+            msg = f"{where}: {self.op} takes {want} inputs, got {len(self.inputs)}"
+            raise ArchitectureError(msg)
+        given = dict(self.attrs)
+        unknown = sorted(set(given) - {a.name for a in spec.attrs})
+        if unknown:
+            allowed = ", ".join(a.name for a in spec.attrs) or "none"
+            msg = f"{where}: {self.op} has no attribute {unknown[0]!r} (allowed: {allowed})"
+            raise ArchitectureError(msg)
+        for attr in spec.attrs:
+            if attr.name not in given:
+                if attr.required:
+                    msg = f"{where}: {self.op} needs attribute {attr.name!r}"
+                    raise ArchitectureError(msg)
+                given[attr.name] = attr.default
+            elif attr.type is float and type(given[attr.name]) is int:
+                given[attr.name] = float(given[attr.name])
+            _check_attr_value(where, attr.name, given[attr.name], attr.type, attr.min, attr.max)
+        # Defaults are stored explicitly: equal networks get equal (hashable) nodes.
+        object.__setattr__(self, "attrs", _freeze_attrs(given))
+
+    @property
+    def attr_dict(self) -> dict[str, AttrValue]:
+        return dict(self.attrs)
+
+    def attr(self, name: str) -> AttrValue:
+        return self.attr_dict[name]
+
+    @property
+    def spec(self) -> OpSpec | None:
+        return OPS.get(self.op)
+
+
+def _check_attr_value(
+    where: str, name: str, value: object, kind: type, lo: float | None, hi: float | None
+) -> None:
+    if kind is int and isinstance(value, str):
+        # A block parameter reference; resolved (and range-checked) per call.
+        if not _IDENT.match(value) or value in CODE_NAMES or keyword.iskeyword(value):
+            msg = f"{where}: attribute {name!r} must be int or a block parameter name, got {value!r}"
+            raise ArchitectureError(msg)
+        return
+    if type(value) is not kind:
+        msg = f"{where}: attribute {name!r} must be {kind.__name__}, got {value!r}"
+        raise ArchitectureError(msg)
+    if kind is bool:
+        return
+    if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
+        msg = f"{where}: attribute {name!r}={value!r} is outside [{lo}, {hi}]"
+        raise ArchitectureError(msg)
+
+
+def _check_graph(where: str, inputs: tuple[str, ...], nodes: tuple[Node, ...], output: str) -> None:
+    """Names unique, inputs defined earlier, no cycles, every node used by the output."""
+    prefix = f"{prefix}" if where else ""
+    if not nodes:
+        msg = f"{prefix}has no nodes"
+        raise ArchitectureError(msg)
+    if len(nodes) > MAX_NODES:
+        msg = f"{prefix}has {len(nodes)} nodes, more than the limit of {MAX_NODES}"
+        raise ArchitectureError(msg)
+    position = {}
+    for index, node in enumerate(nodes):
+        if node.name in position or node.name in inputs:
+            msg = f"{prefix}nodes[{index}] {node.name!r}: the name is used twice"
+            raise ArchitectureError(msg)
+        position[node.name] = index
+    for index, node in enumerate(nodes):
+        for ref in node.inputs:
+            if ref in inputs:
+                continue
+            if ref not in position:
+                msg = f"{prefix}nodes[{index}] {node.name!r}: input {ref!r} is not defined"
+                raise ArchitectureError(msg)
+            if position[ref] >= index:
+                cycle = _find_cycle(nodes, position, node.name)
+                detail = f"cycle {' -> '.join(cycle)}" if cycle else "order the nodes topologically"
+                msg = (
+                    f"{prefix}nodes[{index}] {node.name!r}: input {ref!r} is not computed "
+                    f"before it ({detail})"
+                )
+                raise ArchitectureError(msg)
+    if output not in position:
+        msg = f"{prefix}output {output!r} is not a node"
+        raise ArchitectureError(msg)
+    used = {output}
+    for node in reversed(nodes):
+        if node.name in used:
+            used.update(node.inputs)
+    unused = [n.name for n in nodes if n.name not in used]
+    if unused:
+        msg = f"{prefix}nodes {unused} do not contribute to the output {output!r}; remove them"
+        raise ArchitectureError(msg)
+
+
+def _find_cycle(nodes: tuple[Node, ...], position: dict[str, int], start: str) -> list[str]:
+    by_name = {n.name: n for n in nodes}
+    path: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        if name in path:
+            return [*path[path.index(name):], name]
+        if name not in by_name:
+            return None
+        path.append(name)
+        for ref in by_name[name].inputs:
+            found = visit(ref)
+            if found:
+                return found
+        path.pop()
+        return None
+
+    return visit(start) or []
+
+
+@attrs.frozen
+class Block:
+    """A parameterised sub-graph; emitters write one class per block.
+
+    Attributes:
+        name: CamelCase name, the class name in emitted code.
+        inputs: formal input names (the arguments of ``forward``).
+        params: integer parameter names (the arguments of ``__init__``).
+        nodes: the body, in topological order.
+        output: the node whose value the block returns.
+    """
+
+    name: str
+    inputs: tuple[str, ...] = attrs.field(converter=tuple)
+    params: tuple[str, ...] = attrs.field(converter=tuple)
+    nodes: tuple[Node, ...] = attrs.field(converter=tuple)
+    output: str
+
+    def __attrs_post_init__(self) -> None:
+        _check_class_name("block name", self.name)
+        where = f"block {self.name!r}"
+        if not self.inputs:
+            msg = f"{where}: needs at least one input"
+            raise ArchitectureError(msg)
+        for name in (*self.inputs, *self.params):
+            _check_identifier(f"{where}: input/parameter", name, CODE_NAMES)
+        if len(set(self.inputs) | set(self.params)) != len(self.inputs) + len(self.params):
+            msg = f"{where}: input and parameter names must be distinct"
+            raise ArchitectureError(msg)
+        _check_graph(where, self.inputs, self.nodes, self.output)
+        for index, node in enumerate(self.nodes):
+            for key, value in node.attrs:
+                if isinstance(value, str) and value not in self.params:
+                    msg = (
+                        f"{where}: nodes[{index}] {node.name!r}: attribute {key!r} refers to "
+                        f"{value!r}, which is not a parameter of the block ({list(self.params)})"
+                    )
+                    raise ArchitectureError(msg)
+
+
+@attrs.frozen
+class Architecture:
+    """A whole network: input shape, classes, top-level graph and the blocks it calls.
+
+    Attributes:
+        input_shape: per-sample input ``(C, H, W)``.
+        num_classes: size of the output vector (logits).
+        nodes: the top-level graph in topological order; its input is named ``input_``.
+        output: the node that yields the logits.
+        blocks: block definitions, each used by at least one ``op="block"`` node.
+        name: the class name of the network in emitted code.
+        ir_version: vocabulary version the architecture was written against.
+    """
+
+    INPUT = "input_"
+
+    input_shape: tuple[int, ...] = attrs.field(converter=tuple)
+    num_classes: int
+    nodes: tuple[Node, ...] = attrs.field(converter=tuple)
+    output: str
+    blocks: tuple[Block, ...] = attrs.field(default=(), converter=tuple)
+    name: str = "Net"
+    ir_version: int = IR_VERSION
+
+    def __attrs_post_init__(self) -> None:
+        if self.ir_version != IR_VERSION:
+            msg = (
+                f"architecture was written for IR version {self.ir_version}; this "
+                f"automl-codegen reads version {IR_VERSION}"
+            )
+            raise ArchitectureError(msg)
+        _check_class_name("architecture name", self.name)
+        if len(self.input_shape) != 3 or any(
+            type(d) is not int or not 1 <= d <= 1 << 14 for d in self.input_shape
+        ):
+            msg = f"input_shape must be (C, H, W) with positive integers, got {self.input_shape}"
+            raise ArchitectureError(msg)
+        if type(self.num_classes) is not int or not 1 <= self.num_classes <= 1 << 20:
+            msg = f"num_classes must be a positive integer, got {self.num_classes!r}"
+            raise ArchitectureError(msg)
+        names = [b.name for b in self.blocks]
+        if len(set(names)) != len(names) or self.name in names:
+            msg = f"block names must be unique and differ from the network's name {self.name!r}"
+            raise ArchitectureError(msg)
+        _check_graph("", (self.INPUT,), self.nodes, self.output)
+        for index, node in enumerate(self.nodes):
+            for key, value in node.attrs:
+                if isinstance(value, str):
+                    msg = (
+                        f"nodes[{index}] {node.name!r}: attribute {key!r}={value!r} refers to a "
+                        f"parameter, but only nodes inside a block have parameters"
+                    )
+                    raise ArchitectureError(msg)
+        self._check_block_calls()
+        out = infer_shapes(self)[self.output]
+        if out != (self.num_classes,):
+            msg = (
+                f"output {self.output!r} has shape {out}, but the network must return "
+                f"({self.num_classes},) logits for num_classes={self.num_classes}"
+            )
+            raise ArchitectureError(msg)
+
+    def _check_block_calls(self) -> None:
+        blocks = self.block_map
+        used: set[str] = set()
+        graphs = [("", self.nodes), *((f"block {b.name!r}: ", b.nodes) for b in self.blocks)]
+        for where, nodes in graphs:
+            for index, node in enumerate(nodes):
+                if node.op != BLOCK_OP:
+                    continue
+                block = blocks.get(node.block or "")
+                if block is None:
+                    msg = f"{where}nodes[{index}] {node.name!r}: calls unknown block {node.block!r}"
+                    raise ArchitectureError(msg)
+                used.add(block.name)
+                if len(node.inputs) != len(block.inputs):
+                    msg = (
+                        f"{where}nodes[{index}] {node.name!r}: block {block.name!r} takes "
+                        f"{len(block.inputs)} inputs, got {len(node.inputs)}"
+                    )
+                    raise ArchitectureError(msg)
+                bound = {k for k, _ in node.attrs}
+                if bound != set(block.params):
+                    msg = (
+                        f"{where}nodes[{index}] {node.name!r}: block {block.name!r} needs "
+                        f"parameters {sorted(block.params)}, got {sorted(bound)}"
+                    )
+                    raise ArchitectureError(msg)
+        unused = sorted(set(blocks) - used)
+        if unused:
+            msg = f"blocks {unused} are defined but never called; remove them"
+            raise ArchitectureError(msg)
+        self.block_order  # noqa: B018 - raises on recursive blocks
+
+    @cached_property
+    def block_map(self) -> dict[str, Block]:
+        return {b.name: b for b in self.blocks}
+
+    @cached_property
+    def block_order(self) -> tuple[Block, ...]:
+        """Blocks in dependency order: a block comes after every block it calls."""
+        blocks, order, state = self.block_map, [], {}
+
+        def visit(name: str, chain: tuple[str, ...]) -> None:
+            if state.get(name) == "done":
+                return
+            if name in chain:
+                msg = f"blocks call each other recursively: {' -> '.join([*chain, name])}"
+                raise ArchitectureError(msg)
+            for node in blocks[name].nodes:
+                if node.op == BLOCK_OP:
+                    visit(node.block, (*chain, name))
+            state[name] = "done"
+            order.append(blocks[name])
+
+        for block in self.blocks:
+            visit(block.name, ())
+        return tuple(order)
+
+    # -- derived facts -------------------------------------------------------------------
+
+    @cached_property
+    def shapes(self) -> dict[str, Shape]:
+        """Per-sample output shape of every top-level node."""
+        return infer_shapes(self)
+
+    @cached_property
+    def num_params(self) -> int:
+        """Trainable parameter count, computed from the IR alone."""
+        return _count_params(self)
+
+    def fingerprint(self) -> str:
+        """A short, stable hash of the canonical JSON (identical for equal architectures)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def op_counts(self) -> dict[str, int]:
+        """How often each op occurs once blocks are expanded (for reports and tests)."""
+        counts: dict[str, int] = {}
+
+        def walk(nodes: tuple[Node, ...]) -> None:
+            for node in nodes:
+                if node.op == BLOCK_OP:
+                    walk(self.block_map[node.block].nodes)
+                else:
+                    counts[node.op] = counts.get(node.op, 0) + 1
+
+        walk(self.nodes)
+        return dict(sorted(counts.items()))
+
+    # -- serialisation -------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        from .serialization import get_converter
+
+        return get_converter().unstructure(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent) + ("\n" if indent else "")
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Architecture:
+        from .serialization import structure_architecture
+
+        return structure_architecture(data)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Architecture:
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            msg = f"architecture JSON does not parse: {exc}"
+            raise ArchitectureError(msg) from None
+        return cls.from_dict(data)
+
+
+# -- shape inference and parameter counting ----------------------------------------------
+
+
+def _resolve(node: Node, params: Mapping[str, int]) -> dict[str, AttrValue]:
+    return {k: params[v] if isinstance(v, str) else v for k, v in node.attrs}
+
+
+def _walk_graph(
+    arch: Architecture,
+    nodes: tuple[Node, ...],
+    inputs: Mapping[str, Shape],
+    params: Mapping[str, int],
+    where: str,
+    on_node: Any = None,
+) -> dict[str, Shape]:
+    shapes = dict(inputs)
+    for index, node in enumerate(nodes):
+        here = f"{where}nodes[{index}] {node.name!r}"
+        in_shapes = [shapes[ref] for ref in node.inputs]
+        values = _resolve(node, params)
+        if node.op == BLOCK_OP:
+            block = arch.block_map[node.block]
+            inner = _walk_graph(
+                arch,
+                block.nodes,
+                dict(zip(block.inputs, in_shapes, strict=True)),
+                values,
+                f"{here} -> block {block.name!r} ",
+                on_node,
+            )
+            shapes[node.name] = inner[block.output]
+            continue
+        spec = OPS[node.op]
+        for attr in spec.attrs:
+            value = values[attr.name]
+            if attr.type is int and attr.max is not None and not attr.min <= value <= attr.max:
+                msg = f"{here}: {node.op} attribute {attr.name!r}={value} is outside [{attr.min}, {attr.max}]"
+                raise ArchitectureError(msg)
+        try:
+            shapes[node.name] = spec.infer(in_shapes, values)
+        except ArchitectureError as exc:
+            raise ArchitectureError(f"{here}: {exc}") from None
+        if on_node is not None:
+            on_node(node, in_shapes, values)
+    return shapes
+
+
+def infer_shapes(arch: Architecture) -> dict[str, Shape]:
+    """Per-sample shapes of the top-level nodes; raises ArchitectureError naming the node."""
+    shapes = _walk_graph(arch, arch.nodes, {Architecture.INPUT: arch.input_shape}, {}, "")
+    del shapes[Architecture.INPUT]
+    return shapes
+
+
+def _count_params(arch: Architecture) -> int:
+    total = 0
+
+    def add(node: Node, in_shapes: list[Shape], values: Mapping[str, Any]) -> None:
+        nonlocal total
+        total += OPS[node.op].count_params(in_shapes, values)
+
+    _walk_graph(arch, arch.nodes, {Architecture.INPUT: arch.input_shape}, {}, "", add)
+    return total

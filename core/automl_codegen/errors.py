@@ -1,0 +1,30 @@
+"""Exceptions users see. Each message names the problem and the way out."""
+
+from __future__ import annotations
+
+
+class AutoMLCodeGenError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class PluginError(AutoMLCodeGenError):
+    """A plugin could not be loaded, registered a duplicate name, or misbehaved."""
+
+
+class UnknownNameError(AutoMLCodeGenError, KeyError):
+    """A strategy, space, dataset, ... name that no installed plugin registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ArchitectureError(AutoMLCodeGenError, ValueError):
+    """An architecture that does not validate; the message names the node or field."""
+
+
+class ConfigError(AutoMLCodeGenError, ValueError):
+    """Bad search configuration: constraint syntax, budgets, objective names, ..."""
+
+
+class RunDirectoryError(AutoMLCodeGenError):
+    """A run directory that is missing, not a run, or cannot be used."""

@@ -1,0 +1,74 @@
+"""What evaluators receive and return: datasets, the evaluation context, evaluations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+
+@attrs.frozen(eq=False)
+class Dataset:
+    """A classification dataset held in memory, already split and normalised.
+
+    Images are float32 ``(N, C, H, W)``, labels int64 ``(N,)``. ``normalization`` records
+    how raw inputs were turned into these tensors, so generated code can document it.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    normalization: dict[str, Any] = attrs.field(factory=dict)
+    description: str = ""
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "train": len(self.y_train),
+            "val": len(self.y_val),
+            "test": len(self.y_test),
+            "normalization": self.normalization,
+            "description": self.description,
+        }
+
+
+@attrs.frozen
+class TrainingBudget:
+    """How much training one trial gets."""
+
+    epochs: int = 15
+    max_seconds: float | None = None
+    patience: int | None = 4
+
+
+@attrs.frozen(eq=False)
+class EvaluationContext:
+    """Everything an evaluator needs besides the architecture."""
+
+    dataset: Dataset
+    budget: TrainingBudget
+    seed: int
+    profilers: Sequence[Any] = ()
+    device: str = "cpu"
+    trial_number: int = 0
+
+
+@attrs.frozen(eq=False)
+class Evaluation:
+    """An evaluator's answer: measurements and, optionally, the trained weights."""
+
+    metrics: dict[str, float]
+    state_dict: Any = None

@@ -1,0 +1,139 @@
+"""Base classes for search spaces and strategies: the contract plugins implement."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from .architecture import Architecture
+from .errors import ConfigError
+from .objective import Objective
+from .trial import Trial
+
+Genotype = Any  # JSON-compatible: dicts, lists, strings, numbers
+
+
+@attrs.frozen
+class Choice:
+    """One categorical decision of a space: a name and its options (JSON values)."""
+
+    name: str
+    options: tuple[Any, ...] = attrs.field(converter=tuple)
+
+
+class SearchSpace(ABC):
+    """Turns genotypes into architectures and varies them.
+
+    A space describes itself as a fixed sequence of categorical :meth:`choices`;
+    ``encode``/``decode`` map a genotype to one option index per choice. From that the
+    base class derives ``sample``, ``mutate`` and ``crossover``, so a simple space only
+    writes ``choices``, ``decode`` (indices -> genotype), ``encode`` and
+    ``to_architecture``. RL controllers and tabular benchmarks use the same encoding.
+    """
+
+    name = "space"
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int) -> None:
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+
+    # -- what a space must provide -------------------------------------------------------
+
+    @abstractmethod
+    def choices(self) -> list[Choice]:
+        """The decisions, in a fixed order."""
+
+    @abstractmethod
+    def decode(self, indices: Sequence[int]) -> Genotype:
+        """The genotype with option ``indices[i]`` for choice ``i``."""
+
+    @abstractmethod
+    def encode(self, genotype: Genotype) -> list[int]:
+        """The option index per choice; the inverse of :meth:`decode`."""
+
+    @abstractmethod
+    def to_architecture(self, genotype: Genotype) -> Architecture:
+        """Lower a genotype to the IR."""
+
+    # -- derived operations --------------------------------------------------------------
+
+    def sample(self, rng: np.random.Generator) -> Genotype:
+        return self.decode([int(rng.integers(len(c.options))) for c in self.choices()])
+
+    def mutate(self, genotype: Genotype, rng: np.random.Generator, rate: float | None = None) -> Genotype:
+        """Re-draw each decision with probability ``rate`` (default 1/#choices), at least one."""
+        choices = self.choices()
+        indices = self.encode(genotype)
+        rate = 1.0 / len(choices) if rate is None else rate
+        picked = [i for i in range(len(choices)) if rng.random() < rate]
+        if not picked:
+            picked = [int(rng.integers(len(choices)))]
+        for i in picked:
+            if len(choices[i].options) > 1:
+                # Draw among the other options so a mutation always changes something.
+                new = int(rng.integers(len(choices[i].options) - 1))
+                indices[i] = new if new < indices[i] else new + 1
+        return self.decode(indices)
+
+    def crossover(self, a: Genotype, b: Genotype, rng: np.random.Generator) -> Genotype:
+        """Uniform crossover over the decisions."""
+        ia, ib = self.encode(a), self.encode(b)
+        return self.decode([x if rng.random() < 0.5 else y for x, y in zip(ia, ib, strict=True)])
+
+    def key(self, genotype: Genotype) -> str:
+        """A canonical string for de-duplicating genotypes."""
+        return json.dumps(genotype, sort_keys=True, separators=(",", ":"))
+
+    def size(self) -> int:
+        total = 1
+        for choice in self.choices():
+            total *= len(choice.options)
+        return total
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "choices": {c.name: list(c.options) for c in self.choices()}}
+
+
+class Strategy(ABC):
+    """An ask/tell search strategy.
+
+    The engine calls ``ask(n)`` for genotypes to evaluate and ``tell(trials)`` with the
+    finished trials (failed ones included, in any order). ``state_dict`` must return
+    JSON-compatible data from which ``load_state_dict`` restores the exact state, RNG
+    included, so a resumed run continues as if never stopped.
+    """
+
+    name = "strategy"
+
+    def __init__(
+        self, space: SearchSpace, objectives: Sequence[Objective], *, seed: int = 0, **options: Any
+    ) -> None:
+        if options:
+            msg = f"strategy {self.name!r} has no option(s) {sorted(options)}"
+            raise ConfigError(msg)
+        if not objectives:
+            msg = f"strategy {self.name!r} needs at least one objective"
+            raise ConfigError(msg)
+        self.space = space
+        self.objectives = list(objectives)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    @abstractmethod
+    def ask(self, n: int) -> list[Genotype]:
+        """Up to ``n`` genotypes to evaluate next."""
+
+    @abstractmethod
+    def tell(self, trials: Sequence[Trial]) -> None:
+        """Learn from finished trials."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]

@@ -1,0 +1,59 @@
+"""Trials: one evaluated architecture with its measurements, as recorded in a run."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from .architecture import Architecture
+from .objective import Objective
+
+COMPLETE = "complete"
+FAILED = "failed"
+
+
+@attrs.frozen
+class Trial:
+    """The record of one evaluation.
+
+    Attributes:
+        number: 0-based position in the run.
+        genotype: the strategy's encoding (JSON-compatible).
+        architecture: the lowered IR, or ``None`` when lowering itself failed.
+        status: ``"complete"`` or ``"failed"``.
+        metrics: every measurement (``accuracy``, ``test_accuracy``, ``latency_ms``, ...).
+        objectives: the values of the run's objectives, by name.
+        constraint_violation: 0 when every constraint holds, else the summed relative
+            amount by which they are broken (smaller is closer to feasible).
+        error: why a failed trial failed.
+        duration_s: wall-clock seconds of the evaluation.
+        weights: file name of the trained weights inside the run directory, if kept.
+    """
+
+    number: int
+    genotype: Any
+    architecture: Architecture | None = None
+    status: str = COMPLETE
+    metrics: dict[str, float] = attrs.field(factory=dict)
+    objectives: dict[str, float] = attrs.field(factory=dict)
+    constraint_violation: float = 0.0
+    error: str | None = None
+    duration_s: float = 0.0
+    weights: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == COMPLETE
+
+    @property
+    def feasible(self) -> bool:
+        return self.ok and self.constraint_violation == 0.0
+
+    def loss_vector(self, objectives: Sequence[Objective]) -> tuple[float, ...]:
+        """Objective values turned so that smaller is better; failed trials are +inf."""
+        if not self.ok:
+            return tuple(math.inf for _ in objectives)
+        return tuple(o.as_loss(self.objectives.get(o.name, math.nan)) for o in objectives)
