@@ -86,14 +86,11 @@ def _check_channels(shape: Shape, expected: int, attr: str, op: str) -> None:
 
 
 def _conv2d(shapes: list[Shape], a: Mapping[str, Any]) -> Shape:
-    c, h, w = _feature_map(shapes[0], "conv2d")
+    _, h, w = _feature_map(shapes[0], "conv2d")
     _check_channels(shapes[0], a["in_channels"], "in_channels", "conv2d")
     g = a["groups"]
     if a["in_channels"] % g or a["out_channels"] % g:
-        msg = (
-            f"conv2d groups={g} must divide in_channels={a['in_channels']} and "
-            f"out_channels={a['out_channels']}"
-        )
+        msg = f"conv2d groups={g} must divide in_channels={a['in_channels']} and out_channels={a['out_channels']}"
         raise _fail(msg)
     k, s, p, d = a["kernel_size"], a["stride"], a["padding"], a["dilation"]
     return (a["out_channels"], _conv_out(h, k, s, p, d, "conv2d"), _conv_out(w, k, s, p, d, "conv2d"))
@@ -181,10 +178,7 @@ def _add(shapes: list[Shape], a: Mapping[str, Any]) -> Shape:
 def _concat(shapes: list[Shape], a: Mapping[str, Any]) -> Shape:
     ranks = {len(shape) for shape in shapes}
     if len(ranks) != 1 or any(shape[1:] != shapes[0][1:] for shape in shapes):
-        msg = (
-            f"concat joins along channels and needs equal other dimensions, got "
-            f"{', '.join(map(str, shapes))}"
-        )
+        msg = f"concat joins along channels and needs equal other dimensions, got {', '.join(map(str, shapes))}"
         raise _fail(msg)
     return (sum(shape[0] for shape in shapes), *shapes[0][1:])
 
@@ -268,8 +262,7 @@ OPS: dict[str, OpSpec] = {
             _bn_params,
             "Batch normalisation over channels (PyTorch momentum convention).",
         ),
-        *(OpSpec(name, 1, 1, (), _same, doc=f"Activation {formula}.")
-          for name, formula in _ACTIVATIONS.items()),
+        *(OpSpec(name, 1, 1, (), _same, doc=f"Activation {formula}.") for name, formula in _ACTIVATIONS.items()),
         OpSpec(
             "max_pool2d",
             1,

@@ -44,12 +44,47 @@ CODE_NAMES = frozenset({"self", "torch", "nn", "F", "tf", "keras", "layers", "su
 #: Names a node (a module attribute and local variable in generated code) must not take.
 RESERVED_NAMES = CODE_NAMES | frozenset(
     {
-        "x", "input", "inputs", "forward", "call", "build", "training", "train", "eval", "to", "cuda",
-        "cpu", "float", "double", "half", "type", "apply", "modules", "children",
-        "parameters", "buffers", "state_dict", "load_state_dict", "register_buffer",
-        "register_parameter", "register_module", "add_module", "zero_grad", "extra_repr",
-        "get_submodule", "get_parameter", "named_modules", "dump_patches", "weights",
-        "name", "trainable", "dtype", "build_model", "model", "state", "out",
+        "x",
+        "input",
+        "inputs",
+        "forward",
+        "call",
+        "build",
+        "training",
+        "train",
+        "eval",
+        "to",
+        "cuda",
+        "cpu",
+        "float",
+        "double",
+        "half",
+        "type",
+        "apply",
+        "modules",
+        "children",
+        "parameters",
+        "buffers",
+        "state_dict",
+        "load_state_dict",
+        "register_buffer",
+        "register_parameter",
+        "register_module",
+        "add_module",
+        "zero_grad",
+        "extra_repr",
+        "get_submodule",
+        "get_parameter",
+        "named_modules",
+        "dump_patches",
+        "weights",
+        "name",
+        "trainable",
+        "dtype",
+        "build_model",
+        "model",
+        "state",
+        "out",
     }
 )
 MAX_NODES = 4096
@@ -156,9 +191,7 @@ class Node:
         return OPS.get(self.op)
 
 
-def _check_attr_value(
-    where: str, name: str, value: object, kind: type, lo: float | None, hi: float | None
-) -> None:
+def _check_attr_value(where: str, name: str, value: object, kind: type, lo: float | None, hi: float | None) -> None:
     if kind is int and isinstance(value, str):
         # A block parameter reference; resolved (and range-checked) per call.
         if not _IDENT.match(value) or value in CODE_NAMES or keyword.iskeyword(value):
@@ -177,7 +210,7 @@ def _check_attr_value(
 
 def _check_graph(where: str, inputs: tuple[str, ...], nodes: tuple[Node, ...], output: str) -> None:
     """Names unique, inputs defined earlier, no cycles, every node used by the output."""
-    prefix = f"{prefix}" if where else ""
+    prefix = f"{where}: " if where else ""
     if not nodes:
         msg = f"{prefix}has no nodes"
         raise ArchitectureError(msg)
@@ -200,10 +233,7 @@ def _check_graph(where: str, inputs: tuple[str, ...], nodes: tuple[Node, ...], o
             if position[ref] >= index:
                 cycle = _find_cycle(nodes, position, node.name)
                 detail = f"cycle {' -> '.join(cycle)}" if cycle else "order the nodes topologically"
-                msg = (
-                    f"{prefix}nodes[{index}] {node.name!r}: input {ref!r} is not computed "
-                    f"before it ({detail})"
-                )
+                msg = f"{prefix}nodes[{index}] {node.name!r}: input {ref!r} is not computed before it ({detail})"
                 raise ArchitectureError(msg)
     if output not in position:
         msg = f"{prefix}output {output!r} is not a node"
@@ -224,7 +254,7 @@ def _find_cycle(nodes: tuple[Node, ...], position: dict[str, int], start: str) -
 
     def visit(name: str) -> list[str] | None:
         if name in path:
-            return [*path[path.index(name):], name]
+            return [*path[path.index(name) :], name]
         if name not in by_name:
             return None
         path.append(name)
@@ -310,9 +340,7 @@ class Architecture:
             )
             raise ArchitectureError(msg)
         _check_class_name("architecture name", self.name)
-        if len(self.input_shape) != 3 or any(
-            type(d) is not int or not 1 <= d <= 1 << 14 for d in self.input_shape
-        ):
+        if len(self.input_shape) != 3 or any(type(d) is not int or not 1 <= d <= 1 << 14 for d in self.input_shape):
             msg = f"input_shape must be (C, H, W) with positive integers, got {self.input_shape}"
             raise ArchitectureError(msg)
         if type(self.num_classes) is not int or not 1 <= self.num_classes <= 1 << 20:

@@ -45,8 +45,8 @@ class PluginSource:
     version: str | None = None
 
     def describe(self) -> str:
-        where = f"{self.distribution} {self.version}" if self.distribution else "not installed"
-        return f"plugin {self.name!r} ({self.module}, from {where})"
+        where = f"from {self.distribution} {self.version}" if self.distribution else "not installed"
+        return f"plugin {self.name!r} ({self.module}, {where})"
 
 
 @attrs.frozen
@@ -81,9 +81,7 @@ def disabled_plugin_names(environ: dict[str, str] | None = None) -> list[str]:
     return [name.strip() for name in raw.split(",") if name.strip()]
 
 
-def get_plugin_manager(
-    *, entry_points: bool = True, plugins: Iterable[tuple[str, object]] = ()
-) -> PluginManager:
+def get_plugin_manager(*, entry_points: bool = True, plugins: Iterable[tuple[str, object]] = ()) -> PluginManager:
     """Build a plugin manager with every installed plugin loaded.
 
     Args:
@@ -171,8 +169,8 @@ class Registry:
                 other = entries[name].source
                 msg = (
                     f"duplicate {kind} name {name!r}: registered by {other.describe()} and "
-                    f"by {source.describe()}; uninstall one of them or block it with "
-                    f"{DISABLE_ENV_VAR}={source.name}"
+                    f"by {source.describe()}; uninstall one of them or block one with "
+                    f"{DISABLE_ENV_VAR}={other.name} or {DISABLE_ENV_VAR}={source.name}"
                 )
                 raise PluginError(msg)
             entries[name] = Registered(kind, name, obj, source)

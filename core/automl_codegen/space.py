@@ -110,9 +110,7 @@ class Strategy(ABC):
 
     name = "strategy"
 
-    def __init__(
-        self, space: SearchSpace, objectives: Sequence[Objective], *, seed: int = 0, **options: Any
-    ) -> None:
+    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], *, seed: int = 0, **options: Any) -> None:
         if options:
             msg = f"strategy {self.name!r} has no option(s) {sorted(options)}"
             raise ConfigError(msg)

@@ -1,0 +1,298 @@
+"""The ``automl-codegen`` command.
+
+Only argparse is imported at start-up so ``--help`` answers at once; each subcommand
+imports what it needs (torch only where a model is trained or weights are written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+EPILOG = """examples:
+  automl-codegen search --dataset digits --strategy evolution --objective accuracy -o runs/d1
+  automl-codegen export runs/d1 --emitter pytorch -o out/
+  automl-codegen generate runs/d1/best.json --emitter pytorch -o model.py
+  automl-codegen plugins --json
+"""
+
+
+def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
+    """``["k=v", ...]`` -> dict, values parsed as JSON when they parse (numbers, lists)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            msg = f"{flag} expects KEY=VALUE, got {pair!r}"
+            raise SystemExit(f"automl-codegen: error: {msg}")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="automl-codegen",
+        description="Neural architecture search that ends in standalone model code.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    search = sub.add_parser("search", help="run a search; trials, weights and the best architecture go to -o")
+    search.add_argument("--dataset", default="digits", help="dataset name (default: digits)")
+    search.add_argument("--space", default="chain-cnn", help="search space (default: chain-cnn)")
+    search.add_argument("--strategy", default="evolution", help="search strategy (default: evolution)")
+    search.add_argument(
+        "--objective",
+        action="append",
+        dest="objectives",
+        metavar="NAME",
+        help="objective to optimise; repeat for several (default: accuracy)",
+    )
+    search.add_argument(
+        "--constraint",
+        action="append",
+        dest="constraints",
+        metavar="EXPR",
+        default=[],
+        help="hard limit such as 'latency_ms <= 2' or 'params < 50000'; repeatable",
+    )
+    search.add_argument("--budget-trials", type=int, metavar="N", help="number of trials")
+    search.add_argument("--budget-seconds", type=float, metavar="S", help="wall-clock budget in seconds")
+    search.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    search.add_argument("--epochs", type=int, default=15, help="training epochs per trial (default: 15)")
+    search.add_argument("--executor", default="local", help="where trials run (default: local)")
+    search.add_argument("--evaluator", default="train", help="how trials are scored (default: train)")
+    search.add_argument(
+        "--profiler",
+        action="append",
+        dest="profilers",
+        metavar="NAME",
+        help="profiler to run on each trained model; repeatable (default: torch-cpu)",
+    )
+    for flag, what in (
+        ("--dataset-option", "dataset"),
+        ("--space-option", "search space"),
+        ("--strategy-option", "strategy"),
+        ("--evaluator-option", "evaluator"),
+    ):
+        search.add_argument(flag, action="append", metavar="KEY=VALUE", default=[], help=f"{what} option; repeatable")
+    search.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="new directory for the run")
+    search.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    search.add_argument(
+        "--export",
+        metavar="EMITTER",
+        help="after the search, export the best model with this emitter into RUN_DIR/export",
+    )
+
+    export = sub.add_parser("export", help="write the best (or a chosen) trial's code and trained weights")
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--emitter", default="pytorch", help="code emitter (default: pytorch)")
+    export.add_argument("--trial", type=int, help="trial number (default: the best trial)")
+    export.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for model code and weights")
+
+    generate = sub.add_parser("generate", help="write code for an architecture JSON file (no weights)")
+    generate.add_argument("architecture", metavar="ARCH.json")
+    generate.add_argument("--emitter", default="pytorch", help="code emitter (default: pytorch)")
+    generate.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write ('-' for stdout)")
+
+    plugins = sub.add_parser("plugins", help="list installed plugins and what they register")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    demo = sub.add_parser("demo", help="a short search on digits that ends in model.py (about 2 minutes)")
+    demo.add_argument(
+        "-o", "--output", default="runs/demo", metavar="RUN_DIR", help="new run directory (default: runs/demo)"
+    )
+    demo.add_argument("--budget-seconds", type=float, default=120, metavar="S", help="wall-clock budget (default: 120)")
+    demo.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from .search import NeuralArchitectureSearch
+
+    budget = {"trials": args.budget_trials, "seconds": args.budget_seconds}
+    if budget["trials"] is None and budget["seconds"] is None:
+        budget = None
+    nas = NeuralArchitectureSearch(
+        dataset=args.dataset,
+        space=args.space,
+        strategy=args.strategy,
+        objectives=args.objectives or ["accuracy"],
+        constraints=args.constraints,
+        budget=budget,
+        seed=args.seed,
+        epochs=args.epochs,
+        evaluator=args.evaluator,
+        executor=args.executor,
+        profilers=args.profilers or ["torch-cpu"],
+        run_dir=args.output,
+        progress=not args.quiet,
+        dataset_options=_key_values(args.dataset_option, "--dataset-option"),
+        space_options=_key_values(args.space_option, "--space-option"),
+        strategy_options=_key_values(args.strategy_option, "--strategy-option"),
+        evaluator_options=_key_values(args.evaluator_option, "--evaluator-option"),
+    )
+    result = nas.search()
+    if not args.quiet:
+        _print_summary(result)
+    if args.export:
+        written = result.export(args.export, Path(args.output) / "export")
+        if not args.quiet:
+            print("exported: " + ", ".join(str(p) for p in written))
+    if result.best is None:
+        print("error: every trial failed; see the 'error' field in trials.jsonl", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_summary(result: Any) -> None:
+    summary = result.summary()
+    best, first = summary["best"], summary["best_of_first_generation"]
+    print(
+        f"\n{summary['trials']} trials ({summary['failed']} failed) in {summary['elapsed_s']:.0f} s -> {result.run_dir}"
+    )
+    for label, trial in (
+        (f"best of the first {summary['first_generation_size']} (random) trials", first),
+        ("best found", best),
+    ):
+        if trial:
+            metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in trial["metrics"].items())
+            print(f"  {label}: trial {trial['number']}: {metrics}")
+    if len(result.objectives) > 1:
+        print(f"  Pareto front: {len(summary['pareto_front'])} trials")
+    print(f"  export with: automl-codegen export {result.run_dir} --emitter pytorch -o {result.run_dir}/export")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .search import SearchResult
+
+    result = SearchResult.load(args.run_dir)
+    for path in result.export(args.emitter, args.output, trial=args.trial):
+        print(path)
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .architecture import Architecture
+    from .errors import ArchitectureError
+    from .plugins import get_registry
+
+    path = Path(args.architecture)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        msg = f"cannot read {str(path)!r}: {exc.strerror}"
+        raise ArchitectureError(msg) from None
+    arch = Architecture.from_json(text)
+    source = get_registry().get("emitter", args.emitter).render(arch, {})
+    if args.output == "-":
+        sys.stdout.write(source)
+    else:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(source)
+        print(args.output)
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import get_plugin_manager, get_registry
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reported below, with the listing
+        pm = get_plugin_manager()
+        registry = get_registry(pm)
+    rows = [
+        {
+            "name": entry.name,
+            "kind": entry.kind,
+            "plugin": entry.source.name,
+            "module": entry.source.module,
+            "distribution": entry.source.distribution,
+            "version": entry.source.version,
+        }
+        for entry in registry.entries()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max((len(r["kind"]) for r in rows), default=4)
+        for row in rows:
+            dist = f"{row['distribution']} {row['version']}" if row["distribution"] else "(not installed)"
+            print(f"{row['kind']:<{width}}  {row['name']:<18} {row['module']:<45} {dist}")
+    # Broken plugins go to stderr so --json output stays a plain list.
+    for error in pm.load_errors:
+        print(f"broken: {error.source.describe()} {error.message}", file=sys.stderr)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .search import NeuralArchitectureSearch
+
+    print(f"Searching chain-cnn architectures for scikit-learn digits for {args.budget_seconds:.0f} s ...")
+    nas = NeuralArchitectureSearch(
+        dataset="digits",
+        objectives=["accuracy", "latency_ms"],
+        budget={"seconds": args.budget_seconds},
+        seed=args.seed,
+        run_dir=args.output,
+    )
+    result = nas.search()
+    _print_summary(result)
+    written = result.export("pytorch", Path(args.output) / "export")
+    print("\nGenerated code: " + ", ".join(str(p) for p in written))
+    print(
+        f"Use it: python -c \"import sys; sys.path.insert(0, '{Path(args.output) / 'export'}'); "
+        f"from model import build_model; print(build_model('{Path(args.output) / 'export' / 'model.pt'}'))\""
+    )
+    return 0
+
+
+COMMANDS = {
+    "search": _cmd_search,
+    "export": _cmd_export,
+    "generate": _cmd_generate,
+    "plugins": _cmd_plugins,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"automl-codegen {__version__}")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    from .errors import AutoMLCodeGenError
+
+    # Plugin load failures are warnings; show them as one line, not with a source excerpt.
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
+    try:
+        return COMMANDS[args.command](args)
+    except AutoMLCodeGenError as exc:
+        print(f"automl-codegen: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nautoml-codegen: interrupted; finished trials are in the run directory", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

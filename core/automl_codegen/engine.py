@@ -1,0 +1,140 @@
+"""The search loop: ask the strategy, evaluate through the executor, record, tell.
+
+The engine owns timing, profiling, objectives and constraints; strategies only see
+finished :class:`Trial` records. A trial that fails (an exception while lowering,
+building, training or profiling, a NaN loss) is recorded as failed with its reason and
+the search goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from .architecture import Architecture
+from .evaluation import EvaluationContext
+from .objective import Constraint, Objective
+from .space import Genotype, SearchSpace
+from .trial import COMPLETE, FAILED, Trial
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """A per-trial seed that differs between trials and runs but is reproducible."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0] % (2**31 - 1))
+
+
+@attrs.frozen
+class TrialOutcome:
+    """What comes back from a worker: the lowered architecture and metrics, or an error."""
+
+    architecture: Architecture | None
+    metrics: dict[str, float]
+    state_dict: Any
+    error: str | None
+    duration_s: float
+
+
+def run_trial(space: SearchSpace, genotype: Genotype, evaluator: Any, context: EvaluationContext) -> TrialOutcome:
+    """Lower and evaluate one genotype; never raises for a failing trial."""
+    started = time.perf_counter()
+    architecture = None
+    try:
+        architecture = space.to_architecture(genotype)
+        evaluation = evaluator.evaluate(architecture, context)
+        bad = {k: v for k, v in evaluation.metrics.items() if isinstance(v, float) and math.isnan(v)}
+        if "accuracy" in bad:
+            msg = "evaluation produced NaN accuracy"
+            raise RuntimeError(msg)
+        return TrialOutcome(
+            architecture, dict(evaluation.metrics), evaluation.state_dict, None, time.perf_counter() - started
+        )
+    except Exception as exc:
+        # Keep the last frames: enough to locate a plugin bug without flooding the journal.
+        tail = "".join(traceback.format_exception(exc)[-3:]).strip()
+        error = f"{type(exc).__name__}: {exc}\n{tail}"
+        return TrialOutcome(architecture, {}, None, error, time.perf_counter() - started)
+
+
+def score(
+    number: int,
+    genotype: Genotype,
+    outcome: TrialOutcome,
+    objectives: Sequence[Objective],
+    constraints: Sequence[Constraint],
+) -> Trial:
+    """Turn a worker's outcome into a Trial with objective values and constraint check."""
+    if outcome.error is not None:
+        return Trial(
+            number=number,
+            genotype=genotype,
+            architecture=outcome.architecture,
+            status=FAILED,
+            error=outcome.error,
+            duration_s=outcome.duration_s,
+        )
+    try:
+        values = {o.name: o.value(outcome.metrics) for o in objectives}
+    except (KeyError, ValueError, ZeroDivisionError) as exc:
+        return Trial(
+            number=number,
+            genotype=genotype,
+            architecture=outcome.architecture,
+            status=FAILED,
+            metrics=outcome.metrics,
+            error=f"objective could not be computed: {exc}",
+            duration_s=outcome.duration_s,
+        )
+    violation = sum(c.violation(outcome.metrics) for c in constraints)
+    return Trial(
+        number=number,
+        genotype=genotype,
+        architecture=outcome.architecture,
+        status=COMPLETE,
+        metrics=outcome.metrics,
+        objectives=values,
+        constraint_violation=violation,
+        duration_s=outcome.duration_s,
+    )
+
+
+def is_better(a: Trial, b: Trial | None, objective: Objective) -> bool:
+    """Whether ``a`` beats ``b`` for picking a single best (feasible first)."""
+    if not a.ok:
+        return False
+    if b is None or not b.ok:
+        return True
+    if a.feasible != b.feasible:
+        return a.feasible
+    if not a.feasible:
+        return a.constraint_violation < b.constraint_violation
+    return objective.better(a.objectives[objective.name], b.objectives[objective.name])
+
+
+def best_trial(trials: Sequence[Trial], objective: Objective) -> Trial | None:
+    best = None
+    for trial in trials:
+        if is_better(trial, best, objective):
+            best = trial
+    return best
+
+
+@attrs.define
+class Budget:
+    """When to stop: a number of trials and/or wall-clock seconds (either may be None)."""
+
+    trials: int | None = None
+    seconds: float | None = None
+
+    def exhausted(self, done: int, elapsed: float) -> bool:
+        return (self.trials is not None and done >= self.trials) or (
+            self.seconds is not None and elapsed >= self.seconds
+        )
+
+
+ProgressCallback = Callable[[Trial, Trial | None], None]

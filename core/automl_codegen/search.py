@@ -1,0 +1,385 @@
+"""``NeuralArchitectureSearch``: the user-facing API that composes the installed plugins.
+
+from automl_codegen import NeuralArchitectureSearch
+nas = NeuralArchitectureSearch(task="image_classification")   # digits, evolution
+result = nas.search()
+result.export("pytorch", "out/")
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import pareto
+from ._progress import SearchProgress
+from .engine import Budget, best_trial, is_better, run_trial, score, trial_seed
+from .errors import ConfigError, RunDirectoryError
+from .evaluation import EvaluationContext, TrainingBudget
+from .journal import RunJournal
+from .objective import Constraint, Objective
+from .plugins import PluginManager, Registry, get_plugin_manager
+from .trial import Trial
+
+TASKS = ("image_classification",)
+DEFAULT_TRIALS = 30
+
+
+def _positive(name: str, value: Any, kind: type = int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        msg = f"{name} must be a positive {kind.__name__}, got {value!r}"
+        raise ConfigError(msg)
+    if kind is int and not isinstance(value, int):
+        msg = f"{name} must be a whole number, got {value!r}"
+        raise ConfigError(msg)
+
+
+def _budget(budget: int | Mapping[str, Any] | None) -> Budget:
+    if budget is None:
+        return Budget(trials=DEFAULT_TRIALS)
+    if isinstance(budget, int) and not isinstance(budget, bool):
+        _positive("budget", budget)
+        return Budget(trials=budget)
+    if not isinstance(budget, Mapping):
+        msg = f"budget must be a number of trials or a dict like {{'trials': 60, 'seconds': 180}}, got {budget!r}"
+        raise ConfigError(msg)
+    unknown = sorted(set(budget) - {"trials", "seconds"})
+    if unknown:
+        msg = f"budget has unknown key(s) {unknown}; use 'trials' and/or 'seconds'"
+        raise ConfigError(msg)
+    _positive("budget['trials']", budget.get("trials"))
+    _positive("budget['seconds']", budget.get("seconds"), float)
+    if budget.get("trials") is None and budget.get("seconds") is None:
+        msg = "budget needs 'trials' or 'seconds' (or both)"
+        raise ConfigError(msg)
+    return Budget(trials=budget.get("trials"), seconds=budget.get("seconds"))
+
+
+class NeuralArchitectureSearch:
+    """Finds architectures for a dataset under objectives and constraints.
+
+    Args:
+        task: only ``"image_classification"`` for now.
+        dataset: a registered dataset name (``digits`` is embedded, ``synthetic`` for tests).
+        space: a registered search space (``chain-cnn``).
+        strategy: a registered strategy (``evolution``).
+        objectives: objective names; the first one picks ``result.best``.
+        constraints: hard limits such as ``"latency_ms <= 2"`` or ``"params < 50000"``.
+        budget: trials (int) or ``{"trials": N, "seconds": S}``.
+        seed: makes the split, the strategy and every trial's training reproducible.
+        epochs / patience / trial_seconds: the training budget of one trial.
+        evaluator / executor / profilers: registered names; see ``automl-codegen plugins``.
+        run_dir: where the journal, weights and best architecture go
+            (default ``runs/<timestamp>``).
+        progress: show a progress bar.
+        *_options: keyword options passed to the respective plugin.
+        plugin_manager: a custom :class:`~automl_codegen.plugins.PluginManager` (tests).
+    """
+
+    def __init__(
+        self,
+        task: str = "image_classification",
+        dataset: str = "digits",
+        *,
+        space: str = "chain-cnn",
+        strategy: str = "evolution",
+        objectives: Sequence[str] = ("accuracy",),
+        constraints: Sequence[str] = (),
+        budget: int | Mapping[str, Any] | None = None,
+        seed: int = 0,
+        epochs: int = 15,
+        patience: int | None = 4,
+        trial_seconds: float | None = None,
+        evaluator: str = "train",
+        executor: str = "local",
+        profilers: Sequence[str] = ("torch-cpu",),
+        run_dir: str | Path | None = None,
+        device: str = "cpu",
+        progress: bool = True,
+        dataset_options: Mapping[str, Any] | None = None,
+        space_options: Mapping[str, Any] | None = None,
+        strategy_options: Mapping[str, Any] | None = None,
+        evaluator_options: Mapping[str, Any] | None = None,
+        executor_options: Mapping[str, Any] | None = None,
+        profiler_options: Mapping[str, Mapping[str, Any]] | None = None,
+        plugin_manager: PluginManager | None = None,
+    ) -> None:
+        if task not in TASKS:
+            msg = f"unknown task {task!r}; supported: {', '.join(TASKS)}"
+            raise ConfigError(msg)
+        if isinstance(objectives, str):
+            objectives = [objectives]
+        if not objectives:
+            msg = "at least one objective is needed, e.g. objectives=['accuracy']"
+            raise ConfigError(msg)
+        if isinstance(constraints, str):
+            constraints = [constraints]
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            msg = f"seed must be a non-negative integer, got {seed!r}"
+            raise ConfigError(msg)
+        _positive("epochs", epochs)
+        _positive("patience", patience)
+        _positive("trial_seconds", trial_seconds, float)
+        self.budget = _budget(budget)
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.training = TrainingBudget(epochs=epochs, max_seconds=trial_seconds, patience=patience)
+        self.registry = Registry(plugin_manager or get_plugin_manager())
+        reg = self.registry
+
+        self.objectives: list[Objective] = [reg.get("objective", name) for name in objectives]
+        if len({o.name for o in self.objectives}) != len(self.objectives):
+            msg = f"objectives are listed twice: {list(objectives)}"
+            raise ConfigError(msg)
+        self.constraints = [Constraint.parse(text) for text in constraints]
+        self.evaluator = reg.get("evaluator", evaluator)(**dict(evaluator_options or {}))
+        profiler_options = dict(profiler_options or {})
+        self.profilers = [reg.get("profiler", name)(**dict(profiler_options.get(name, {}))) for name in profilers]
+        self._check_measurable()
+        self.dataset = reg.get("dataset", dataset)(seed=seed, **dict(dataset_options or {}))
+        self.space = reg.get("search_space", space)(
+            self.dataset.input_shape, self.dataset.num_classes, **dict(space_options or {})
+        )
+        self.strategy = reg.get("strategy", strategy)(
+            self.space, self.objectives, seed=seed, **dict(strategy_options or {})
+        )
+        self.executor_factory = reg.get("executor", executor)
+        self.executor_options = dict(executor_options or {})
+        self.config = {
+            "task": task,
+            "dataset": dataset,
+            "dataset_options": dict(dataset_options or {}),
+            "dataset_summary": self.dataset.summary(),
+            "space": space,
+            "space_options": dict(space_options or {}),
+            "strategy": strategy,
+            "strategy_options": dict(strategy_options or {}),
+            "objectives": [{"name": o.name, "direction": o.direction} for o in self.objectives],
+            "constraints": [str(c) for c in self.constraints],
+            "budget": {"trials": self.budget.trials, "seconds": self.budget.seconds},
+            "seed": seed,
+            "training": {"epochs": epochs, "patience": patience, "trial_seconds": trial_seconds},
+            "evaluator": evaluator,
+            "evaluator_options": dict(evaluator_options or {}),
+            "executor": executor,
+            "profilers": list(profilers),
+            "device": device,
+        }
+
+    def _check_measurable(self) -> None:
+        """Every objective and constraint must name something an evaluator or profiler measures."""
+        known = set(getattr(self.evaluator, "measures", ()))
+        for profiler in self.profilers:
+            known.update(getattr(profiler, "measures", ()))
+        if not known:
+            return  # a plugin that does not declare its measurements: checked per trial
+        needed = [(f"objective {o.name!r}", m) for o in self.objectives for m in o.needs]
+        needed += [(f"constraint '{c}'", c.name) for c in self.constraints]
+        for what, measurement in needed:
+            if measurement not in known:
+                msg = (
+                    f"{what} needs the measurement {measurement!r}, which no evaluator or "
+                    f"profiler of this search produces; measured: {', '.join(sorted(known))}"
+                )
+                raise ConfigError(msg)
+
+    def _default_run_dir(self) -> Path:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        return Path("runs") / f"{self.config['dataset']}-{self.config['strategy']}-{stamp}"
+
+    def search(self) -> SearchResult:
+        """Run the search until the budget is spent; returns the :class:`SearchResult`."""
+        run_dir = self.run_dir or self._default_run_dir()
+        journal = RunJournal.create(run_dir, self.config)
+        pm = self.registry.plugin_manager
+        executor = self.executor_factory(**self.executor_options)
+        trials: list[Trial] = []
+        best: Trial | None = None
+        primary = self.objectives[0]
+        started = time.perf_counter()
+        pm.hook.on_search_start(run=self)
+        stop_requested = False
+        try:
+            with SearchProgress(self.budget.trials, primary, enabled=self.progress) as progress:
+                while not stop_requested and not self.budget.exhausted(len(trials), time.perf_counter() - started):
+                    number = len(trials)
+                    genotype = self.strategy.ask(1)[0]
+                    context = EvaluationContext(
+                        dataset=self.dataset,
+                        budget=self.training,
+                        seed=trial_seed(self.seed, number),
+                        profilers=self.profilers,
+                        device=self.device,
+                        trial_number=number,
+                    )
+                    outcome = executor.submit(run_trial, self.space, genotype, self.evaluator, context).result()
+                    trial = score(number, genotype, outcome, self.objectives, self.constraints)
+                    if outcome.state_dict is not None:
+                        trial = self._save_weights(journal, trial, outcome.state_dict)
+                    journal.append_trial(trial)
+                    trials.append(trial)
+                    self.strategy.tell([trial])
+                    journal.save_strategy_state(self.strategy.state_dict())
+                    if is_better(trial, best, primary):
+                        best = trial
+                        journal.save_best(trial)
+                    progress.update(trial, best)
+                    if any(pm.hook.on_trial_end(run=self, trial=trial)):
+                        stop_requested = True
+                        progress.log("a plugin asked the search to stop early")
+        finally:
+            executor.shutdown(wait=True)
+        result = SearchResult(trials, self.objectives, self.constraints, journal.path, self.config, self.registry)
+        result.elapsed_s = time.perf_counter() - started
+        journal.save_summary(result.summary())
+        pm.hook.on_search_end(run=self, result=result)
+        return result
+
+    @staticmethod
+    def _save_weights(journal: RunJournal, trial: Trial, state_dict: Any) -> Trial:
+        import attrs
+        import torch
+
+        path = journal.weights_path(trial.number)
+        torch.save(state_dict, path)
+        return attrs.evolve(trial, weights=str(path.relative_to(journal.path)))
+
+
+class SearchResult:
+    """The trials of a finished (or loaded) run, its best trial, Pareto front and exports."""
+
+    def __init__(
+        self,
+        trials: Sequence[Trial],
+        objectives: Sequence[Objective],
+        constraints: Sequence[Constraint],
+        run_dir: Path,
+        config: Mapping[str, Any],
+        registry: Registry | None = None,
+    ) -> None:
+        self.trials = list(trials)
+        self.objectives = list(objectives)
+        self.constraints = list(constraints)
+        self.run_dir = Path(run_dir)
+        self.config = dict(config)
+        self._registry = registry
+        self.elapsed_s: float | None = None
+
+    @classmethod
+    def load(cls, run_dir: str | Path, registry: Registry | None = None) -> SearchResult:
+        """Read a run directory written by :meth:`NeuralArchitectureSearch.search`."""
+        journal = RunJournal.open(run_dir)
+        config = journal.config()
+        registry = registry or Registry(get_plugin_manager())
+        objectives = [registry.get("objective", o["name"]) for o in config["objectives"]]
+        constraints = [Constraint.parse(c) for c in config.get("constraints", [])]
+        return cls(journal.trials(), objectives, constraints, journal.path, config, registry)
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry(get_plugin_manager())
+        return self._registry
+
+    @property
+    def history(self) -> list[Trial]:
+        return list(self.trials)
+
+    @property
+    def best(self) -> Trial | None:
+        """The best trial on the first objective (feasible trials first)."""
+        return best_trial(self.trials, self.objectives[0])
+
+    @property
+    def pareto_front(self) -> list[Trial]:
+        """Complete, feasible trials that no other such trial dominates on the objectives."""
+        return pareto.pareto_front(self.trials, self.objectives)
+
+    def _first_generation_size(self) -> int:
+        size = (self.config.get("strategy_options") or {}).get("population_size", 20)
+        return max(1, min(int(size), len(self.trials)))
+
+    def summary(self) -> dict[str, Any]:
+        primary = self.objectives[0]
+        first = best_trial(self.trials[: self._first_generation_size()], primary)
+        best = self.best
+        failed = [t for t in self.trials if not t.ok]
+        return {
+            "trials": len(self.trials),
+            "failed": len(failed),
+            "elapsed_s": self.elapsed_s,
+            "objectives": [o.name for o in self.objectives],
+            "best": _trial_summary(best),
+            "best_of_first_generation": _trial_summary(first),
+            "first_generation_size": self._first_generation_size(),
+            "pareto_front": [_trial_summary(t) for t in self.pareto_front],
+        }
+
+    def export(
+        self, emitter: str = "pytorch", path: str | Path = "out", trial: Trial | int | None = None
+    ) -> list[Path]:
+        """Write the code (and trained weights) of ``trial`` (default: best) with ``emitter``."""
+        if isinstance(trial, int):
+            matches = [t for t in self.trials if t.number == trial]
+            if not matches:
+                msg = f"run {str(self.run_dir)!r} has no trial {trial}"
+                raise RunDirectoryError(msg)
+            trial = matches[0]
+        trial = trial or self.best
+        if trial is None or trial.architecture is None:
+            reasons = sorted({(t.error or "").splitlines()[0] for t in self.trials if not t.ok})
+            msg = f"run {str(self.run_dir)!r} has no completed trial to export"
+            if reasons:
+                msg += f"; trials failed with: {'; '.join(reasons[:3])}"
+            raise RunDirectoryError(msg)
+        state_dict = None
+        if trial.weights:
+            import torch
+
+            state_dict = torch.load(self.run_dir / trial.weights, map_location="cpu", weights_only=True)
+        target = self.registry.get("emitter", emitter)
+        return target.export(trial.architecture, Path(path), state_dict, self.export_metadata(trial))
+
+    def export_metadata(self, trial: Trial) -> dict[str, Any]:
+        data = self.config.get("dataset_summary", {})
+        return {
+            "input": {
+                "shape": data.get("input_shape", list(trial.architecture.input_shape)),
+                "dtype": "float32",
+                "normalization": (data.get("normalization") or {}).get("description", "none recorded"),
+            },
+            "metrics": {k: v for k, v in trial.metrics.items() if k in _REPORTED_METRICS},
+            "dataset": self.config.get("dataset"),
+            "strategy": self.config.get("strategy"),
+            "space": self.config.get("space"),
+            "trial": trial.number,
+            "genotype": trial.genotype,
+        }
+
+    def __repr__(self) -> str:
+        best = self.best
+        shown = f"trial {best.number} {best.objectives}" if best else "none"
+        return f"<SearchResult {len(self.trials)} trials, best: {shown}, run_dir={str(self.run_dir)!r}>"
+
+
+_REPORTED_METRICS = ("accuracy", "test_accuracy", "latency_ms", "params", "flops", "epochs")
+
+
+def _trial_summary(trial: Trial | None) -> dict[str, Any] | None:
+    if trial is None:
+        return None
+    return {
+        "number": trial.number,
+        "status": trial.status,
+        "objectives": trial.objectives,
+        "metrics": {k: v for k, v in trial.metrics.items() if k in _REPORTED_METRICS},
+        "feasible": trial.feasible,
+        "genotype": trial.genotype,
+    }

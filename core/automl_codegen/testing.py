@@ -1,0 +1,49 @@
+"""Helpers for testing plugins: a plugin manager with inline plugins, and a tiny network.
+
+from automl_codegen.testing import registry_with
+
+class MyPlugin:
+    @hookimpl
+    def register_objectives(self, register):
+        register("energy", Objective("energy", "min"))
+
+def test_energy_is_registered():
+    registry = registry_with(MyPlugin())
+    assert registry.get("objective", "energy").direction == "min"
+"""
+
+from __future__ import annotations
+
+from .architecture import Architecture, Node
+from .plugins import PluginManager, Registry, get_plugin_manager
+
+__all__ = ["plugin_manager_with", "registry_with", "tiny_architecture"]
+
+
+def plugin_manager_with(*plugins: object, builtins: bool = True) -> PluginManager:
+    """A fresh plugin manager with the installed plugins (unless ``builtins=False``) plus
+    ``plugins``, each registered under its class name. Nothing global is changed."""
+    named = [(type(p).__name__ if not isinstance(p, type) else p.__name__, p) for p in plugins]
+    return get_plugin_manager(entry_points=builtins, plugins=named)
+
+
+def registry_with(*plugins: object, builtins: bool = True) -> Registry:
+    """The registries of :func:`plugin_manager_with`."""
+    return Registry(plugin_manager_with(*plugins, builtins=builtins))
+
+
+def tiny_architecture(input_shape: tuple[int, int, int] = (1, 8, 8), num_classes: int = 10) -> Architecture:
+    """conv3x3 -> BN -> ReLU -> global pool -> linear: the smallest useful network."""
+    c = input_shape[0]
+    return Architecture(
+        input_shape=input_shape,
+        num_classes=num_classes,
+        nodes=(
+            Node("conv", "conv2d", ("input_",), {"in_channels": c, "out_channels": 8, "kernel_size": 3, "padding": 1}),
+            Node("bn", "batchnorm2d", ("conv",), {"num_features": 8}),
+            Node("act", "relu", ("bn",)),
+            Node("pool", "global_avg_pool", ("act",)),
+            Node("classifier", "linear", ("pool",), {"in_features": 8, "out_features": num_classes}),
+        ),
+        output="classifier",
+    )

@@ -1,0 +1,31 @@
+"""The built-in objectives: validation accuracy, measured latency, parameters and FLOPs.
+
+Each reads the measurement of the same name from a trial; the profiler or evaluator that
+produces it is named in ``requires`` so the engine can tell a user what is missing.
+Test accuracy is measured and reported for every trial but is deliberately not an
+objective: selecting on the test split would overstate what was found.
+"""
+
+from __future__ import annotations
+
+from automl_codegen import Objective, hookimpl
+
+BUILTIN_OBJECTIVES = (
+    Objective("accuracy", "max", description="validation accuracy after training (0..1)"),
+    Objective(
+        "error",
+        "min",
+        compute=lambda m: 1.0 - m["accuracy"],
+        requires=("accuracy",),
+        description="validation error, 1 - accuracy",
+    ),
+    Objective("latency_ms", "min", description="median CPU inference latency, batch 1", unit="ms"),
+    Objective("params", "min", description="trainable parameters"),
+    Objective("flops", "min", description="FLOPs of one forward pass at batch 1 (torch flop counter)"),
+)
+
+
+@hookimpl
+def register_objectives(register):
+    for objective in BUILTIN_OBJECTIVES:
+        register(objective.name, objective)

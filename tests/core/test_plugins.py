@@ -1,0 +1,230 @@
+"""The plugin machinery: registration, duplicates, broken plugins, the block list."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from automl_codegen import Objective, PluginError, UnknownNameError, hookimpl, hookspecs
+from automl_codegen.plugins import KINDS, get_plugin_manager
+from automl_codegen.testing import plugin_manager_with, registry_with
+
+BUILTINS = {
+    "strategy": {"evolution"},
+    "search_space": {"chain-cnn"},
+    "objective": {"accuracy", "error", "latency_ms", "params", "flops"},
+    "profiler": {"torch-cpu"},
+    "emitter": {"pytorch"},
+    "dataset": {"digits", "synthetic"},
+    "evaluator": {"train"},
+    "executor": {"local"},
+}
+
+
+class EnergyPlugin:
+    @hookimpl
+    def register_objectives(self, register):
+        register("energy_mj", Objective("energy_mj", "min", description="energy per inference"))
+
+
+def test_builtins_come_through_entry_points():
+    registry = registry_with()
+    for kind, names in BUILTINS.items():
+        assert names <= set(registry.names(kind)), kind
+        for name in names:
+            source = registry.entry(kind, name).source
+            assert source.distribution == "automl-codegen"
+            assert source.module.startswith("automl_codegen_plugins.")
+
+
+def test_inline_plugin_registers_and_is_attributed():
+    registry = registry_with(EnergyPlugin())
+    entry = registry.entry("objective", "energy_mj")
+    assert entry.obj.direction == "min"
+    assert entry.source.name == "EnergyPlugin"
+
+
+def test_duplicate_name_is_refused_naming_both_plugins():
+    class Shadow:
+        @hookimpl
+        def register_objectives(self, register):
+            register("accuracy", Objective("accuracy", "min"))
+
+    with pytest.raises(PluginError) as info:
+        registry_with(Shadow())
+    message = str(info.value)
+    assert "duplicate objective name 'accuracy'" in message
+    assert "plugin 'objectives' (automl_codegen_plugins.objectives, from automl-codegen" in message
+    assert "plugin 'Shadow'" in message
+    assert "plugin 'Shadow' (test_plugins, not installed)" in message
+    assert "AUTOML_CODEGEN_DISABLE_PLUGINS=Shadow" in message
+
+
+def test_misspelt_hook_fails_loudly():
+    class Typo:
+        @hookimpl
+        def register_strategy(self, register):  # missing "s"
+            pass
+
+    with pytest.raises(Exception, match="register_strategy"):
+        plugin_manager_with(Typo())
+
+
+def test_registry_hook_that_raises_is_reported_and_others_survive():
+    class Exploding:
+        @hookimpl
+        def register_datasets(self, register):
+            msg = "Don't hide me!"
+            raise RuntimeError(msg)
+
+    with pytest.warns(RuntimeWarning, match="Don't hide me!"):
+        registry = registry_with(Exploding())
+    assert "digits" in registry.names("dataset")
+    errors = registry.plugin_manager.load_errors
+    assert [e.source.name for e in errors] == ["Exploding"]
+    assert "RuntimeError: Don't hide me!" in errors[0].message
+
+
+def test_unknown_name_lists_installed():
+    registry = registry_with()
+    with pytest.raises(UnknownNameError) as info:
+        registry.get("strategy", "bayesian")
+    assert str(info.value) == (
+        f"unknown strategy 'bayesian'; installed: {', '.join(registry.names('strategy'))}. "
+        "See `automl-codegen plugins`."
+    )
+
+
+def test_block_list_from_environment(monkeypatch):
+    monkeypatch.setenv("AUTOML_CODEGEN_DISABLE_PLUGINS", "synthetic, EnergyPlugin")
+    registry = registry_with(EnergyPlugin())
+    assert "synthetic" not in registry.names("dataset")
+    assert "digits" in registry.names("dataset")
+    assert "energy_mj" not in registry.names("objective")
+
+
+def test_every_hook_is_documented_and_covered_by_kinds():
+    hooks = [name for name in dir(hookspecs) if name.startswith(("register_", "on_"))]
+    assert set(KINDS.values()) <= set(hooks)
+    for name in hooks:
+        doc = getattr(hookspecs, name).__doc__ or ""
+        assert len(doc.strip()) > 40, f"hook {name} needs a docstring saying when it runs and what it returns"
+
+
+def test_plugin_modules_do_not_import_torch():
+    # Listing plugins and --help must stay fast for users without a warm torch import.
+    code = (
+        "import sys; from automl_codegen.plugins import get_registry; get_registry(); "
+        "print('torch' in sys.modules, 'tensorflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+# -- a real second distribution, installed from a temporary directory -------------------
+
+
+def _make_distribution(root: Path, name: str, module_source: str, entry_name: str) -> Path:
+    pkg = root / name
+    module = name.replace("-", "_")
+    (pkg / module).mkdir(parents=True)
+    (pkg / module / "__init__.py").write_text(textwrap.dedent(module_source))
+    (pkg / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""
+            [build-system]
+            requires = ["setuptools"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "{name}"
+            version = "1.2.3"
+
+            [project.entry-points.automl_codegen]
+            {entry_name} = "{module}"
+            """
+        )
+    )
+    return pkg
+
+
+@pytest.fixture(scope="module")
+def third_party_site(tmp_path_factory) -> Path:
+    """A site directory holding two real installed distributions: a good plugin and a broken one."""
+    root = tmp_path_factory.mktemp("dists")
+    good = _make_distribution(
+        root,
+        "automl-codegen-energy",
+        """
+        from automl_codegen import Objective, hookimpl
+
+        @hookimpl
+        def register_objectives(register):
+            register("energy_mj", Objective("energy_mj", "min"))
+        """,
+        "energy",
+    )
+    broken = _make_distribution(root, "automl-codegen-broken", 'raise ImportError("Don\'t hide me!")\n', "broken")
+    site = root / "site"
+    for pkg in (good, broken):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "--target",
+                str(site),
+                str(pkg),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return site
+
+
+def _cli(site: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": str(site), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "automl_codegen.cli", *args], capture_output=True, text=True, env=environ
+    )
+
+
+def test_installed_distribution_is_listed_and_broken_one_is_named(third_party_site):
+    out = _cli(third_party_site, "plugins", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    energy = next(r for r in rows if r["name"] == "energy_mj")
+    assert energy == {
+        "name": "energy_mj",
+        "kind": "objective",
+        "plugin": "energy",
+        "module": "automl_codegen_energy",
+        "distribution": "automl-codegen-energy",
+        "version": "1.2.3",
+    }
+    assert {"evolution", "digits", "pytorch"} <= {r["name"] for r in rows}
+    assert (
+        "broken: plugin 'broken' (automl_codegen_broken, from automl-codegen-broken 1.2.3) "
+        "failed to import: ImportError: Don't hide me!"
+    ) in out.stderr
+
+
+def test_installed_distribution_can_be_blocked(third_party_site):
+    out = _cli(third_party_site, "plugins", "--json", env={"AUTOML_CODEGEN_DISABLE_PLUGINS": "energy,broken"})
+    assert out.returncode == 0
+    assert "energy_mj" not in {r["name"] for r in json.loads(out.stdout)}
+    assert out.stderr == ""
+
+
+def test_entry_points_only_when_asked():
+    pm = get_plugin_manager(entry_points=False)
+    assert pm.get_plugins() == set()
