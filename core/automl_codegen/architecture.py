@@ -143,7 +143,8 @@ class Node:
             _check_class_name(f"{where}: block", self.block)
             for key, value in self.attrs:
                 _check_identifier(f"{where}: block parameter", key, CODE_NAMES)
-                _check_attr_value(where, key, value, int, 1, 1 << 16)
+                # 0 is a legitimate binding (padding); per-op bounds are checked per call.
+                _check_attr_value(where, key, value, int, 0, 1 << 16)
             return
         if self.block is not None:
             msg = f"{where}: 'block' is only allowed with op 'block', not {self.op!r}"
@@ -298,6 +299,11 @@ class Block:
             msg = f"{where}: input and parameter names must be distinct"
             raise ArchitectureError(msg)
         _check_graph(where, self.inputs, self.nodes, self.output)
+        referenced = {v for node in self.nodes for _, v in node.attrs if isinstance(v, str)}
+        unused = [p for p in self.params if p not in referenced]
+        if unused:
+            msg = f"{where}: parameters {unused} are not used by any node; remove them"
+            raise ArchitectureError(msg)
         for index, node in enumerate(self.nodes):
             for key, value in node.attrs:
                 if isinstance(value, str) and value not in self.params:

@@ -69,12 +69,14 @@ def score(
     constraints: Sequence[Constraint],
 ) -> Trial:
     """Turn a worker's outcome into a Trial with objective values and constraint check."""
+    # A failed trial counts as infinitely infeasible so no ranking can prefer it.
     if outcome.error is not None:
         return Trial(
             number=number,
             genotype=genotype,
             architecture=outcome.architecture,
             status=FAILED,
+            constraint_violation=math.inf,
             error=outcome.error,
             duration_s=outcome.duration_s,
         )
@@ -87,6 +89,7 @@ def score(
             architecture=outcome.architecture,
             status=FAILED,
             metrics=outcome.metrics,
+            constraint_violation=math.inf,
             error=f"objective could not be computed: {exc}",
             duration_s=outcome.duration_s,
         )

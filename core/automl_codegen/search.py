@@ -161,6 +161,9 @@ class NeuralArchitectureSearch:
             "space_options": dict(space_options or {}),
             "strategy": strategy,
             "strategy_options": dict(strategy_options or {}),
+            # How many trials the strategy samples at random before it learns anything
+            # (the "first generation" that reports compare the result against).
+            "first_generation_size": getattr(self.strategy, "population_size", None),
             "objectives": [{"name": o.name, "direction": o.direction} for o in self.objectives],
             "constraints": [str(c) for c in self.constraints],
             "budget": {"trials": self.budget.trials, "seconds": self.budget.seconds},
@@ -210,7 +213,11 @@ class NeuralArchitectureSearch:
             with SearchProgress(self.budget.trials, primary, enabled=self.progress) as progress:
                 while not stop_requested and not self.budget.exhausted(len(trials), time.perf_counter() - started):
                     number = len(trials)
-                    genotype = self.strategy.ask(1)[0]
+                    proposed = self.strategy.ask(1)
+                    if not proposed:
+                        progress.log(f"strategy {self.config['strategy']!r} has nothing more to propose")
+                        break
+                    genotype = proposed[0]
                     context = EvaluationContext(
                         dataset=self.dataset,
                         budget=self.training,
@@ -303,7 +310,7 @@ class SearchResult:
         return pareto.pareto_front(self.trials, self.objectives)
 
     def _first_generation_size(self) -> int:
-        size = (self.config.get("strategy_options") or {}).get("population_size", 20)
+        size = self.config.get("first_generation_size") or max(1, len(self.trials) // 10)
         return max(1, min(int(size), len(self.trials)))
 
     def summary(self) -> dict[str, Any]:

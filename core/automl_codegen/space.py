@@ -66,18 +66,23 @@ class SearchSpace(ABC):
         return self.decode([int(rng.integers(len(c.options))) for c in self.choices()])
 
     def mutate(self, genotype: Genotype, rng: np.random.Generator, rate: float | None = None) -> Genotype:
-        """Re-draw each decision with probability ``rate`` (default 1/#choices), at least one."""
+        """Re-draw each decision with probability ``rate`` (default 1/#choices), at least one.
+
+        Only decisions with more than one option are considered, and a re-drawn decision
+        always takes a different option, so the child differs from its parent.
+        """
         choices = self.choices()
         indices = self.encode(genotype)
-        rate = 1.0 / len(choices) if rate is None else rate
-        picked = [i for i in range(len(choices)) if rng.random() < rate]
+        open_choices = [i for i, c in enumerate(choices) if len(c.options) > 1]
+        if not open_choices:
+            return self.decode(indices)
+        rate = 1.0 / len(open_choices) if rate is None else rate
+        picked = [i for i in open_choices if rng.random() < rate]
         if not picked:
-            picked = [int(rng.integers(len(choices)))]
+            picked = [open_choices[int(rng.integers(len(open_choices)))]]
         for i in picked:
-            if len(choices[i].options) > 1:
-                # Draw among the other options so a mutation always changes something.
-                new = int(rng.integers(len(choices[i].options) - 1))
-                indices[i] = new if new < indices[i] else new + 1
+            new = int(rng.integers(len(choices[i].options) - 1))
+            indices[i] = new if new < indices[i] else new + 1
         return self.decode(indices)
 
     def crossover(self, a: Genotype, b: Genotype, rng: np.random.Generator) -> Genotype:

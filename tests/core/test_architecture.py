@@ -6,10 +6,11 @@ import contextlib
 import json
 
 import pytest
-from automl_codegen import Architecture, ArchitectureError, Block, Node
-from automl_codegen.testing import tiny_architecture
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from automl_codegen import Architecture, ArchitectureError, Block, Node
+from automl_codegen.testing import tiny_architecture
 
 
 def conv(name, src, c_in, c_out, **kw):

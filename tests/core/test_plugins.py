@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from automl_codegen import Objective, PluginError, UnknownNameError, hookimpl, hookspecs
 from automl_codegen.plugins import KINDS, get_plugin_manager
 from automl_codegen.testing import plugin_manager_with, registry_with

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from automl_codegen import hookimpl
 from automl_codegen.evaluation import Dataset
 

@@ -8,8 +8,9 @@ import time
 
 import numpy as np
 import torch
-from automl_codegen.evaluation import Dataset, Evaluation, EvaluationContext
 from torch import nn
+
+from automl_codegen.evaluation import Dataset, Evaluation, EvaluationContext
 
 from ..torch_model import build_model
 
