@@ -38,54 +38,31 @@ __all__ = [
 AttrValue = int | float | bool | str
 
 _IDENT = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
-_CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]{0,63}\Z")
+_CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]{1,63}\Z")
 #: Names that generated code uses itself, so no input, parameter or node may take them.
 CODE_NAMES = frozenset({"self", "torch", "nn", "F", "tf", "keras", "layers", "super", "math"})
+#: Attributes of torch.nn.Module and keras.layers.Layer / keras.Model: a node (a module
+#: attribute in generated code) named like one would shadow it. tests/core checks this
+#: list against the installed torch so a new torch attribute cannot slip through.
+FRAMEWORK_ATTRIBUTES = frozenset(
+    # A word list reads better than 70 quoted strings.
+    """
+    add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
+    dump_patches eval extra_repr float forward half ipu load_state_dict modules mtia
+    parameters requires_grad_ share_memory state_dict to to_empty train type xpu zero_grad
+    training
+    add_loss add_weight build built call compute_dtype compute_output_shape
+    compute_output_spec count_params dtype dtype_policy evaluate fit from_config input
+    input_spec inputs losses metrics name non_trainable_variables non_trainable_weights
+    output outputs path predict quantize save stateful summary supports_masking
+    trainable trainable_variables trainable_weights variable_dtype variables weights
+    """.split()  # noqa: SIM905
+)
+#: Prefixes of framework method families (register_*, named_*, get_*, set_*).
+RESERVED_PREFIXES = ("register_", "named_", "get_", "set_")
 #: Names a node (a module attribute and local variable in generated code) must not take.
-RESERVED_NAMES = CODE_NAMES | frozenset(
-    {
-        "x",
-        "input",
-        "inputs",
-        "forward",
-        "call",
-        "build",
-        "training",
-        "train",
-        "eval",
-        "to",
-        "cuda",
-        "cpu",
-        "float",
-        "double",
-        "half",
-        "type",
-        "apply",
-        "modules",
-        "children",
-        "parameters",
-        "buffers",
-        "state_dict",
-        "load_state_dict",
-        "register_buffer",
-        "register_parameter",
-        "register_module",
-        "add_module",
-        "zero_grad",
-        "extra_repr",
-        "get_submodule",
-        "get_parameter",
-        "named_modules",
-        "dump_patches",
-        "weights",
-        "name",
-        "trainable",
-        "dtype",
-        "build_model",
-        "model",
-        "state",
-        "out",
-    }
+RESERVED_NAMES = (
+    CODE_NAMES | FRAMEWORK_ATTRIBUTES | frozenset({"x", "out", "model", "state", "build_model", "input_", "cls"})
 )
 MAX_NODES = 4096
 
@@ -97,14 +74,14 @@ def _check_identifier(kind: str, value: object, reserved: frozenset[str] = RESER
             f"underscores, starting with a letter (at most 64 characters)"
         )
         raise ArchitectureError(msg)
-    if value in reserved:
+    if value in reserved or (reserved is RESERVED_NAMES and value.startswith(RESERVED_PREFIXES)):
         msg = f"{kind} {value!r} is reserved in generated code; rename it"
         raise ArchitectureError(msg)
 
 
 def _check_class_name(kind: str, value: object) -> None:
     if not isinstance(value, str) or not _CLASS_NAME.match(value):
-        msg = f"{kind} {value!r} is not a valid class name: use CamelCase letters and digits"
+        msg = f"{kind} {value!r} is not a valid class name: use CamelCase letters and digits, at least 2 characters"
         raise ArchitectureError(msg)
 
 
@@ -293,12 +270,19 @@ class Block:
         if not self.inputs:
             msg = f"{where}: needs at least one input"
             raise ArchitectureError(msg)
-        for name in (*self.inputs, *self.params):
-            _check_identifier(f"{where}: input/parameter", name, CODE_NAMES)
+        for name in self.inputs:
+            _check_identifier(f"{where}: input", name, CODE_NAMES)
+        for name in self.params:
+            # Parameters may be stored on the module (self.stride), so they follow node rules.
+            _check_identifier(f"{where}: parameter", name)
         if len(set(self.inputs) | set(self.params)) != len(self.inputs) + len(self.params):
             msg = f"{where}: input and parameter names must be distinct"
             raise ArchitectureError(msg)
         _check_graph(where, self.inputs, self.nodes, self.output)
+        clashes = sorted(set(self.params) & {n.name for n in self.nodes})
+        if clashes:
+            msg = f"{where}: parameters {clashes} have the names of nodes; rename one of each"
+            raise ArchitectureError(msg)
         referenced = {v for node in self.nodes for _, v in node.attrs if isinstance(v, str)}
         unused = [p for p in self.params if p not in referenced]
         if unused:

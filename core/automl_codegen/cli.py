@@ -27,8 +27,10 @@ def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
+            from .errors import ConfigError
+
             msg = f"{flag} expects KEY=VALUE, got {pair!r}"
-            raise SystemExit(f"automl-codegen: error: {msg}")
+            raise ConfigError(msg)
         try:
             out[key] = json.loads(raw)
         except ValueError:

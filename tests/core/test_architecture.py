@@ -358,3 +358,31 @@ def test_corrupted_valid_json_gives_only_the_documented_error(data):
 def test_tiny_architecture_helper():
     arch = tiny_architecture((3, 16, 16), 5)
     assert arch.shapes["classifier"] == (5,)
+
+
+def test_reserved_names_cover_every_torch_module_attribute():
+    torch = pytest.importorskip("torch")
+    from automl_codegen.architecture import RESERVED_NAMES, RESERVED_PREFIXES
+
+    public = [n for n in dir(torch.nn.Module) if n.isidentifier() and not n.startswith("_") and n == n.lower()]
+    missing = [n for n in public if n not in RESERVED_NAMES and not n.startswith(RESERVED_PREFIXES)]
+    assert missing == [], f"add these nn.Module attributes to FRAMEWORK_ATTRIBUTES: {missing}"
+    for name in ("share_memory", "named_parameters", "register_hook_x", "compile"):
+        with pytest.raises(ArchitectureError, match="is reserved in generated code"):
+            Node(name, "relu", ("input_",))
+
+
+def test_block_parameter_rules():
+    body = (
+        Node("conv", "conv2d", ("x",), {"in_channels": "c", "out_channels": "c", "kernel_size": 3, "padding": "p"}),
+    )
+    assert Block("Pad", ("x",), ("c", "p"), body, "conv").params == ("c", "p")
+    assert error_of(lambda: Block("Pad", ("x",), ("c", "p", "spare"), body, "conv")) == (
+        "block 'Pad': parameters ['spare'] are not used by any node; remove them"
+    )
+    assert error_of(lambda: Block("Pad", ("x",), ("c", "training"), body, "conv")) == (
+        "block 'Pad': parameter 'training' is reserved in generated code; rename it"
+    )
+    assert error_of(lambda: Block("F", ("x",), ("c", "p"), body, "conv")) == (
+        "block name 'F' is not a valid class name: use CamelCase letters and digits, at least 2 characters"
+    )

@@ -1,0 +1,269 @@
+"""Lower an architecture to the statements of the PyTorch classes the template lays out.
+
+Each graph (a block or the network) becomes one ``nn.Module`` class: parameterised nodes
+turn into submodules named after the node (the state-dict keys of
+:mod:`automl_codegen_plugins.torch_model`), the rest into functional calls in
+``forward``. Statements come back as finished, indented lines of at most
+:data:`LINE_LENGTH` characters, so the output passes ``ruff check`` whatever the names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from automl_codegen import Architecture, ArchitectureError, Node
+
+LINE_LENGTH = 100
+INDENT = "    "
+#: Variables a straight chain of nodes reuses; the IR reserves both as node names.
+CHAIN_VARS = ("x", "out")
+_MODULE_OPS = frozenset({"conv2d", "depthwise_conv2d", "batchnorm2d", "linear", "dropout", "block"})
+_ACTIVATIONS = {
+    "relu": "F.relu",
+    "relu6": "F.relu6",
+    "sigmoid": "torch.sigmoid",
+    "hardswish": "F.hardswish",
+    "silu": "F.silu",
+}
+
+
+# -- expressions and line breaking ------------------------------------------------------
+
+
+@attrs.frozen
+class Call:
+    """``func(args)``; with ``brackets="[]"`` and no ``func``, a list display."""
+
+    func: str
+    args: tuple[Expr, ...]
+    brackets: str = "()"
+
+
+@attrs.frozen
+class Sum:
+    """``a + b + ...``, evaluated left to right like the torch builder does."""
+
+    terms: tuple[str, ...]
+
+
+Expr = str | Call | Sum
+
+
+def flat(expr: Expr) -> str:
+    if isinstance(expr, str):
+        return expr
+    if isinstance(expr, Sum):
+        return " + ".join(expr.terms)
+    return f"{expr.func}{expr.brackets[0]}{', '.join(map(flat, expr.args))}{expr.brackets[1]}"
+
+
+def format_lines(expr: Expr, indent: str, prefix: str = "", suffix: str = "") -> list[str]:
+    """Lay out ``prefix + expr + suffix`` on one line, or break it to fit LINE_LENGTH."""
+    line = f"{indent}{prefix}{flat(expr)}{suffix}"
+    if len(line) <= LINE_LENGTH or isinstance(expr, str):
+        return [line]
+    inner = indent + INDENT
+    if isinstance(expr, Sum):
+        terms = [f"{inner}{expr.terms[0]}", *(f"{inner}+ {term}" for term in expr.terms[1:])]
+        return [f"{indent}{prefix}(", *terms, f"{indent}){suffix}"]
+    head = f"{indent}{prefix}{expr.func}{expr.brackets[0]}"
+    if len(head) > LINE_LENGTH and prefix:
+        # Long target and callee together: parenthesise the call on its own lines.
+        return [f"{indent}{prefix}(", *format_lines(expr, inner), f"{indent}){suffix}"]
+    close = f"{indent}{expr.brackets[1]}{suffix}"
+    joined = f"{inner}{', '.join(map(flat, expr.args))}"
+    if len(joined) <= LINE_LENGTH:
+        return [head, joined, close]
+    lines = [head]
+    for arg in expr.args:
+        lines += format_lines(arg, inner, suffix=",")
+    return [*lines, close]
+
+
+# -- lowering ----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ClassCode:
+    """One generated ``nn.Module`` class, as lines ready for the template."""
+
+    name: str
+    docstring: str | None
+    init_def: list[str]  # empty when the class needs no ``__init__``
+    init_body: list[str]
+    forward_def: list[str]
+    forward_body: list[str]
+
+
+@attrs.frozen
+class ModuleCode:
+    """Everything the template needs besides the docstring."""
+
+    classes: list[ClassCode]
+    uses_functional: bool
+    build_model_def: list[str]
+
+
+def lower(arch: Architecture) -> ModuleCode:
+    """The classes of ``arch``: one per block kind in dependency order, then the network."""
+    # Names that would clash in generated code (a class "F", a node "compile") are
+    # refused by the IR itself, so every valid architecture renders.
+    classes = [_lower_graph(arch, b.name, b.nodes, b.params, {n: n for n in b.inputs}) for b in arch.block_order]
+    net = _lower_graph(arch, arch.name, arch.nodes, (), {Architecture.INPUT: "x"})
+    shape = ", ".join(map(str, arch.input_shape))
+    docstring = f"Maps (N, {shape}) inputs to (N, {arch.num_classes}) logits; {arch.num_params:,} parameters."
+    classes.append(attrs.evolve(net, docstring=docstring))
+    body = "\n".join(line for c in classes for line in c.forward_body)
+    build_def = Call("def build_model", ("weights: str | None = None",))
+    build_lines = format_lines(build_def, "", suffix=f" -> {arch.name}:")
+    return ModuleCode(classes, "F." in body, build_lines)
+
+
+def _lower_graph(
+    arch: Architecture,
+    name: str,
+    nodes: Sequence[Node],
+    params: Sequence[str],
+    input_vars: Mapping[str, str],
+) -> ClassCode:
+    init = INDENT * 2
+    modules = [node for node in nodes if _is_module(node)]
+    # A strided zero with a parameter stride reads it from ``self`` in forward.
+    strides = (node.attr("stride") for node in nodes if node.op == "zero")
+    stored = sorted({stride for stride in strides if isinstance(stride, str)})
+    init_body = [f"{init}self.{p} = {p}" for p in stored]
+    for node in modules:
+        init_body += format_lines(_module_expr(arch, node), init, f"self.{node.name} = ")
+    init_def: list[str] = []
+    if init_body or params:
+        signature = Call("def __init__", ("self", *(f"{p}: int" for p in params)))
+        init_def = format_lines(signature, INDENT, suffix=" -> None:")
+    forward_args = ("self", *(f"{var}: torch.Tensor" for var in input_vars.values()))
+    forward_def = format_lines(Call("def forward", forward_args), INDENT, suffix=" -> torch.Tensor:")
+    forward_body = _forward_body(nodes, input_vars)
+    return ClassCode(name, None, init_def, init_body, forward_def, forward_body)
+
+
+def _is_module(node: Node) -> bool:
+    # A pool whose window depends on a block parameter becomes nn.MaxPool2d/AvgPool2d
+    # so that forward needs no stored parameters.
+    pooled = node.op in ("max_pool2d", "avg_pool2d")
+    return node.op in _MODULE_OPS or (pooled and any(isinstance(v, str) for _, v in node.attrs))
+
+
+def _literal(value: object) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def _keywords(node: Node, defaults: Mapping[str, object]) -> tuple[str, ...]:
+    """``name=value`` for attributes that differ from torch's defaults (or are parameters)."""
+    a = node.attr_dict
+    return tuple(
+        f"{key}={_literal(a[key])}" for key, default in defaults.items() if isinstance(a[key], str) or a[key] != default
+    )
+
+
+def _module_expr(arch: Architecture, node: Node) -> Call:
+    a = {key: _literal(value) for key, value in node.attrs}
+    if node.op == "conv2d":
+        defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}
+        positional = (a["in_channels"], a["out_channels"], a["kernel_size"])
+        return Call("nn.Conv2d", positional + _keywords(node, defaults))
+    if node.op == "depthwise_conv2d":
+        c = a["channels"]
+        options = _keywords(node, {"stride": 1, "padding": 0, "dilation": 1})
+        bias = _keywords(node, {"bias": True})
+        return Call("nn.Conv2d", (c, c, a["kernel_size"], *options, f"groups={c}", *bias))
+    if node.op == "batchnorm2d":
+        defaults = {"eps": 1e-5, "momentum": 0.1, "affine": True}
+        return Call("nn.BatchNorm2d", (a["num_features"], *_keywords(node, defaults)))
+    if node.op == "linear":
+        positional = (a["in_features"], a["out_features"])
+        return Call("nn.Linear", positional + _keywords(node, {"bias": True}))
+    if node.op == "dropout":
+        return Call("nn.Dropout", _keywords(node, {"p": 0.5}))
+    if node.op == "block":
+        block = arch.block_map[node.block]
+        return Call(block.name, tuple(f"{p}={a[p]}" for p in block.params))
+    cls = "nn.MaxPool2d" if node.op == "max_pool2d" else "nn.AvgPool2d"
+    return Call(cls, (a["kernel_size"], *_pool_keywords(node)))
+
+
+def _pool_keywords(node: Node) -> tuple[str, ...]:
+    a = node.attr_dict
+    # torch's stride defaults to the kernel size, not to 1.
+    stride = () if a["stride"] == a["kernel_size"] else (f"stride={_literal(a['stride'])}",)
+    rest = _keywords(node, {"padding": 0})
+    if node.op == "avg_pool2d":
+        rest += _keywords(node, {"count_include_pad": True})
+    return stride + rest
+
+
+def _forward_expr(node: Node, args: Sequence[str]) -> Expr:
+    if _is_module(node):
+        return Call(f"self.{node.name}", tuple(args))
+    op, x = node.op, args[0]
+    if op in _ACTIVATIONS:
+        return Call(_ACTIVATIONS[op], (x,))
+    if op in ("max_pool2d", "avg_pool2d"):
+        return Call(f"F.{op}", (x, _literal(node.attr("kernel_size")), *_pool_keywords(node)))
+    if op == "global_avg_pool":
+        return Call(f"{x}.mean", ("dim=(2, 3)",))
+    if op == "flatten":
+        return Call("torch.flatten", (x, "1"))
+    if op == "zero":
+        stride = node.attr("stride")
+        step = f"self.{stride}" if isinstance(stride, str) else str(stride)
+        return Call("torch.zeros_like", (x if stride == 1 else f"{x}[:, :, ::{step}, ::{step}]",))
+    if op == "add":
+        return Sum(tuple(args))
+    if op == "concat":
+        return Call("torch.cat", (Call("", tuple(args), "[]"), "dim=1"))
+    if op == "identity":
+        return x
+    msg = f"node {node.name!r}: the PyTorch emitter does not know op {op!r}"
+    raise ArchitectureError(msg)
+
+
+def _forward_body(nodes: Sequence[Node], input_vars: Mapping[str, str]) -> list[str]:
+    """``forward``'s statements; a straight chain reuses ``x``, shared values get names.
+
+    A value goes into a chain variable when exactly one node uses it and that node comes
+    next, and the variable's current value is not needed afterwards; any other value is
+    kept in a variable named after its node.
+    """
+    users: dict[str, set[int]] = {}
+    for index, node in enumerate(nodes):
+        for ref in node.inputs:
+            users.setdefault(ref, set()).add(index)
+    last_use = {ref: max(indices) for ref, indices in users.items()}
+    var_of = dict(input_vars)
+    held = {var: value for value, var in input_vars.items() if var in CHAIN_VARS}
+    body = INDENT * 2
+    lines: list[str] = []
+    for index, node in enumerate(nodes):
+        expr = _forward_expr(node, [var_of[ref] for ref in node.inputs])
+        if index == len(nodes) - 1:
+            lines += format_lines(expr, body, "return ")
+            break
+        var = node.name
+        if node.op == "identity" and expr not in CHAIN_VARS:
+            # Named variables are never reassigned, so the identity can share one.
+            var_of[node.name] = expr
+            continue
+        if users[node.name] == {index + 1}:
+            preferred = [var_of[ref] for ref in node.inputs if var_of[ref] in CHAIN_VARS]
+            free = [
+                v
+                for v in dict.fromkeys([*preferred, *CHAIN_VARS])
+                if v not in held or last_use.get(held[v], -1) <= index
+            ]
+            if free:
+                var = free[0]
+                held[var] = node.name
+        var_of[node.name] = var
+        if expr != var:  # an identity that lands in its input's variable needs no line
+            lines += format_lines(expr, body, f"{var} = ")
+    return lines

@@ -1,0 +1,179 @@
+"""The automl-codegen command end to end, in subprocesses like a user would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from automl_codegen_plugins.datasets.synthetic import load_synthetic
+
+SYNTHETIC = ["--dataset", "synthetic", "--dataset-option", "num_samples=300", "--dataset-option", "num_classes=3"]
+
+
+def cli(*args, check=False, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run(
+        [sys.executable, "-m", "automl_codegen.cli", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd
+    )
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def test_help_is_fast_and_imports_no_framework():
+    code = "import sys, time; t=time.perf_counter(); from automl_codegen.cli import build_parser; build_parser(); print('torch' in sys.modules, 'tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    started = time.perf_counter()
+    help_out = cli("--help", check=True)
+    elapsed = time.perf_counter() - started
+    assert "search" in help_out.stdout
+    assert "export" in help_out.stdout
+    # Generous: the point is that no framework import sits on the path, not a timing race.
+    assert elapsed < 5, elapsed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["search", "--strategy", "bayesian", "-o", "{tmp}/r"],
+            "automl-codegen: error: unknown strategy 'bayesian'; installed: ",
+        ),
+        (
+            ["search", "--dataset", "imagenet", "-o", "{tmp}/r"],
+            "automl-codegen: error: unknown dataset 'imagenet'; installed: ",
+        ),
+        (
+            ["search", "--constraint", "latency_ms = 2", "-o", "{tmp}/r"],
+            "automl-codegen: error: cannot parse constraint 'latency_ms = 2'",
+        ),
+        (
+            ["search", "--budget-trials", "0", "-o", "{tmp}/r"],
+            "automl-codegen: error: budget['trials'] must be a positive int, got 0",
+        ),
+        (["search", "--objective", "speed", "-o", "{tmp}/r"], "automl-codegen: error: unknown objective 'speed'"),
+        (
+            ["export", "{tmp}/nowhere", "-o", "{tmp}/out"],
+            "automl-codegen: error: run directory '{tmp}/nowhere' does not exist",
+        ),
+        (
+            ["generate", "{tmp}/missing.json", "-o", "{tmp}/m.py"],
+            "automl-codegen: error: cannot read '{tmp}/missing.json'",
+        ),
+        (
+            ["search", "--dataset-option", "oops", "-o", "{tmp}/r"],
+            "automl-codegen: error: --dataset-option expects KEY=VALUE, got 'oops'",
+        ),
+    ],
+)
+def test_bad_input_gets_a_clear_error(tmp_path, args, message):
+    out = cli(*[a.format(tmp=tmp_path) for a in args])
+    assert out.returncode == 2, out
+    assert out.stderr.startswith(message.format(tmp=tmp_path)), out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_search_refuses_a_directory_that_is_not_a_run(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("keep me")
+    out = cli("search", *SYNTHETIC, "--budget-trials", "1", "-o", tmp_path / "docs")
+    assert out.returncode == 2
+    assert "exists and is not empty" in out.stderr
+    assert (tmp_path / "docs" / "notes.txt").read_text() == "keep me"
+
+
+def test_generate_rejects_a_hostile_architecture(tmp_path):
+    arch = {
+        "input_shape": [1, 8, 8],
+        "num_classes": 2,
+        "nodes": [
+            {"name": "x_ = __import__('os').system('echo pwned')", "op": "relu", "inputs": ["input_"], "attrs": {}}
+        ],
+        "output": "x",
+    }
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(arch))
+    out = cli("generate", path, "-o", tmp_path / "model.py")
+    assert out.returncode == 2
+    assert "is not a valid name" in out.stderr
+    assert not (tmp_path / "model.py").exists()
+
+
+def test_plugins_lists_every_builtin_with_its_distribution():
+    rows = json.loads(cli("plugins", "--json", check=True).stdout)
+    kinds = {(r["kind"], r["name"]) for r in rows}
+    assert {
+        ("strategy", "evolution"),
+        ("search_space", "chain-cnn"),
+        ("emitter", "pytorch"),
+        ("dataset", "digits"),
+    } <= kinds
+    assert {r["distribution"] for r in rows} == {"automl-codegen"}
+    assert set(rows[0]) == {"name", "kind", "plugin", "module", "distribution", "version"}
+
+
+@pytest.mark.slow
+def test_search_export_generate_and_run_without_the_project(tmp_path, bare_python):
+    run = tmp_path / "run"
+    args = [
+        "search",
+        "--strategy",
+        "evolution",
+        "--objective",
+        "accuracy",
+        "--objective",
+        "latency_ms",
+        "--budget-trials",
+        "4",
+        "--epochs",
+        "3",
+        "--strategy-option",
+        "population_size=2",
+        "--strategy-option",
+        "sample_size=2",
+        "--seed",
+        "1",
+        "--quiet",
+    ]
+    out = cli(*args, *SYNTHETIC, "-o", run)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""  # --quiet
+    cli("export", run, "--emitter", "pytorch", "-o", tmp_path / "export", check=True)
+    trials = [json.loads(line) for line in (run / "trials.jsonl").read_text().splitlines()]
+    best = max(trials, key=lambda t: t["metrics"]["accuracy"])
+
+    # The test split the search used, handed to a user who has torch but not this project.
+    data = load_synthetic(seed=1, num_samples=300, num_classes=3)
+    np.save(tmp_path / "x_test.npy", data.x_test)
+    np.save(tmp_path / "y_test.npy", data.y_test)
+    script = textwrap.dedent(
+        """
+        import numpy as np, torch
+        from model import build_model
+        model = build_model("model.pt")
+        x = torch.from_numpy(np.load("../x_test.npy"))
+        y = torch.from_numpy(np.load("../y_test.npy"))
+        with torch.no_grad():
+            print((model(x).argmax(1) == y).float().mean().item())
+        """
+    )
+    result = subprocess.run([str(bare_python), "-c", script], cwd=tmp_path / "export", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    # The same predictions on every test image (float32 mean vs exact fraction).
+    assert float(result.stdout) == pytest.approx(best["metrics"]["test_accuracy"], abs=1e-6)
+
+    generated = cli(
+        "generate", run / "best.json", "--emitter", "pytorch", "-o", tmp_path / "gen" / "model.py", check=True
+    )
+    assert generated.stdout.strip().endswith("model.py")
+    source = (tmp_path / "gen" / "model.py").read_text()
+    assert "import torch" in source
+    assert "automl_codegen" not in source

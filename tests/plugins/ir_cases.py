@@ -1,0 +1,264 @@
+"""Small sample architectures for tests of builders and emitters.
+
+``CASES`` together use every op of the vocabulary; tests check that, so a new op fails
+them until a case covers it. ``REFERENCE_CASES`` pair one-op networks with a hand-written
+torch computation of what the op must do. Builders are functions returning fresh values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F  # noqa: N812 - the usual name in torch code
+
+from automl_codegen import Architecture, Block, Node
+
+IN = Architecture.INPUT
+
+
+def conv(name: str, src: str, c_in: int | str, c_out: int | str, k: int = 3, **attrs) -> Node:
+    return Node(name, "conv2d", [src], {"in_channels": c_in, "out_channels": c_out, "kernel_size": k, **attrs})
+
+
+def op(name: str, kind: str, *inputs: str, **attrs) -> Node:
+    return Node(name, kind, inputs, attrs)
+
+
+def head(src: str, features: int, num_classes: int = 10) -> list[Node]:
+    """Global pooling and a linear classifier."""
+    return [
+        op("gap", "global_avg_pool", src),
+        op("fc", "linear", "gap", in_features=features, out_features=num_classes),
+    ]
+
+
+def chain_cnn() -> Architecture:
+    """A plain chain: conv variants, batch norm, activations, pools, flatten, dropout."""
+    nodes = [
+        conv("stem", IN, 1, 8, padding=1, bias=True),
+        op("bn", "batchnorm2d", "stem", num_features=8, eps=1e-3, momentum=0.01),
+        op("act", "relu", "bn"),
+        conv("grouped", "act", 8, 8, dilation=2, padding=2, groups=2),
+        op("bn_plain", "batchnorm2d", "grouped", num_features=8, affine=False),
+        op("act6", "relu6", "bn_plain"),
+        op("pool", "max_pool2d", "act6", kernel_size=3, stride=2, padding=1),
+        op("smooth", "avg_pool2d", "pool", kernel_size=3, stride=1, padding=1, count_include_pad=False),
+        op("hswish", "hardswish", "smooth"),
+        op("down", "avg_pool2d", "hswish", kernel_size=2, stride=2),
+        op("flat", "flatten", "down"),
+        op("drop", "dropout", "flat", p=0.2),
+        op("fc", "linear", "drop", in_features=32, out_features=10, bias=False),
+    ]
+    return Architecture((1, 8, 8), 10, nodes, "fc", name="ChainNet")
+
+
+def branches() -> Architecture:
+    """Shared values and merges: depthwise, identity, zero, add, concat, sigmoid, silu."""
+    nodes = [
+        conv("stem", IN, 3, 8, k=1),
+        op("dw", "depthwise_conv2d", "stem", channels=8, kernel_size=3, stride=2, padding=1, bias=True),
+        op("gate", "sigmoid", "dw"),
+        op("skip", "identity", "stem"),
+        op("thin", "max_pool2d", "skip", kernel_size=3, stride=2, padding=1),
+        op("none", "zero", "stem", stride=2),
+        op("merged", "add", "gate", "thin", "none"),
+        op("swish", "silu", "merged"),
+        op("both", "concat", "swish", "dw"),
+        *head("both", 16, 5),
+    ]
+    return Architecture((3, 9, 9), 5, nodes, "fc", name="BranchNet")
+
+
+def inner_block() -> Block:
+    return Block(
+        "ConvBnAct",
+        ["x"],
+        ["c"],
+        [
+            conv("conv", "x", "c", "c", padding=1),
+            op("bn", "batchnorm2d", "conv", num_features="c"),
+            op("act", "relu", "bn"),
+        ],
+        "act",
+    )
+
+
+def cell_block() -> Block:
+    """Two inputs; calls ``ConvBnAct``; its stride is a parameter (pool, zero, conv)."""
+    return Block(
+        "Cell",
+        ["s0", "s1"],
+        ["c", "stride"],
+        [
+            op("dw", "depthwise_conv2d", "s0", channels="c", kernel_size=3, stride="stride", padding=1),
+            Node("inner", "block", ["dw"], {"c": "c"}, block="ConvBnAct"),
+            op("pool", "max_pool2d", "s1", kernel_size=3, stride="stride", padding=1),
+            op("none", "zero", "s0", stride="stride"),
+            op("total", "add", "inner", "pool", "none"),
+            op("cat", "concat", "total", "pool"),
+        ],
+        "cat",
+    )
+
+
+def cells() -> Architecture:
+    """A block used twice with different parameters, and a block nested in it."""
+    nodes = [
+        conv("stem", IN, 1, 8, padding=1),
+        Node("cell1", "block", ["stem", "stem"], {"c": 8, "stride": 1}, block="Cell"),
+        conv("reduce", "cell1", 16, 8, k=1),
+        Node("cell2", "block", ["reduce", "reduce"], {"c": 8, "stride": 2}, block="Cell"),
+        *head("cell2", 16),
+    ]
+    return Architecture((1, 8, 8), 10, nodes, "fc", blocks=[cell_block(), inner_block()], name="CellNet")
+
+
+def residual() -> Architecture:
+    """A ResNet-style block, with the input kept alive across the branch."""
+    block = Block(
+        "Residual",
+        ["x"],
+        ["c"],
+        [
+            conv("conv1", "x", "c", "c", padding=1),
+            op("bn1", "batchnorm2d", "conv1", num_features="c"),
+            op("relu1", "relu", "bn1"),
+            conv("conv2", "relu1", "c", "c", padding=1),
+            op("bn2", "batchnorm2d", "conv2", num_features="c"),
+            op("sum", "add", "bn2", "x"),
+            op("act", "relu", "sum"),
+        ],
+        "act",
+    )
+    nodes = [
+        conv("stem", IN, 3, 8, padding=1),
+        Node("res1", "block", ["stem"], {"c": 8}, block="Residual"),
+        Node("res2", "block", ["res1"], {"c": 8}, block="Residual"),
+        *head("res2", 8),
+    ]
+    return Architecture((3, 6, 6), 10, nodes, "fc", blocks=[block], name="ResNetLike")
+
+
+def long_names() -> Architecture:
+    """64-character names everywhere, so emitted lines must be broken to fit."""
+    a, b, c = ("a" * 63 + "1", "b" * 63 + "2", "c" * 63 + "3")
+    param = "p" * 64
+    block = Block(
+        "B" * 64,
+        [a, b],
+        [param],
+        [
+            conv(c, a, param, param, padding=1, dilation=1, stride=1, groups=1),
+            op("d" * 64, "add", c, b, a),
+            op("e" * 64, "concat", "d" * 64, c, b, a),
+        ],
+        "e" * 64,
+    )
+    nodes = [
+        conv(a, IN, 2, 4, k=1),
+        conv(b, a, 4, 4, k=1),
+        Node(c, "block", [a, b], {param: 4}, block=block.name),
+        op("f" * 64, "avg_pool2d", c, kernel_size=3, stride=1, padding=1, count_include_pad=False),
+        *head("f" * 64, 16, 3),
+    ]
+    return Architecture((2, 4, 4), 3, nodes, "fc", blocks=[block], name="N" * 64)
+
+
+CASES: dict[str, Callable[[], Architecture]] = {
+    "chain_cnn": chain_cnn,
+    "branches": branches,
+    "cells": cells,
+    "residual": residual,
+    "long_names": long_names,
+}
+
+
+def single_op(node: Node, input_shape: tuple[int, int, int]) -> Architecture:
+    """``input_ -> node (-> flatten)`` as a network, to check one op's values directly."""
+    shape = node.spec.infer([input_shape], node.attr_dict)
+    nodes = [node] if len(shape) == 1 else [node, op("flat", "flatten", node.name)]
+    return Architecture(input_shape, math.prod(shape), nodes, nodes[-1].name)
+
+
+# -- ops with tricky semantics, each beside a hand-written torch computation ---------------
+
+Reference = Callable[[torch.Tensor, torch.nn.Module], torch.Tensor]
+
+
+def _avg_pool_without_padding(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    # 3x3 windows, stride 2, padding 1: each output averages only the real pixels.
+    n, c, h, w = x.shape
+    out = torch.empty(n, c, (h + 1) // 2, (w + 1) // 2)
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            rows = slice(max(2 * i - 1, 0), min(2 * i + 2, h))
+            cols = slice(max(2 * j - 1, 0), min(2 * j + 2, w))
+            out[:, :, i, j] = x[:, :, rows, cols].mean(dim=(2, 3))
+    return out.flatten(1)
+
+
+def _zero_stride_2(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    n, c, h, w = x.shape
+    return torch.zeros(n, c * -(-h // 2) * -(-w // 2))
+
+
+def _flatten_chw(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    _, c, h, w = x.shape
+    return torch.stack([x[:, i, j, k] for i in range(c) for j in range(h) for k in range(w)], dim=1)
+
+
+def _depthwise(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    weight, bias = model.dw.weight, model.dw.bias
+    per_channel = [F.conv2d(x[:, i : i + 1], weight[i : i + 1], bias[i : i + 1], 2, 2, 2) for i in range(x.shape[1])]
+    return torch.cat(per_channel, dim=1).flatten(1)
+
+
+def _global_mean(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    return x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[3])
+
+
+def _hardswish(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    return (x * (x + 3).clamp(0, 6) / 6).flatten(1)
+
+
+REFERENCE_CASES: dict[str, tuple[Callable[[], Architecture], Reference]] = {
+    "avg_pool2d_count_include_pad_false": (
+        lambda: single_op(
+            op("pool", "avg_pool2d", IN, kernel_size=3, stride=2, padding=1, count_include_pad=False), (2, 5, 5)
+        ),
+        _avg_pool_without_padding,
+    ),
+    "zero_stride_2": (lambda: single_op(op("none", "zero", IN, stride=2), (3, 5, 5)), _zero_stride_2),
+    "flatten_order": (lambda: single_op(op("flat", "flatten", IN), (2, 3, 4)), _flatten_chw),
+    "depthwise_conv2d": (
+        lambda: single_op(
+            op("dw", "depthwise_conv2d", IN, channels=3, kernel_size=3, stride=2, padding=2, dilation=2, bias=True),
+            (3, 6, 6),
+        ),
+        _depthwise,
+    ),
+    "global_avg_pool": (lambda: single_op(op("gap", "global_avg_pool", IN), (4, 3, 5)), _global_mean),
+    "hardswish": (lambda: single_op(op("act", "hardswish", IN), (2, 3, 3)), _hardswish),
+}
+
+# -- golden files: tests/golden/regenerate.py writes these, tests compare byte for byte ----
+
+GOLDEN_METADATA = {
+    "input": {
+        "shape": [1, 8, 8],
+        "dtype": "float32",
+        "normalization": "x / 16, then (x - 0.3) / 0.4",
+    },
+    "metrics": {"accuracy": 0.9811, "latency_ms": 0.1234, "params": 704},
+    "dataset": "digits",
+    "strategy": "evolution",
+    "space": "chain-cnn",
+    "genotype": {"stages": [{"op": "conv", "width": 8}, {"op": "pool", "kernel": 3}]},
+}
+
+GOLDEN_CASES: dict[str, tuple[Callable[[], Architecture], dict | None]] = {
+    "chain_cnn": (chain_cnn, GOLDEN_METADATA),
+    "cells": (cells, None),
+}

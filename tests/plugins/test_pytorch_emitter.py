@@ -1,0 +1,397 @@
+"""The PyTorch emitter: the code it writes is valid, clean, stable and matches the builder."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ir_cases import (
+    CASES,
+    GOLDEN_CASES,
+    GOLDEN_METADATA,
+    IN,
+    REFERENCE_CASES,
+    cells,
+    chain_cnn,
+    conv,
+    head,
+    op,
+)
+
+from automl_codegen import OPS, Architecture, ArchitectureError, Block, Node
+from automl_codegen_plugins.emitters.pytorch import PytorchEmitter, register_emitters
+from automl_codegen_plugins.torch_model import build_model
+
+EMITTER = PytorchEmitter()
+GOLDEN_DIR = Path(__file__).parents[1] / "golden" / "pytorch"
+HOSTILE = '"""; import os #'
+_module_ids = itertools.count()
+
+
+def import_file(path: Path) -> ModuleType:
+    """Import generated code under a fresh name, leaving ``sys.modules`` alone."""
+    spec = importlib.util.spec_from_file_location(f"emitted_{next(_module_ids)}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def randomized(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random weights and batch-norm statistics, so that eval mode is not an identity."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if not tensor.is_floating_point():
+                continue
+            noise = torch.randn(tensor.shape, generator=generator)
+            tensor.copy_(noise.abs() + 0.5 if name.endswith("running_var") else noise)
+    return model.eval()
+
+
+def emit(arch: Architecture, directory: Path, metadata: dict | None = None) -> ModuleType:
+    path = directory / f"{arch.name.lower()[:20]}_{next(_module_ids)}.py"
+    path.write_text(EMITTER.render(arch, metadata), encoding="utf-8")
+    return import_file(path)
+
+
+def metadata_for(arch: Architecture) -> dict:
+    """The golden metadata, with the input shape of ``arch``."""
+    return {**GOLDEN_METADATA, "input": {**GOLDEN_METADATA["input"], "shape": arch.input_shape}}
+
+
+def inputs(arch: Architecture, batch: int) -> torch.Tensor:
+    return torch.randn(batch, *arch.input_shape, generator=torch.Generator().manual_seed(1))
+
+
+def max_delta(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a - b).abs().max().item()
+
+
+def test_cases_cover_every_op():
+    used = set().union(*(CASES[name]().op_counts() for name in CASES))
+    missing = sorted(set(OPS) - used)
+    assert not missing, f"no architecture in tests/plugins/ir_cases.py uses {missing}; add one"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_emitted_model_matches_the_builder(case, tmp_path):
+    arch = CASES[case]()
+    built = randomized(build_model(arch))
+    emitted = emit(arch, tmp_path).build_model()
+    emitted.load_state_dict(built.state_dict(), strict=True)
+    x = inputs(arch, 4)
+
+    with torch.no_grad():
+        assert max_delta(emitted(x), built(x)) <= 1e-6
+    assert list(emitted.state_dict()) == list(built.state_dict())
+    assert sum(p.numel() for p in emitted.parameters()) == arch.num_params
+    assert not emitted.training
+
+
+@pytest.mark.parametrize("case", sorted(REFERENCE_CASES))
+def test_emitted_ops_compute_what_a_hand_written_version_does(case, tmp_path):
+    make_arch, reference = REFERENCE_CASES[case]
+    arch = make_arch()
+    model = randomized(emit(arch, tmp_path).build_model())
+    x = inputs(arch, 2)
+
+    with torch.no_grad():
+        assert max_delta(model(x), reference(x, model)) <= 1e-6
+
+
+@st.composite
+def random_graphs(draw, inputs: tuple[str, ...], channels: int = 2) -> tuple[list[Node], str]:
+    """A random DAG of shape-keeping nodes over ``inputs``; returns (nodes, output)."""
+    values, used, nodes = list(inputs), set(), []
+    for index in range(draw(st.integers(1, 7))):
+        name = f"n{index}"
+        kind = draw(st.sampled_from(["conv2d", "relu", "identity", "add", "concat"]))
+        arity = draw(st.integers(2, 3)) if kind in ("add", "concat") else 1
+        args = [draw(st.sampled_from(values)) for _ in range(arity)]
+        used.update(args)
+        if kind == "conv2d":
+            nodes.append(conv(name, args[0], channels, channels, padding=1))
+        elif kind == "concat":
+            nodes.append(op(f"{name}_cat", "concat", *args))
+            nodes.append(conv(name, f"{name}_cat", arity * channels, channels, k=1))
+            used.add(f"{name}_cat")
+        else:
+            nodes.append(op(name, kind, *args))
+        values.append(name)
+    sinks = [node.name for node in nodes if node.name not in used]
+    if len(sinks) > 1:
+        nodes.append(op("merge", "add", *sinks))
+    return nodes, nodes[-1].name
+
+
+@st.composite
+def random_architectures(draw) -> Architecture:
+    """A random top-level graph calling a random block whose inputs may be ``x``/``out``."""
+    block_inputs = draw(st.sampled_from([("x",), ("out",), ("s0", "s1"), ("out", "x")]))
+    body, block_output = draw(random_graphs(block_inputs))
+    block = Block("Random", block_inputs, (), body, block_output)
+    top, top_output = draw(random_graphs((IN,)))
+    call = Node("cell", "block", [top_output] * len(block_inputs), block="Random")
+    nodes = [*top, call, *head("cell", 2, 3)]
+    return Architecture((2, 3, 3), 3, nodes, "fc", blocks=[block])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(arch=random_architectures())
+def test_random_graphs_keep_every_value_they_still_need(arch, tmp_path_factory):
+    # Catches variable reuse gone wrong: a chain variable overwritten while still needed.
+    built = randomized(build_model(arch))
+    emitted = emit(arch, tmp_path_factory.mktemp("random")).build_model()
+    emitted.load_state_dict(built.state_dict())
+    x = inputs(arch, 2)
+
+    with torch.no_grad():
+        assert max_delta(emitted(x), built(x)) <= 1e-5
+
+
+def test_each_block_kind_becomes_one_class():
+    source = EMITTER.render(cells())
+
+    assert source.count("class ") == 3
+    # Dependency order: a class is defined before the classes that use it.
+    assert source.index("class ConvBnAct(nn.Module):") < source.index("class Cell(nn.Module):")
+    assert source.index("class Cell(nn.Module):") < source.index("class CellNet(nn.Module):")
+    assert "self.cell1 = Cell(c=8, stride=1)" in source
+    assert "self.cell2 = Cell(c=8, stride=2)" in source
+
+
+def test_chains_reuse_x_and_shared_values_get_names():
+    source = EMITTER.render(CASES["branches"]())
+
+    assert "        stem = self.stem(x)\n" in source
+    assert "        x = F.silu(x)\n" in source
+    assert "        return self.fc(x)\n" in source
+
+
+def test_rendering_is_deterministic():
+    for make_arch in CASES.values():
+        arch = make_arch()
+        again = Architecture.from_json(arch.to_json())
+        reordered = {**dict(reversed(metadata_for(arch).items())), "metrics": {"b": 2, "a": 1}}
+        metrics_swapped = {**metadata_for(arch), "metrics": {"a": 1, "b": 2}}
+
+        assert EMITTER.render(arch) == EMITTER.render(again)
+        assert EMITTER.render(arch, reordered) == EMITTER.render(again, metrics_swapped)
+
+
+def _run_ruff(paths: list[Path]) -> subprocess.CompletedProcess:
+    pytest.importorskip("ruff")
+    command = [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache"]
+    options = ["--select", "E,F,W,I,B,UP", "--line-length", "100", "--target-version", "py310"]
+    return subprocess.run([*command, *options, *map(str, paths)], capture_output=True, text=True, check=False)
+
+
+def test_emitted_code_passes_ruff(tmp_path):
+    paths = []
+    for name, make_arch in CASES.items():
+        paths.append(tmp_path / f"{name}.py")
+        arch = make_arch()
+        paths[-1].write_text(EMITTER.render(arch, metadata_for(arch)), encoding="utf-8")
+    paths.append(tmp_path / "hostile.py")
+    paths[-1].write_text(EMITTER.render(chain_cnn(), hostile_metadata()), encoding="utf-8")
+
+    result = _run_ruff(paths)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Recent torch deprecates TorchScript, but users still script the models they export.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("case", ["cells", "branches", "chain_cnn"])
+def test_emitted_model_can_be_scripted(case, tmp_path):
+    arch = CASES[case]()
+    model = randomized(emit(arch, tmp_path).build_model())
+    x = inputs(arch, 2)
+
+    scripted = torch.jit.script(model)
+
+    with torch.no_grad():
+        assert max_delta(scripted(x), model(x)) <= 1e-6
+
+
+def test_export_runs_in_a_fresh_interpreter_without_automl_codegen(tmp_path):
+    arch = cells()
+    model = randomized(build_model(arch))
+    x = inputs(arch, 3)
+    with torch.no_grad():
+        torch.save({"x": x, "y": model(x)}, tmp_path / "io.pt")
+    out = tmp_path / "out"
+    paths = EMITTER.export(arch, out, model.state_dict(), metadata_for(arch))
+    assert paths == [out / "model.py", out / "model.pt"]
+    # -S skips site-packages (and the editable install of automl_codegen); only torch's
+    # directory is put back, without processing its .pth files.
+    script = f"""
+        import sys
+        sys.path[:0] = [".", {str(Path(torch.__file__).parents[1])!r}]
+        try:
+            import automl_codegen
+        except ModuleNotFoundError:
+            pass
+        else:
+            sys.exit("automl_codegen is importable: " + automl_codegen.__file__)
+        import runpy
+        import torch
+        from model import build_model
+        io = torch.load({str(tmp_path / "io.pt")!r}, weights_only=True)
+        delta = (build_model("model.pt")(io["x"]) - io["y"]).abs().max().item()
+        print("delta", delta)
+        assert delta <= 1e-6, delta
+        runpy.run_path("model.py", run_name="__main__")
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", textwrap.dedent(script)],
+        cwd=out,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "torch.Size([2, 10])" in result.stdout
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
+def test_golden_files(case):
+    make_arch, golden_metadata = GOLDEN_CASES[case]
+    path = GOLDEN_DIR / f"{case}.py"
+
+    expected = path.read_bytes().decode("utf-8") if path.exists() else None
+
+    assert EMITTER.render(make_arch(), golden_metadata) == expected, (
+        f"{path} differs from what the emitter writes now; run "
+        f"`python tests/golden/regenerate.py` and review the diff before committing it"
+    )
+
+
+def hostile_metadata() -> dict:
+    return {
+        "input": {"shape": [1, 8, 8], "dtype": HOSTILE, "normalization": HOSTILE + "\\"},
+        "metrics": {HOSTILE: 1.0, "accuracy": HOSTILE, "x" * 300: "\\" * 120},
+        "dataset": HOSTILE,
+        "strategy": "back\\slash\\",
+        "space": '"',
+        "genotype": {"ops": [HOSTILE, "\\", "\u00e9\n\t"]},
+        HOSTILE: "line\nbreak",
+    }
+
+
+def test_metadata_cannot_inject_code(tmp_path):
+    source = EMITTER.render(chain_cnn(), hostile_metadata())
+
+    tree = ast.parse(source)
+    imported = {
+        alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported == {"torch", "torch.nn.functional", "torch.nn"}
+    docstring = ast.get_docstring(tree)
+    assert f'Search: dataset {HOSTILE}, strategy back\\slash\\, space ".' in docstring
+    assert source.isascii()
+    assert all(len(line) <= 100 for line in source.splitlines())
+    # Still runs, with the text shown as it was given.
+    path = tmp_path / "hostile.py"
+    path.write_text(source, encoding="utf-8")
+    assert import_file(path).build_model()(torch.randn(1, 1, 8, 8)).shape == (1, 10)
+
+
+def test_docstring_states_input_metrics_and_usage():
+    given = {**GOLDEN_METADATA, "space": None, "trial": 7}
+    docstring = ast.get_docstring(ast.parse(EMITTER.render(chain_cnn(), given)))
+
+    assert "Input: a float32 tensor of shape (N, 1, 8, 8), N being the batch size." in docstring
+    assert "Normalisation: x / 16, then (x - 0.3) / 0.4" in docstring
+    assert "    accuracy: 0.9811\n    latency_ms: 0.1234\n    params: 704" in docstring
+    assert "Search: dataset digits, strategy evolution.\n" in docstring
+    assert "trial: 7\n" in docstring
+    assert 'model = build_model("model.pt")' in docstring
+
+
+def test_metadata_shape_must_match_the_architecture():
+    with pytest.raises(ValueError, match=r"metadata input shape \[3, 8, 8\] does not match"):
+        EMITTER.render(chain_cnn(), {"input": {"shape": [3, 8, 8]}})
+
+
+def _calling(block: Block, **params: int) -> Architecture:
+    nodes = [Node("cell", "block", [IN], params, block=block.name), *head("cell", 2, 2)]
+    return Architecture((2, 4, 4), 2, nodes, "fc", blocks=[block])
+
+
+@pytest.mark.parametrize(
+    ("make_arch", "message"),
+    [
+        (
+            lambda: _calling(Block("F", ["x"], [], [op("act", "relu", "x")], "act")),
+            "block name 'F' is not a valid class name: use CamelCase letters and digits, at least 2 characters",
+        ),
+        (
+            lambda: _calling(
+                Block("Cell", ["x"], ["training"], [op("z", "zero", "x", stride="training")], "z"),
+                training=1,
+            ),
+            "block 'Cell': parameter 'training' is reserved in generated code; rename it",
+        ),
+        (
+            lambda: Architecture((1, 4, 4), 2, [conv("share_memory", IN, 1, 2), *head("share_memory", 2, 2)], "fc"),
+            "node name 'share_memory' is reserved in generated code; rename it",
+        ),
+    ],
+    ids=["class-named-F", "stored-parameter", "module-attribute"],
+)
+def test_names_that_would_break_generated_code_are_refused(make_arch, message):
+    with pytest.raises(ArchitectureError) as info:
+        EMITTER.render(make_arch())
+
+    assert str(info.value) == message
+
+
+def test_export_without_weights_writes_only_the_module(tmp_path):
+    assert EMITTER.export(chain_cnn(), tmp_path / "a") == [tmp_path / "a" / "model.py"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["model.py"]
+
+
+def test_export_refuses_weights_of_another_architecture(tmp_path):
+    weights = build_model(cells()).state_dict()
+
+    with pytest.raises(ValueError, match="does not fit architecture 'ChainNet'"):
+        EMITTER.export(chain_cnn(), tmp_path, weights)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plugin_registers_the_emitter_and_imports_no_torch():
+    registered = {}
+    register_emitters(register=registered.__setitem__)
+    entry_points = metadata.entry_points(group="automl_codegen", name="pytorch")
+    check = (
+        "import sys, automl_codegen_plugins.emitters.pytorch; "
+        "assert 'torch' not in sys.modules and 'jinja2' not in sys.modules"
+    )
+
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+
+    assert list(registered) == ["pytorch"]
+    assert isinstance(registered["pytorch"], PytorchEmitter)
+    assert [ep.value for ep in entry_points] == ["automl_codegen_plugins.emitters.pytorch"]
+    assert result.returncode == 0, result.stderr
