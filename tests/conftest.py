@@ -1,4 +1,51 @@
+from __future__ import annotations
+
 import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 # TensorFlow, when an emitter imports it, should not flood test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _pip_install_into(site: Path, package: Path) -> None:
+    """Install a real distribution from a source directory into a private site directory."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(package),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _cli_with(site: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the automl-codegen command with ``site``'s distributions importable."""
+    environ = {**os.environ, "PYTHONPATH": str(site), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "automl_codegen.cli", *args], capture_output=True, text=True, env=environ
+    )
+
+
+@pytest.fixture(scope="session")
+def pip_install_into():
+    """``pip_install_into(site, package_dir)``: a real install, invisible to other tests."""
+    return _pip_install_into
+
+
+@pytest.fixture(scope="session")
+def cli_with():
+    """``cli_with(site, *args, env=None)``: the CLI in a subprocess that sees ``site``."""
+    return _cli_with

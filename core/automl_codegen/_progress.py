@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .objective import Objective
@@ -17,17 +18,23 @@ def _fmt(objective: Objective, value: float) -> str:
 class SearchProgress:
     """A rich progress bar, or nothing when ``enabled`` is False (tests, --quiet)."""
 
-    def __init__(self, total: int | None, objective: Objective, enabled: bool = True) -> None:
+    def __init__(
+        self, trials: int | None, objective: Objective, enabled: bool = True, seconds: float | None = None
+    ) -> None:
         self.objective = objective
         self.enabled = enabled
         self.failed = 0
+        self.done = 0
+        self.trials = trials
+        # With only a time budget the bar follows the clock, so the ETA is the time left.
+        self.by_time = trials is None and seconds is not None
+        self._started = time.perf_counter()
         self._progress: Any = None
         self._task: Any = None
         if not enabled:
             return
         from rich.progress import (
             BarColumn,
-            MofNCompleteColumn,
             Progress,
             TextColumn,
             TimeElapsedColumn,
@@ -37,14 +44,17 @@ class SearchProgress:
         self._progress = Progress(
             TextColumn("[bold]search"),
             BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("trials"),
+            TextColumn("{task.fields[count]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             TextColumn("{task.fields[best]}"),
         )
-        self._task = self._progress.add_task("search", total=total, best="")
+        total = seconds if self.by_time else trials
+        self._task = self._progress.add_task("search", total=total, best="", count=self._count())
+
+    def _count(self) -> str:
+        return f"trial {self.done}/{self.trials}" if self.trials else f"{self.done} trials"
 
     def __enter__(self) -> SearchProgress:
         if self._progress is not None:
@@ -57,6 +67,7 @@ class SearchProgress:
 
     def update(self, trial: Trial, best: Trial | None) -> None:
         self.failed += not trial.ok
+        self.done += 1
         if self._progress is None:
             return
         best_text = ""
@@ -66,7 +77,11 @@ class SearchProgress:
                 best_text += " (infeasible)"
         if self.failed:
             best_text += f"  [red]{self.failed} failed"
-        self._progress.update(self._task, advance=1, best=best_text)
+        if self.by_time:
+            self._progress.update(self._task, completed=time.perf_counter() - self._started)
+        else:
+            self._progress.update(self._task, advance=1)
+        self._progress.update(self._task, best=best_text, count=self._count())
 
     def log(self, message: str) -> None:
         if self._progress is not None:

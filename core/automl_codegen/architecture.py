@@ -56,7 +56,7 @@ FRAMEWORK_ATTRIBUTES = frozenset(
     input_spec inputs losses metrics name non_trainable_variables non_trainable_weights
     output outputs path predict quantize save stateful summary supports_masking
     trainable trainable_variables trainable_weights variable_dtype variables weights
-    """.split()  # noqa: SIM905
+    """.split()
 )
 #: Prefixes of framework method families (register_*, named_*, get_*, set_*).
 RESERVED_PREFIXES = ("register_", "named_", "get_", "set_")

@@ -69,39 +69,22 @@ def score(
     constraints: Sequence[Constraint],
 ) -> Trial:
     """Turn a worker's outcome into a Trial with objective values and constraint check."""
-    # A failed trial counts as infinitely infeasible so no ranking can prefer it.
-    if outcome.error is not None:
-        return Trial(
-            number=number,
-            genotype=genotype,
-            architecture=outcome.architecture,
-            status=FAILED,
-            constraint_violation=math.inf,
-            error=outcome.error,
-            duration_s=outcome.duration_s,
-        )
-    try:
-        values = {o.name: o.value(outcome.metrics) for o in objectives}
-    except (KeyError, ValueError, ZeroDivisionError) as exc:
-        return Trial(
-            number=number,
-            genotype=genotype,
-            architecture=outcome.architecture,
-            status=FAILED,
-            metrics=outcome.metrics,
-            constraint_violation=math.inf,
-            error=f"objective could not be computed: {exc}",
-            duration_s=outcome.duration_s,
-        )
-    violation = sum(c.violation(outcome.metrics) for c in constraints)
+    error, values = outcome.error, {}
+    if error is None:
+        try:
+            values = {o.name: o.value(outcome.metrics) for o in objectives}
+        except (KeyError, ValueError, ZeroDivisionError) as exc:
+            error = f"objective could not be computed: {exc}"
     return Trial(
         number=number,
         genotype=genotype,
         architecture=outcome.architecture,
-        status=COMPLETE,
+        status=COMPLETE if error is None else FAILED,
         metrics=outcome.metrics,
         objectives=values,
-        constraint_violation=violation,
+        # A failed trial counts as infinitely infeasible so no ranking can prefer it.
+        constraint_violation=sum(c.violation(outcome.metrics) for c in constraints) if error is None else math.inf,
+        error=error,
         duration_s=outcome.duration_s,
     )
 

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from . import pareto
 from ._progress import SearchProgress
 from .engine import Budget, best_trial, is_better, run_trial, score, trial_seed
@@ -210,7 +212,9 @@ class NeuralArchitectureSearch:
         pm.hook.on_search_start(run=self)
         stop_requested = False
         try:
-            with SearchProgress(self.budget.trials, primary, enabled=self.progress) as progress:
+            with SearchProgress(
+                self.budget.trials, primary, enabled=self.progress, seconds=self.budget.seconds
+            ) as progress:
                 while not stop_requested and not self.budget.exhausted(len(trials), time.perf_counter() - started):
                     number = len(trials)
                     proposed = self.strategy.ask(1)
@@ -220,7 +224,7 @@ class NeuralArchitectureSearch:
                     genotype = proposed[0]
                     context = EvaluationContext(
                         dataset=self.dataset,
-                        budget=self.training,
+                        budget=self._trial_budget(time.perf_counter() - started),
                         seed=trial_seed(self.seed, number),
                         profilers=self.profilers,
                         device=self.device,
@@ -249,9 +253,16 @@ class NeuralArchitectureSearch:
         pm.hook.on_search_end(run=self, result=result)
         return result
 
+    def _trial_budget(self, elapsed: float) -> TrainingBudget:
+        """The training budget of the next trial, never running past the search's own."""
+        if self.budget.seconds is None:
+            return self.training
+        left = max(self.budget.seconds - elapsed, 1.0)
+        cap = left if self.training.max_seconds is None else min(left, self.training.max_seconds)
+        return attrs.evolve(self.training, max_seconds=cap)
+
     @staticmethod
     def _save_weights(journal: RunJournal, trial: Trial, state_dict: Any) -> Trial:
-        import attrs
         import torch
 
         path = journal.weights_path(trial.number)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -155,7 +154,7 @@ def _make_distribution(root: Path, name: str, module_source: str, entry_name: st
 
 
 @pytest.fixture(scope="module")
-def third_party_site(tmp_path_factory) -> Path:
+def third_party_site(tmp_path_factory, pip_install_into) -> Path:
     """A site directory holding two real installed distributions: a good plugin and a broken one."""
     root = tmp_path_factory.mktemp("dists")
     good = _make_distribution(
@@ -173,34 +172,12 @@ def third_party_site(tmp_path_factory) -> Path:
     broken = _make_distribution(root, "automl-codegen-broken", 'raise ImportError("Don\'t hide me!")\n', "broken")
     site = root / "site"
     for pkg in (good, broken):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--no-deps",
-                "--no-build-isolation",
-                "--target",
-                str(site),
-                str(pkg),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        pip_install_into(site, pkg)
     return site
 
 
-def _cli(site: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "PYTHONPATH": str(site), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "automl_codegen.cli", *args], capture_output=True, text=True, env=environ
-    )
-
-
-def test_installed_distribution_is_listed_and_broken_one_is_named(third_party_site):
-    out = _cli(third_party_site, "plugins", "--json")
+def test_installed_distribution_is_listed_and_broken_one_is_named(third_party_site, cli_with):
+    out = cli_with(third_party_site, "plugins", "--json")
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     energy = next(r for r in rows if r["name"] == "energy_mj")
@@ -219,8 +196,8 @@ def test_installed_distribution_is_listed_and_broken_one_is_named(third_party_si
     ) in out.stderr
 
 
-def test_installed_distribution_can_be_blocked(third_party_site):
-    out = _cli(third_party_site, "plugins", "--json", env={"AUTOML_CODEGEN_DISABLE_PLUGINS": "energy,broken"})
+def test_installed_distribution_can_be_blocked(third_party_site, cli_with):
+    out = cli_with(third_party_site, "plugins", "--json", env={"AUTOML_CODEGEN_DISABLE_PLUGINS": "energy,broken"})
     assert out.returncode == 0
     assert "energy_mj" not in {r["name"] for r in json.loads(out.stdout)}
     assert out.stderr == ""

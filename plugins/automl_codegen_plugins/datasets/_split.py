@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from automl_codegen import ConfigError
+from automl_codegen.evaluation import Dataset
 
 
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -36,6 +37,40 @@ def stratified_split(
         parts[0].append(idx[n_test + n_val :])
     # Sorting keeps the order independent of the class loop; training shuffles anyway.
     return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
+
+
+def split_dataset(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    num_classes: int,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    description: str,
+    preprocessing: str = "",
+) -> Dataset:
+    """A Dataset from whole arrays: stratified split, then the training set's statistics.
+
+    ``preprocessing`` names what was done to raw inputs before standardisation (for
+    the generated code's docstring), e.g. "pixel values 0..16 divided by 16".
+    """
+    train, val, test = stratified_split(y, val_fraction, test_fraction, seed)
+    (x_train, x_val, x_test), mean, std = standardize(x[train], x[val], x[test])
+    steps = f"{preprocessing}, then " if preprocessing else ""
+    return Dataset(
+        name=name,
+        x_train=x_train,
+        y_train=y[train],
+        x_val=x_val,
+        y_val=y[val],
+        x_test=x_test,
+        y_test=y[test],
+        num_classes=num_classes,
+        normalization={"description": f"{steps}(x - {mean:.6f}) / {std:.6f}", "mean": mean, "std": std},
+        description=description,
+    )
 
 
 def standardize(x_train: np.ndarray, *others: np.ndarray) -> tuple[list[np.ndarray], float, float]:

@@ -7,7 +7,7 @@ import numpy as np
 from automl_codegen import hookimpl
 from automl_codegen.evaluation import Dataset
 
-from ._split import standardize, stratified_split
+from ._split import split_dataset
 
 
 def load_digits(*, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2) -> Dataset:
@@ -21,24 +21,16 @@ def load_digits(*, seed: int = 0, val_fraction: float = 0.2, test_fraction: floa
     bunch = sklearn_digits()
     x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]
     y = bunch.target.astype(np.int64)
-    train, val, test = stratified_split(y, val_fraction, test_fraction, seed)
-    (x_train, x_val, x_test), mean, std = standardize(x[train], x[val], x[test])
-    return Dataset(
-        name="digits",
-        x_train=x_train,
-        y_train=y[train],
-        x_val=x_val,
-        y_val=y[val],
-        x_test=x_test,
-        y_test=y[test],
+    return split_dataset(
+        "digits",
+        x,
+        y,
         num_classes=10,
-        normalization={
-            "description": f"pixel values 0..16 divided by 16, then (x - {mean:.6f}) / {std:.6f}",
-            "scale": 1 / 16,
-            "mean": mean,
-            "std": std,
-        },
+        seed=seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
         description="scikit-learn digits: 8x8 grey-scale handwritten digits, 10 classes",
+        preprocessing="pixel values 0..16 divided by 16",
     )
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from automl_codegen import ConfigError, hookimpl
 from automl_codegen.evaluation import Dataset
 
-from ._split import standardize, stratified_split
+from ._split import split_dataset
 
 
 def load_synthetic(
@@ -43,18 +43,14 @@ def load_synthetic(
         mask = y == label
         x[mask, :, row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] += 1.0
     x = x.astype(np.float32)
-    train, val, test = stratified_split(y, val_fraction, test_fraction, seed)
-    (x_train, x_val, x_test), mean, std = standardize(x[train], x[val], x[test])
-    return Dataset(
-        name="synthetic",
-        x_train=x_train,
-        y_train=y[train],
-        x_val=x_val,
-        y_val=y[val],
-        x_test=x_test,
-        y_test=y[test],
+    return split_dataset(
+        "synthetic",
+        x,
+        y,
         num_classes=num_classes,
-        normalization={"description": f"(x - {mean:.6f}) / {std:.6f}", "mean": mean, "std": std},
+        seed=seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
         description=f"synthetic blobs: {num_classes} classes, {image_size}x{image_size}, noise {noise}",
     )
 
