@@ -168,6 +168,16 @@ def _zero(shapes: list[Shape], a: Mapping[str, Any]) -> Shape:
     return (c, -(-h // s), -(-w // s))
 
 
+def _crop(shapes: list[Shape], a: Mapping[str, Any]) -> Shape:
+    c, h, w = _feature_map(shapes[0], "crop2d")
+    out_h, out_w = h - a["top"] - a["bottom"], w - a["left"] - a["right"]
+    if out_h < 1 or out_w < 1:
+        margins = ", ".join(f"{side}={a[side]}" for side in ("top", "bottom", "left", "right"))
+        msg = f"crop2d removes all of a {h}x{w} map ({margins})"
+        raise _fail(msg)
+    return (c, out_h, out_w)
+
+
 def _add(shapes: list[Shape], a: Mapping[str, Any]) -> Shape:
     if any(shape != shapes[0] for shape in shapes):
         msg = f"add needs inputs of one shape, got {', '.join(map(str, shapes))}"
@@ -306,6 +316,14 @@ OPS: dict[str, OpSpec] = {
             (_stride(),),
             _zero,
             doc="Zeros shaped like the input subsampled by stride (a cell's 'none' edge).",
+        ),
+        OpSpec(
+            "crop2d",
+            1,
+            1,
+            tuple(AttrSpec(side, int, 0, 0, MAX_PADDING) for side in ("top", "bottom", "left", "right")),
+            _crop,
+            doc="Drops rows/columns at the borders (the odd-offset path of DARTS' factorized reduce).",
         ),
         OpSpec("add", 2, 64, (), _add, doc="Element-wise sum of inputs of one shape."),
         OpSpec("concat", 2, 64, (), _concat, doc="Concatenation along channels."),

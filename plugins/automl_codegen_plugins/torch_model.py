@@ -54,6 +54,9 @@ FUNCTIONS: dict[str, _Function] = {
     "flatten": lambda xs, a: torch.flatten(xs[0], 1),
     "identity": lambda xs, a: xs[0],
     "zero": lambda xs, a: _zero(xs[0], a["stride"]),
+    "crop2d": lambda xs, a: xs[0][
+        :, :, a["top"] : xs[0].shape[2] - a["bottom"], a["left"] : xs[0].shape[3] - a["right"]
+    ],
     "add": lambda xs, a: _add(xs),
     "concat": lambda xs, a: torch.cat(list(xs), dim=1),
 }

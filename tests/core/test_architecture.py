@@ -96,7 +96,7 @@ def test_json_round_trip_is_identical():
         (
             lambda: Node("c", "conv3d", ("input_",)),
             "node 'c': unknown op 'conv3d'; the vocabulary (IR v1) is: add, avg_pool2d, batchnorm2d, "
-            "block, concat, conv2d, depthwise_conv2d, dropout, flatten, global_avg_pool, hardswish, "
+            "block, concat, conv2d, crop2d, depthwise_conv2d, dropout, flatten, global_avg_pool, hardswish, "
             "identity, linear, max_pool2d, relu, relu6, sigmoid, silu, zero",
         ),
         (

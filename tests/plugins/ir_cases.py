@@ -55,7 +55,7 @@ def chain_cnn() -> Architecture:
 
 
 def branches() -> Architecture:
-    """Shared values and merges: depthwise, identity, zero, add, concat, sigmoid, silu."""
+    """Shared values and merges: depthwise, identity, zero, crop, add, concat, sigmoid, silu."""
     nodes = [
         conv("stem", IN, 3, 8, k=1),
         op("dw", "depthwise_conv2d", "stem", channels=8, kernel_size=3, stride=2, padding=1, bias=True),
@@ -63,7 +63,9 @@ def branches() -> Architecture:
         op("skip", "identity", "stem"),
         op("thin", "max_pool2d", "skip", kernel_size=3, stride=2, padding=1),
         op("none", "zero", "stem", stride=2),
-        op("merged", "add", "gate", "thin", "none"),
+        op("shifted", "crop2d", "stem", top=1, left=1),
+        conv("reduce", "shifted", 8, 8, k=1, stride=2, padding=1),
+        op("merged", "add", "gate", "thin", "none", "reduce"),
         op("swish", "silu", "merged"),
         op("both", "concat", "swish", "dw"),
         *head("both", 16, 5),
@@ -219,6 +221,10 @@ def _global_mean(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
     return x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[3])
 
 
+def _crop(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    return x[:, :, 1:-2, 2:].flatten(1)
+
+
 def _hardswish(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
     return (x * (x + 3).clamp(0, 6) / 6).flatten(1)
 
@@ -232,6 +238,7 @@ REFERENCE_CASES: dict[str, tuple[Callable[[], Architecture], Reference]] = {
     ),
     "zero_stride_2": (lambda: single_op(op("none", "zero", IN, stride=2), (3, 5, 5)), _zero_stride_2),
     "flatten_order": (lambda: single_op(op("flat", "flatten", IN), (2, 3, 4)), _flatten_chw),
+    "crop2d": (lambda: single_op(op("crop", "crop2d", IN, top=1, bottom=2, left=2), (2, 6, 5)), _crop),
     "depthwise_conv2d": (
         lambda: single_op(
             op("dw", "depthwise_conv2d", IN, channels=3, kernel_size=3, stride=2, padding=2, dilation=2, bias=True),

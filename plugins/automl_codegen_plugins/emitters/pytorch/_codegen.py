@@ -130,9 +130,11 @@ def _lower_graph(
 ) -> ClassCode:
     init = INDENT * 2
     modules = [node for node in nodes if _is_module(node)]
-    # A strided zero with a parameter stride reads it from ``self`` in forward.
-    strides = (node.attr("stride") for node in nodes if node.op == "zero")
-    stored = sorted({stride for stride in strides if isinstance(stride, str)})
+    # A zero's stride or a crop's margins given by a parameter are read from ``self``
+    # in forward, so __init__ stores them.
+    forward_attrs = {"zero": ("stride",), "crop2d": ("top", "bottom", "left", "right")}
+    used = (node.attr(k) for node in nodes for k in forward_attrs.get(node.op, ()))
+    stored = sorted({value for value in used if isinstance(value, str)})
     init_body = [f"{init}self.{p} = {p}" for p in stored]
     for node in modules:
         init_body += format_lines(_module_expr(arch, node), init, f"self.{node.name} = ")
@@ -217,6 +219,8 @@ def _forward_expr(node: Node, args: Sequence[str]) -> Expr:
         stride = node.attr("stride")
         step = f"self.{stride}" if isinstance(stride, str) else str(stride)
         return Call("torch.zeros_like", (x if stride == 1 else f"{x}[:, :, ::{step}, ::{step}]",))
+    if op == "crop2d":
+        return f"{x}[:, :, {_crop_slice(node, 'top', 'bottom', 2, x)}, {_crop_slice(node, 'left', 'right', 3, x)}]"
     if op == "add":
         return Sum(tuple(args))
     if op == "concat":
@@ -225,6 +229,19 @@ def _forward_expr(node: Node, args: Sequence[str]) -> Expr:
         return x
     msg = f"node {node.name!r}: the PyTorch emitter does not know op {op!r}"
     raise ArchitectureError(msg)
+
+
+def _crop_slice(node: Node, start: str, end: str, dim: int, x: str) -> str:
+    """``1:`` or ``1 : x.shape[2] - 1``: a slice as a person would write it."""
+    first, last = node.attr(start), node.attr(end)
+
+    def bound(value: int | str) -> str:
+        return f"self.{value}" if isinstance(value, str) else str(value)
+
+    begin = "" if first == 0 else bound(first)
+    if last == 0:
+        return f"{begin}:"
+    return f"{begin} : {x}.shape[{dim}] - {bound(last)}"
 
 
 def _forward_body(nodes: Sequence[Node], input_vars: Mapping[str, str]) -> list[str]:
