@@ -83,6 +83,18 @@ class SearchProgress:
             self._progress.update(self._task, advance=1)
         self._progress.update(self._task, best=best_text, count=self._count())
 
+    def catch_up(self, trials: list[Trial], best: Trial | None, elapsed: float) -> None:
+        """Show a resumed run's earlier trials as done."""
+        if not trials:
+            return
+        self.done = len(trials)
+        self.failed = sum(not t.ok for t in trials)
+        self._started -= elapsed
+        if self._progress is not None:
+            completed = elapsed if self.by_time else len(trials)
+            self._progress.update(self._task, completed=completed, count=self._count())
+            self.log(f"resuming after {len(trials)} finished trials")
+
     def log(self, message: str) -> None:
         if self._progress is not None:
             self._progress.console.print(message)

@@ -17,6 +17,7 @@ EPILOG = """examples:
   automl-codegen search --dataset digits --strategy evolution --objective accuracy -o runs/d1
   automl-codegen export runs/d1 --emitter pytorch -o out/
   automl-codegen generate runs/d1/best.json --emitter pytorch -o model.py
+  automl-codegen generate --space darts-cell --genotype DARTS_V2 -o darts_v2.py
   automl-codegen plugins --json
 """
 
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="profilers",
         metavar="NAME",
-        help="profiler to run on each trained model; repeatable (default: torch-cpu)",
+        help="profiler to run on each trained model; repeatable; 'none' for none (default: torch-cpu)",
     )
     for flag, what in (
         ("--dataset-option", "dataset"),
@@ -87,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("--evaluator-option", "evaluator"),
     ):
         search.add_argument(flag, action="append", metavar="KEY=VALUE", default=[], help=f"{what} option; repeatable")
-    search.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="new directory for the run")
+    search.add_argument("-o", "--output", metavar="RUN_DIR", help="new directory for the run")
+    search.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a stopped or crashed run; other search options are ignored"
+    )
     search.add_argument("--quiet", action="store_true", help="print nothing but errors")
     search.add_argument(
         "--export",
@@ -101,8 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--trial", type=int, help="trial number (default: the best trial)")
     export.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for model code and weights")
 
-    generate = sub.add_parser("generate", help="write code for an architecture JSON file (no weights)")
-    generate.add_argument("architecture", metavar="ARCH.json")
+    generate = sub.add_parser(
+        "generate", help="write code for an architecture JSON file, or for a space's genotype (no weights)"
+    )
+    generate.add_argument("architecture", metavar="ARCH.json", nargs="?", help="an architecture in the IR's JSON")
+    generate.add_argument("--space", help="instead of ARCH.json: a search space, e.g. nb201 or darts-cell")
+    generate.add_argument("--genotype", metavar="TEXT", help="the genotype in the space's notation (with --space)")
+    generate.add_argument(
+        "--space-option", action="append", metavar="KEY=VALUE", default=[], help="search space option; repeatable"
+    )
     generate.add_argument("--emitter", default="pytorch", help="code emitter (default: pytorch)")
     generate.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write ('-' for stdout)")
 
@@ -119,12 +130,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+    from .search import NeuralArchitectureSearch
+
+    if args.resume:
+        nas = NeuralArchitectureSearch.resume(args.resume, progress=not args.quiet)
+        run_dir = args.resume
+    elif not args.output:
+        msg = "search needs -o/--output RUN_DIR for a new run, or --resume RUN_DIR to continue one"
+        raise ConfigError(msg)
+    else:
+        nas = _new_search(args)
+        run_dir = args.output
+    try:
+        result = nas.search()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: automl-codegen search --resume {run_dir}", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        _print_summary(result)
+    if result.best is None:
+        print(f"automl-codegen: error: {result.failure_summary()}", file=sys.stderr)
+        return 1
+    if args.export:
+        written = result.export(args.export, Path(run_dir) / "export")
+        if not args.quiet:
+            print("exported: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _new_search(args: argparse.Namespace) -> Any:
     from .search import NeuralArchitectureSearch
 
     budget = {"trials": args.budget_trials, "seconds": args.budget_seconds}
     if budget["trials"] is None and budget["seconds"] is None:
         budget = None
-    nas = NeuralArchitectureSearch(
+    return NeuralArchitectureSearch(
         dataset=args.dataset,
         space=args.space,
         strategy=args.strategy,
@@ -135,7 +176,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         evaluator=args.evaluator,
         executor=args.executor,
-        profilers=args.profilers or ["torch-cpu"],
+        profilers=[] if args.profilers == ["none"] else args.profilers or ["torch-cpu"],
         run_dir=args.output,
         progress=not args.quiet,
         dataset_options=_key_values(args.dataset_option, "--dataset-option"),
@@ -143,17 +184,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
         strategy_options=_key_values(args.strategy_option, "--strategy-option"),
         evaluator_options=_key_values(args.evaluator_option, "--evaluator-option"),
     )
-    result = nas.search()
-    if not args.quiet:
-        _print_summary(result)
-    if args.export:
-        written = result.export(args.export, Path(args.output) / "export")
-        if not args.quiet:
-            print("exported: " + ", ".join(str(p) for p in written))
-    if result.best is None:
-        print("error: every trial failed; see the 'error' field in trials.jsonl", file=sys.stderr)
-        return 1
-    return 0
 
 
 def _print_summary(result: Any) -> None:
@@ -188,18 +218,29 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .architecture import Architecture
-    from .errors import ArchitectureError
+    from .errors import ConfigError
     from .plugins import get_registry
 
-    path = Path(args.architecture)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        msg = f"cannot read {str(path)!r}: {exc.strerror}"
-        raise ArchitectureError(msg) from None
-    arch = Architecture.from_json(text)
-    source = get_registry().get("emitter", args.emitter).render(arch, {})
+    registry = get_registry()
+    metadata: dict[str, Any] = {}
+    if args.space and args.architecture:
+        msg = "generate takes ARCH.json or --space with --genotype, not both"
+        raise ConfigError(msg)
+    if args.space:
+        if not args.genotype:
+            msg = f"--space {args.space} needs --genotype TEXT (the genotype in the space's notation)"
+            raise ConfigError(msg)
+        space = registry.get("search_space", args.space)(**_key_values(args.space_option, "--space-option"))
+        parse = getattr(space, "parse_genotype", None)
+        genotype = parse(args.genotype) if parse else json.loads(args.genotype)
+        arch = space.to_architecture(genotype)
+        metadata = {"space": args.space, "genotype": genotype}
+    elif args.architecture:
+        arch = _read_architecture(Path(args.architecture))
+    else:
+        msg = "generate needs ARCH.json, or --space SPACE --genotype TEXT"
+        raise ConfigError(msg)
+    source = registry.get("emitter", args.emitter).render(arch, metadata)
     if args.output == "-":
         sys.stdout.write(source)
     else:
@@ -207,6 +248,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         Path(args.output).write_text(source)
         print(args.output)
     return 0
+
+
+def _read_architecture(path: Path) -> Any:
+    from .architecture import Architecture
+    from .errors import ArchitectureError
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        msg = f"cannot read {str(path)!r}: {exc.strerror}"
+        raise ArchitectureError(msg) from None
+    return Architecture.from_json(text)
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -292,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"automl-codegen: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nautoml-codegen: interrupted; finished trials are in the run directory", file=sys.stderr)
+        print("\nautoml-codegen: interrupted", file=sys.stderr)
         return 130
 
 

@@ -61,6 +61,26 @@ def run_trial(space: SearchSpace, genotype: Genotype, evaluator: Any, context: E
         return TrialOutcome(architecture, {}, None, error, time.perf_counter() - started)
 
 
+class ObjectiveFaultError(Exception):
+    """An objective's own code raised (not a missing measurement): a plugin bug."""
+
+    def __init__(self, objective: str) -> None:
+        super().__init__(objective)
+        self.objective = objective
+
+
+def _objective_values(objectives: Sequence[Objective], metrics: dict[str, float]) -> dict[str, float]:
+    values = {}
+    for objective in objectives:
+        try:
+            values[objective.name] = objective.value(metrics)
+        except KeyError:
+            raise  # a measurement is missing: the trial fails, the search goes on
+        except Exception as exc:
+            raise ObjectiveFaultError(objective.name) from exc
+    return values
+
+
 def score(
     number: int,
     genotype: Genotype,
@@ -72,9 +92,9 @@ def score(
     error, values = outcome.error, {}
     if error is None:
         try:
-            values = {o.name: o.value(outcome.metrics) for o in objectives}
-        except (KeyError, ValueError, ZeroDivisionError) as exc:
-            error = f"objective could not be computed: {exc}"
+            values = _objective_values(objectives, outcome.metrics)
+        except KeyError as exc:
+            error = f"objective could not be computed: {exc.args[0] if exc.args else exc}"
     return Trial(
         number=number,
         genotype=genotype,

@@ -1,20 +1,27 @@
-"""The run directory: configuration, every trial, strategy state and trained weights.
+"""The run journal: one SQLite database per run directory, the single source of truth.
 
 Layout of a run directory::
 
-    run.json            what was asked for (dataset, space, strategy, objectives, ...)
-    trials.jsonl        one JSON line per finished trial, appended and flushed at once
-    strategy.json       the strategy's state after the latest tell
+    journal.sqlite      configuration, every trial, the strategy's state after each tell
     weights/trial_0007.pt   trained weights of each completed trial
-    best.json           the best trial's architecture (IR JSON), rewritten as it changes
+    trials.jsonl        one JSON line per finished trial (derived, for reading and grep)
+    best.json           the best trial's architecture (derived, rewritten as it changes)
+    summary.json        written when a search ends (derived)
 
-Lines are appended and fsynced one by one so a crash loses at most the trial in flight.
+A trial is written as ``running`` when it starts and completed in one transaction with
+the strategy state that followed its ``tell``, so after a crash or ``kill -9`` the
+journal holds exactly the finished trials and the state that saw them; the trials that
+were running are discarded and run again on resume. SQLite runs in WAL mode with
+parameterised queries only; nothing is pickled.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +29,40 @@ from .architecture import Architecture
 from .errors import ArchitectureError, RunDirectoryError
 from .trial import Trial
 
-RUN_FILE = "run.json"
+DATABASE = "journal.sqlite"
+LOCK_FILE = ".lock"
 TRIALS_FILE = "trials.jsonl"
-STRATEGY_FILE = "strategy.json"
 BEST_FILE = "best.json"
+SUMMARY_FILE = "summary.json"
 WEIGHTS_DIR = "weights"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+RUNNING = "running"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    number INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,
+    genotype TEXT NOT NULL,
+    architecture TEXT,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    objectives TEXT NOT NULL DEFAULT '{}',
+    constraint_violation REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    duration_s REAL NOT NULL DEFAULT 0,
+    weights TEXT
+);
+CREATE TABLE IF NOT EXISTS strategy_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    after_trial INTEGER NOT NULL,
+    state TEXT NOT NULL
+);
+"""
+
+
+def _dumps(value: Any) -> str:
+    # allow_nan: a failed trial's violation is inf; json reads it back as float("inf").
+    return json.dumps(value, allow_nan=True, separators=(",", ":"))
 
 
 def trial_to_dict(trial: Trial) -> dict[str, Any]:
@@ -45,19 +80,19 @@ def trial_to_dict(trial: Trial) -> dict[str, Any]:
     }
 
 
-def trial_from_dict(data: dict[str, Any]) -> Trial:
-    arch = data.get("architecture")
+def _trial_from_row(row: sqlite3.Row) -> Trial:
+    arch = row["architecture"]
     return Trial(
-        number=data["number"],
-        genotype=data["genotype"],
-        architecture=Architecture.from_dict(arch) if arch else None,
-        status=data["status"],
-        metrics=data.get("metrics", {}),
-        objectives=data.get("objectives", {}),
-        constraint_violation=data.get("constraint_violation", 0.0),
-        error=data.get("error"),
-        duration_s=data.get("duration_s", 0.0),
-        weights=data.get("weights"),
+        number=row["number"],
+        genotype=json.loads(row["genotype"]),
+        architecture=Architecture.from_json(arch) if arch else None,
+        status=row["status"],
+        metrics=json.loads(row["metrics"]),
+        objectives=json.loads(row["objectives"]),
+        constraint_violation=row["constraint_violation"],
+        error=row["error"],
+        duration_s=row["duration_s"],
+        weights=row["weights"],
     )
 
 
@@ -68,82 +103,225 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class RunJournal:
-    """Reads and writes one run directory."""
+    """Reads and writes one run directory. Use :meth:`create` or :meth:`open`."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+        self._lock_fd: int | None = None
+
+    # -- opening ---------------------------------------------------------------------------
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], config: dict[str, Any]) -> RunJournal:
-        """Start a new run in ``path``, which must be absent or empty."""
+        """Start a new run in ``path``, which must be absent or empty; holds the run's lock."""
         path = Path(path)
         if path.exists() and not path.is_dir():
             msg = f"run directory {str(path)!r} exists and is a file; choose another -o/--output"
             raise RunDirectoryError(msg)
         if path.is_dir() and any(path.iterdir()):
-            kind = "holds a run" if (path / RUN_FILE).exists() else "exists and is not empty"
-            msg = (
-                f"run directory {str(path)!r} {kind}; choose a new -o/--output directory "
-                f"(or delete this one) so nothing is overwritten"
-            )
+            if (path / DATABASE).exists():
+                msg = (
+                    f"run directory {str(path)!r} holds a run; continue it with "
+                    f"`automl-codegen search --resume {path}` or choose a new -o/--output directory"
+                )
+            else:
+                msg = (
+                    f"run directory {str(path)!r} exists and is not empty; choose a new -o/--output "
+                    f"directory (or delete this one) so nothing is overwritten"
+                )
             raise RunDirectoryError(msg)
         (path / WEIGHTS_DIR).mkdir(parents=True, exist_ok=True)
-        journal = cls(path)
-        _write_atomic(path / RUN_FILE, json.dumps({"format": FORMAT_VERSION, **config}, indent=2) + "\n")
+        journal = cls(path, cls._connect(path / DATABASE))
+        journal.lock()
+        # executescript commits on its own, so the schema goes in before the transaction.
+        journal._db.executescript(_SCHEMA)
+        with journal._write("create the run"):
+            journal._db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [("format", _dumps(FORMAT_VERSION)), ("config", _dumps(config)), ("elapsed_s", "0")],
+            )
         (path / TRIALS_FILE).touch()
         return journal
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> RunJournal:
-        """Open an existing run; a clear error if ``path`` is not one."""
+        """Open an existing run (read/write, unlocked); a clear error if it is not one."""
         path = Path(path)
         if not path.is_dir():
             msg = f"run directory {str(path)!r} does not exist"
             raise RunDirectoryError(msg)
-        if not (path / RUN_FILE).is_file():
-            msg = f"{str(path)!r} is not a run directory (no {RUN_FILE}); pass the -o directory of a search"
+        if not (path / DATABASE).is_file():
+            msg = f"{str(path)!r} is not a run directory (no {DATABASE}); pass the -o directory of a search"
             raise RunDirectoryError(msg)
-        return cls(path)
+        journal = cls(path, cls._connect(path / DATABASE))
+        journal._check_readable()
+        return journal
+
+    @staticmethod
+    def _connect(database: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(database, timeout=10, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            msg = f"{database} is not a usable journal ({exc}); it may be corrupt or not a run's database"
+            raise RunDirectoryError(msg) from None
+        return db
+
+    def _check_readable(self) -> None:
+        try:
+            rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            self._db.execute("SELECT count(*) FROM trials").fetchone()
+            integrity = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            msg = f"the journal {self.path / DATABASE} is corrupt ({exc}); the run cannot be read"
+            raise RunDirectoryError(msg) from None
+        if integrity != "ok":
+            msg = f"the journal {self.path / DATABASE} is corrupt ({integrity}); the run cannot be read"
+            raise RunDirectoryError(msg)
+        if json.loads(rows.get("format", "0")) != FORMAT_VERSION:
+            found = rows.get("format")
+            msg = f"the journal {self.path / DATABASE} has format {found}; this version reads {FORMAT_VERSION}"
+            raise RunDirectoryError(msg)
+
+    def lock(self) -> None:
+        """Take the run's exclusive lock: a second process gets a clear error, not a mixed journal."""
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            msg = (
+                f"run directory {str(self.path)!r} is in use by another automl-codegen process "
+                f"(pid {holder}); wait for it to finish or stop it, then resume"
+            )
+            raise RunDirectoryError(msg) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        self._db.close()
+
+    def __enter__(self) -> RunJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self, what: str):
+        """One transaction; a full disk or I/O error becomes a message that says what is safe."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            yield
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            msg = (
+                f"could not {what} in {self.path / DATABASE}: {exc}. Everything recorded before is "
+                f"safe; free space (or fix the file system) and resume with "
+                f"`automl-codegen search --resume {self.path}`"
+            )
+            raise RunDirectoryError(msg) from None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else None
 
     def config(self) -> dict[str, Any]:
+        return self._meta("config")
+
+    @property
+    def elapsed_s(self) -> float:
+        return float(self._meta("elapsed_s") or 0.0)
+
+    def trials(self) -> list[Trial]:
+        """Every finished trial (complete or failed), in order; running ones are left out."""
+        rows = self._db.execute("SELECT * FROM trials WHERE status != ? ORDER BY number", (RUNNING,))
         try:
-            return json.loads((self.path / RUN_FILE).read_text())
-        except ValueError as exc:
-            msg = f"{self.path / RUN_FILE} is corrupt ({exc}); the run cannot be read"
+            return [_trial_from_row(row) for row in rows]
+        except (ValueError, KeyError, ArchitectureError) as exc:
+            msg = f"the journal {self.path / DATABASE} holds an unreadable trial: {exc}"
             raise RunDirectoryError(msg) from None
+
+    def running(self) -> list[int]:
+        """Numbers of trials that started but never finished (the process died)."""
+        rows = self._db.execute("SELECT number FROM trials WHERE status = ? ORDER BY number", (RUNNING,))
+        return [row["number"] for row in rows]
+
+    def strategy_state(self) -> tuple[int, dict[str, Any]] | None:
+        """``(number of trials told, state)`` of the last tell, or None before the first."""
+        row = self._db.execute("SELECT after_trial, state FROM strategy_state WHERE id = 1").fetchone()
+        return (row["after_trial"], json.loads(row["state"])) if row else None
 
     def weights_path(self, trial_number: int) -> Path:
         return self.path / WEIGHTS_DIR / f"trial_{trial_number:04d}.pt"
 
-    def append_trial(self, trial: Trial) -> None:
-        line = json.dumps(trial_to_dict(trial), allow_nan=True)
+    # -- writing ---------------------------------------------------------------------------
+
+    def start_trial(self, number: int, genotype: Any) -> None:
+        with self._write(f"record the start of trial {number}"):
+            self._db.execute(
+                "INSERT INTO trials (number, status, genotype) VALUES (?, ?, ?)", (number, RUNNING, _dumps(genotype))
+            )
+
+    def discard_running(self) -> list[int]:
+        """Forget trials a dead process left running, so they run again; returns their numbers."""
+        numbers = self.running()
+        if numbers:
+            with self._write("discard unfinished trials"):
+                self._db.execute("DELETE FROM trials WHERE status = ?", (RUNNING,))
+        return numbers
+
+    def finish_trial(self, trial: Trial, strategy_state: dict[str, Any] | None, elapsed_s: float) -> None:
+        """Record a finished trial and the strategy state after its tell, atomically."""
+        data = trial_to_dict(trial)
+        with self._write(f"record trial {trial.number}"):
+            self._db.execute(
+                "INSERT OR REPLACE INTO trials (number, status, genotype, architecture, metrics, objectives, "
+                "constraint_violation, error, duration_s, weights) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    trial.number,
+                    trial.status,
+                    _dumps(trial.genotype),
+                    trial.architecture.to_json(indent=None) if trial.architecture else None,
+                    _dumps(trial.metrics),
+                    _dumps(trial.objectives),
+                    trial.constraint_violation,
+                    trial.error,
+                    trial.duration_s,
+                    trial.weights,
+                ),
+            )
+            if strategy_state is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO strategy_state (id, after_trial, state) VALUES (1, ?, ?)",
+                    (trial.number + 1, _dumps(strategy_state)),
+                )
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'elapsed_s'", (_dumps(elapsed_s),))
+        # The readable copy is derived; losing its last line to a crash loses nothing.
         with open(self.path / TRIALS_FILE, "a") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+            fh.write(_dumps(data) + "\n")
 
-    def trials(self) -> list[Trial]:
-        """Every recorded trial; a torn last line (a crash mid-write) is skipped."""
-        trials = []
-        lines = (self.path / TRIALS_FILE).read_text().splitlines()
-        for index, line in enumerate(lines):
-            if not line.strip():
-                continue
-            try:
-                trials.append(trial_from_dict(json.loads(line)))
-            except (ValueError, KeyError, ArchitectureError) as exc:
-                if index == len(lines) - 1:
-                    break
-                msg = f"{self.path / TRIALS_FILE} line {index + 1} is corrupt: {exc}"
-                raise RunDirectoryError(msg) from None
-        return trials
-
-    def save_strategy_state(self, state: dict[str, Any]) -> None:
-        _write_atomic(self.path / STRATEGY_FILE, json.dumps(state))
+    def rewrite_derived(self, trials: list[Trial]) -> None:
+        """Rebuild trials.jsonl from the journal (after a crash it may lack a line)."""
+        _write_atomic(self.path / TRIALS_FILE, "".join(_dumps(trial_to_dict(t)) + "\n" for t in trials))
 
     def save_best(self, trial: Trial) -> None:
         if trial.architecture is not None:
             _write_atomic(self.path / BEST_FILE, trial.architecture.to_json())
 
     def save_summary(self, summary: dict[str, Any]) -> None:
-        _write_atomic(self.path / "summary.json", json.dumps(summary, indent=2) + "\n")
+        _write_atomic(self.path / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")

@@ -18,8 +18,8 @@ import attrs
 
 from . import pareto
 from ._progress import SearchProgress
-from .engine import Budget, best_trial, is_better, run_trial, score, trial_seed
-from .errors import ConfigError, RunDirectoryError
+from .engine import Budget, ObjectiveFaultError, best_trial, is_better, run_trial, score, trial_seed
+from .errors import AutoMLCodeGenError, ConfigError, PluginError, RunDirectoryError
 from .evaluation import EvaluationContext, TrainingBudget
 from .journal import RunJournal
 from .objective import Constraint, Objective
@@ -60,6 +60,34 @@ def _budget(budget: int | Mapping[str, Any] | None) -> Budget:
         msg = "budget needs 'trials' or 'seconds' (or both)"
         raise ConfigError(msg)
     return Budget(trials=budget.get("trials"), seconds=budget.get("seconds"))
+
+
+def _arguments_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments that reproduce a recorded search."""
+    training = config["training"]
+    return {
+        "task": config["task"],
+        "dataset": config["dataset"],
+        "space": config["space"],
+        "strategy": config["strategy"],
+        "objectives": [o["name"] for o in config["objectives"]],
+        "constraints": config["constraints"],
+        "budget": {k: v for k, v in config["budget"].items() if v is not None},
+        "seed": config["seed"],
+        "epochs": training["epochs"],
+        "patience": training["patience"],
+        "trial_seconds": training["trial_seconds"],
+        "evaluator": config["evaluator"],
+        "executor": config["executor"],
+        "profilers": config["profilers"],
+        "device": config["device"],
+        "dataset_options": config["dataset_options"],
+        "space_options": config["space_options"],
+        "strategy_options": config["strategy_options"],
+        "evaluator_options": config["evaluator_options"],
+        "executor_options": config["executor_options"],
+        "profiler_options": config["profiler_options"],
+    }
 
 
 class NeuralArchitectureSearch:
@@ -132,6 +160,7 @@ class NeuralArchitectureSearch:
         self.device = device
         self.progress = progress
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self._resuming = False
         self.training = TrainingBudget(epochs=epochs, max_seconds=trial_seconds, patience=patience)
         self.registry = Registry(plugin_manager or get_plugin_manager())
         reg = self.registry
@@ -174,7 +203,9 @@ class NeuralArchitectureSearch:
             "evaluator": evaluator,
             "evaluator_options": dict(evaluator_options or {}),
             "executor": executor,
+            "executor_options": dict(executor_options or {}),
             "profilers": list(profilers),
+            "profiler_options": {k: dict(v) for k, v in (profiler_options or {}).items()},
             "device": device,
         }
 
@@ -199,45 +230,81 @@ class NeuralArchitectureSearch:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         return Path("runs") / f"{self.config['dataset']}-{self.config['strategy']}-{stamp}"
 
+    @classmethod
+    def resume(
+        cls, run_dir: str | Path, *, progress: bool = True, plugin_manager: PluginManager | None = None
+    ) -> NeuralArchitectureSearch:
+        """The search recorded in ``run_dir``, ready to continue where it stopped.
+
+        Finished trials are never repeated; trials that were running when the process
+        died run again. Call :meth:`search` on the result.
+        """
+        with RunJournal.open(run_dir) as journal:
+            config = journal.config()
+        nas = cls(**_arguments_from_config(config), run_dir=run_dir, progress=progress, plugin_manager=plugin_manager)
+        nas._resuming = True
+        return nas
+
     def search(self) -> SearchResult:
-        """Run the search until the budget is spent; returns the :class:`SearchResult`."""
+        """Run the search until the budget is spent; returns the :class:`SearchResult`.
+
+        Ctrl-C stops after cleaning up and re-raises KeyboardInterrupt; the run directory
+        then holds every finished trial and :meth:`resume` continues it.
+        """
         run_dir = self.run_dir or self._default_run_dir()
-        journal = RunJournal.create(run_dir, self.config)
+        if self._resuming:
+            journal = RunJournal.open(run_dir)
+            journal.lock()
+        else:
+            journal = RunJournal.create(run_dir, self.config)
+        try:
+            return self._search(journal)
+        finally:
+            journal.close()
+
+    def _search(self, journal: RunJournal) -> SearchResult:
         pm = self.registry.plugin_manager
-        executor = self.executor_factory(**self.executor_options)
-        trials: list[Trial] = []
-        best: Trial | None = None
         primary = self.objectives[0]
+        trials: list[Trial] = []
+        earlier_s = 0.0
+        if self._resuming:
+            trials, earlier_s = self._restore(journal)
+        best = best_trial(trials, primary)
         started = time.perf_counter()
+
+        def elapsed() -> float:
+            return earlier_s + time.perf_counter() - started
+
+        executor = self.executor_factory(**self.executor_options)
         pm.hook.on_search_start(run=self)
         stop_requested = False
+        progress = SearchProgress(self.budget.trials, primary, enabled=self.progress, seconds=self.budget.seconds)
         try:
-            with SearchProgress(
-                self.budget.trials, primary, enabled=self.progress, seconds=self.budget.seconds
-            ) as progress:
-                while not stop_requested and not self.budget.exhausted(len(trials), time.perf_counter() - started):
+            with progress:
+                progress.catch_up(trials, best, earlier_s)
+                while not stop_requested and not self.budget.exhausted(len(trials), elapsed()):
                     number = len(trials)
-                    proposed = self.strategy.ask(1)
+                    proposed = self._plugin_call("strategy", self.strategy.ask, 1)
                     if not proposed:
                         progress.log(f"strategy {self.config['strategy']!r} has nothing more to propose")
                         break
                     genotype = proposed[0]
+                    journal.start_trial(number, genotype)
                     context = EvaluationContext(
                         dataset=self.dataset,
-                        budget=self._trial_budget(time.perf_counter() - started),
+                        budget=self._trial_budget(elapsed()),
                         seed=trial_seed(self.seed, number),
                         profilers=self.profilers,
                         device=self.device,
                         trial_number=number,
                     )
                     outcome = executor.submit(run_trial, self.space, genotype, self.evaluator, context).result()
-                    trial = score(number, genotype, outcome, self.objectives, self.constraints)
+                    trial = self._score(number, genotype, outcome)
                     if outcome.state_dict is not None:
                         trial = self._save_weights(journal, trial, outcome.state_dict)
-                    journal.append_trial(trial)
+                    self._plugin_call("strategy", self.strategy.tell, [trial])
+                    journal.finish_trial(trial, self._plugin_call("strategy", self.strategy.state_dict), elapsed())
                     trials.append(trial)
-                    self.strategy.tell([trial])
-                    journal.save_strategy_state(self.strategy.state_dict())
                     if is_better(trial, best, primary):
                         best = trial
                         journal.save_best(trial)
@@ -245,13 +312,60 @@ class NeuralArchitectureSearch:
                     if any(pm.hook.on_trial_end(run=self, trial=trial)):
                         stop_requested = True
                         progress.log("a plugin asked the search to stop early")
+        except KeyboardInterrupt:
+            journal.discard_running()
+            progress.log(f"interrupted: {len(trials)} finished trials are safe in {journal.path}")
+            raise
         finally:
             executor.shutdown(wait=True)
         result = SearchResult(trials, self.objectives, self.constraints, journal.path, self.config, self.registry)
-        result.elapsed_s = time.perf_counter() - started
+        result.elapsed_s = elapsed()
         journal.save_summary(result.summary())
+        if trials and not any(t.ok for t in trials):
+            progress.log(f"[red]{result.failure_summary()}")
         pm.hook.on_search_end(run=self, result=result)
         return result
+
+    def _restore(self, journal: RunJournal) -> tuple[list[Trial], float]:
+        """Finished trials and the strategy state after the last of them; unfinished ones go."""
+        journal.discard_running()
+        trials = journal.trials()
+        state = journal.strategy_state()
+        if state is not None:
+            told, strategy_state = state
+            if told != len(trials):
+                msg = (
+                    f"the journal in {journal.path} holds {len(trials)} finished trials but a strategy "
+                    f"state after {told}; it was changed by hand or is damaged and cannot be resumed"
+                )
+                raise RunDirectoryError(msg)
+            self._plugin_call("strategy", self.strategy.load_state_dict, strategy_state)
+        journal.rewrite_derived(trials)
+        return trials, journal.elapsed_s
+
+    def _score(self, number: int, genotype: Any, outcome: Any) -> Trial:
+        try:
+            return score(number, genotype, outcome, self.objectives, self.constraints)
+        except ObjectiveFaultError as fault:
+            raise self._plugin_fault("objective", fault.objective, fault.__cause__) from fault.__cause__
+
+    def _plugin_call(self, kind: str, fn: Any, *args: Any) -> Any:
+        """Call into a strategy; an unexpected exception stops the run naming the plugin."""
+        try:
+            return fn(*args)
+        except (AutoMLCodeGenError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise self._plugin_fault(kind, self.config[kind], exc) from exc
+
+    def _plugin_fault(self, kind: str, name: str, exc: BaseException | None) -> PluginError:
+        source = self.registry.entry(kind, name).source
+        where = self.run_dir or "the run directory"
+        msg = (
+            f"{kind} {name!r} ({source.describe()}) raised {type(exc).__name__}: {exc}. "
+            f"The journal is intact: fix or replace the plugin, then `automl-codegen search --resume {where}`"
+        )
+        return PluginError(msg)
 
     def _trial_budget(self, elapsed: float) -> TrainingBudget:
         """The training budget of the next trial, never running past the search's own."""
@@ -293,12 +407,14 @@ class SearchResult:
     @classmethod
     def load(cls, run_dir: str | Path, registry: Registry | None = None) -> SearchResult:
         """Read a run directory written by :meth:`NeuralArchitectureSearch.search`."""
-        journal = RunJournal.open(run_dir)
-        config = journal.config()
+        with RunJournal.open(run_dir) as journal:
+            config, trials, elapsed = journal.config(), journal.trials(), journal.elapsed_s
         registry = registry or Registry(get_plugin_manager())
         objectives = [registry.get("objective", o["name"]) for o in config["objectives"]]
         constraints = [Constraint.parse(c) for c in config.get("constraints", [])]
-        return cls(journal.trials(), objectives, constraints, journal.path, config, registry)
+        result = cls(trials, objectives, constraints, Path(run_dir), config, registry)
+        result.elapsed_s = elapsed
+        return result
 
     @property
     def registry(self) -> Registry:
@@ -323,6 +439,26 @@ class SearchResult:
     def _first_generation_size(self) -> int:
         size = self.config.get("first_generation_size") or max(1, len(self.trials) // 10)
         return max(1, min(int(size), len(self.trials)))
+
+    def failure_summary(self) -> str:
+        """Why trials failed, most common reason first (first line of each error)."""
+        reasons: dict[str, int] = {}
+        for trial in self.trials:
+            if not trial.ok:
+                reason = (trial.error or "unknown error").splitlines()[0]
+                reasons[reason] = reasons.get(reason, 0) + 1
+        failed = sum(reasons.values())
+        if not failed:
+            return "no trial failed"
+        head = (
+            f"all {failed} trials failed"
+            if failed == len(self.trials)
+            else f"{failed} of {len(self.trials)} trials failed"
+        )
+        listed = "; ".join(
+            f"{reason} ({count}x)" for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])[:3]
+        )
+        return f"{head}: {listed}"
 
     def summary(self) -> dict[str, Any]:
         primary = self.objectives[0]

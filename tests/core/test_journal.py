@@ -1,34 +1,61 @@
-"""The run directory: creation rules, appending trials, reading them back."""
+"""The run journal: creation rules, atomic trial records, locking, damage handling."""
 
 from __future__ import annotations
+
+import math
+import sqlite3
 
 import pytest
 
 from automl_codegen import RunDirectoryError, Trial
-from automl_codegen.journal import RunJournal
+from automl_codegen.journal import DATABASE, RunJournal
 from automl_codegen.testing import tiny_architecture
 
 
-def test_trials_round_trip(tmp_path):
-    journal = RunJournal.create(tmp_path / "run", {"dataset": "digits"})
-    arch = tiny_architecture()
-    trials = [
-        Trial(0, {"g": 1}, arch, metrics={"accuracy": 0.5}, objectives={"accuracy": 0.5}),
-        Trial(1, {"g": 2}, None, status="failed", error="ValueError: boom"),
+def make_trials():
+    return [
+        Trial(0, {"g": 1}, tiny_architecture(), metrics={"accuracy": 0.5}, objectives={"accuracy": 0.5}),
+        Trial(1, {"g": 2}, None, status="failed", error="ValueError: boom", constraint_violation=math.inf),
     ]
-    for trial in trials:
-        journal.append_trial(trial)
-    again = RunJournal.open(tmp_path / "run")
-    assert again.trials() == trials
-    assert again.config()["dataset"] == "digits"
 
 
-def test_torn_last_line_is_skipped(tmp_path):
-    journal = RunJournal.create(tmp_path / "run", {})
-    journal.append_trial(Trial(0, [1], None, status="failed", error="x"))
-    with open(tmp_path / "run" / "trials.jsonl", "a") as fh:
-        fh.write('{"number": 1, "stat')  # a crash in the middle of a write
-    assert [t.number for t in journal.trials()] == [0]
+def test_trials_and_strategy_state_round_trip(tmp_path):
+    with RunJournal.create(tmp_path / "run", {"dataset": "digits"}) as journal:
+        for number, trial in enumerate(make_trials()):
+            journal.start_trial(number, trial.genotype)
+            journal.finish_trial(trial, {"told": number + 1}, elapsed_s=1.5 * (number + 1))
+    with RunJournal.open(tmp_path / "run") as again:
+        assert again.trials() == make_trials()
+        assert again.config() == {"dataset": "digits"}
+        assert again.strategy_state() == (2, {"told": 2})
+        assert again.elapsed_s == 3.0
+    lines = (tmp_path / "run" / "trials.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+
+
+def test_a_trial_left_running_is_not_a_result_and_can_be_discarded(tmp_path):
+    with RunJournal.create(tmp_path / "run", {}) as journal:
+        journal.start_trial(0, [1])
+        journal.finish_trial(make_trials()[0], {"s": 1}, 1.0)
+        journal.start_trial(1, [2])  # the process dies here
+    with RunJournal.open(tmp_path / "run") as journal:
+        assert [t.number for t in journal.trials()] == [0]
+        assert journal.running() == [1]
+        assert journal.discard_running() == [1]
+        assert journal.running() == []
+
+
+def test_second_process_gets_a_clear_error(tmp_path):
+    first = RunJournal.create(tmp_path / "run", {})
+    second = RunJournal.open(tmp_path / "run")
+    with pytest.raises(RunDirectoryError) as info:
+        second.lock()
+    assert str(info.value).startswith(
+        f"run directory '{tmp_path / 'run'}' is in use by another automl-codegen process (pid "
+    )
+    first.close()
+    second.lock()  # free again once the first one is done
+    second.close()
 
 
 def test_existing_directory_that_is_not_a_run_is_refused(tmp_path):
@@ -44,9 +71,10 @@ def test_existing_directory_that_is_not_a_run_is_refused(tmp_path):
 
 
 def test_existing_run_is_not_overwritten(tmp_path):
-    RunJournal.create(tmp_path / "run", {})
-    with pytest.raises(RunDirectoryError, match="holds a run"):
+    RunJournal.create(tmp_path / "run", {}).close()
+    with pytest.raises(RunDirectoryError) as info:
         RunJournal.create(tmp_path / "run", {})
+    assert "holds a run; continue it with `automl-codegen search --resume" in str(info.value)
 
 
 def test_open_explains_what_is_wrong(tmp_path):
@@ -57,5 +85,44 @@ def test_open_explains_what_is_wrong(tmp_path):
         RunJournal.open(tmp_path / "empty")
     assert (
         str(info.value)
-        == f"'{tmp_path / 'empty'}' is not a run directory (no run.json); pass the -o directory of a search"
+        == f"'{tmp_path / 'empty'}' is not a run directory (no journal.sqlite); pass the -o directory of a search"
     )
+
+
+def test_corrupt_journal_is_refused_with_a_message(tmp_path):
+    RunJournal.create(tmp_path / "run", {}).close()
+    (tmp_path / "run" / DATABASE).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(RunDirectoryError) as info:
+        RunJournal.open(tmp_path / "run")
+    assert str(info.value).startswith(f"{tmp_path / 'run' / DATABASE} is not a usable journal (file is not a database)")
+
+
+def test_full_disk_on_write_says_what_is_safe(tmp_path, monkeypatch):
+    journal = RunJournal.create(tmp_path / "run", {})
+    journal.start_trial(0, [0])
+    journal.finish_trial(make_trials()[0], {"s": 1}, 1.0)
+
+    class FullDisk:
+        """Stands in for the connection once the disk has filled up."""
+
+        def __init__(self, real):
+            self.real = real
+
+        def execute(self, sql, *args):
+            if sql.startswith(("INSERT", "UPDATE")):
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.real.execute(sql, *args)
+
+    monkeypatch.setattr(journal, "_db", FullDisk(journal._db))
+    with pytest.raises(RunDirectoryError) as info:
+        journal.finish_trial(make_trials()[1], {"s": 2}, 2.0)
+    assert str(info.value) == (
+        f"could not record trial 1 in {tmp_path / 'run' / DATABASE}: database or disk is full. Everything "
+        f"recorded before is safe; free space (or fix the file system) and resume with "
+        f"`automl-codegen search --resume {tmp_path / 'run'}`"
+    )
+    monkeypatch.undo()
+    journal.close()
+    with RunJournal.open(tmp_path / "run") as again:
+        assert [t.number for t in again.trials()] == [0]
+        assert again.strategy_state() == (1, {"s": 1})

@@ -177,3 +177,32 @@ def test_search_export_generate_and_run_without_the_project(tmp_path, bare_pytho
     source = (tmp_path / "gen" / "model.py").read_text()
     assert "import torch" in source
     assert "automl_codegen" not in source
+
+
+def test_generate_from_a_space_genotype(tmp_path):
+    out = cli("generate", "--space", "darts-cell", "--genotype", "DARTS_V2", "-o", tmp_path / "darts_v2.py", check=True)
+    source = (tmp_path / "darts_v2.py").read_text()
+    assert "which has 3,349,342 parameters" in source
+    assert source.count("\nclass ") < 12  # one class per block kind, not one per cell
+    assert out.stdout.strip().endswith("darts_v2.py")
+    small = cli(
+        "generate", "--space", "nb201", "--space-option", "channels=8", "--space-option", "cells_per_stage=1",
+        "--genotype", "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|",
+        "-o", "-",
+    )  # fmt: skip
+    assert small.returncode == 0, small.stderr
+    assert "class Cell(nn.Module)" in small.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--space", "nb201"], "--space nb201 needs --genotype TEXT (the genotype in the space's notation)"),
+        (["--space", "nb201", "--genotype", "junk"], "'junk' is not a NAS-Bench-201 cell string: it has 1 node(s) separated by '+', not 3."),
+        ([], "generate needs ARCH.json, or --space SPACE --genotype TEXT"),
+    ],
+)
+def test_generate_from_a_space_errors(tmp_path, args, message):
+    out = cli("generate", *args, "-o", tmp_path / "m.py")
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"automl-codegen: error: {message}"), out.stderr

@@ -184,7 +184,8 @@ def _fit(line: str) -> list[str]:
     if not line:
         return [""]
     indent = " " * (len(line) - len(line.lstrip()) + 4)
-    wrapped = textwrap.wrap(line, _DOC_WIDTH, subsequent_indent=indent, break_long_words=True, break_on_hyphens=False)
+    # Long tokens (a cell string) get a line of their own; the loop below cuts only what still overflows.
+    wrapped = textwrap.wrap(line, _DOC_WIDTH, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
     out = []
     for part in wrapped:
         escaped = part.replace("\\", "\\\\").replace('"""', '""\\"')
