@@ -19,7 +19,7 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .objective import Constraint, Objective
-from .space import Choice, Genotype, SearchSpace, Strategy
+from .space import Choice, Genotype, OneShotStrategy, SearchSpace, Strategy, SupernetContext
 from .trial import Trial
 
 if TYPE_CHECKING:
@@ -45,11 +45,13 @@ __all__ = [
     "NeuralArchitectureSearch",
     "Node",
     "Objective",
+    "OneShotStrategy",
     "PluginError",
     "RunDirectoryError",
     "SearchResult",
     "SearchSpace",
     "Strategy",
+    "SupernetContext",
     "Trial",
     "UnknownNameError",
     "hookimpl",

@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS trials (
     duration_s REAL NOT NULL DEFAULT 0,
     weights TEXT
 );
+CREATE TABLE IF NOT EXISTS events (
+    kind TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, step)
+);
 CREATE TABLE IF NOT EXISTS strategy_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     after_trial INTEGER NOT NULL,
@@ -266,6 +272,11 @@ class RunJournal:
         row = self._db.execute("SELECT after_trial, state FROM strategy_state WHERE id = 1").fetchone()
         return (row["after_trial"], json.loads(row["state"])) if row else None
 
+    def events(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
+        """``(step, values)`` of every event of ``kind``, by step (e.g. DARTS' α per epoch)."""
+        rows = self._db.execute("SELECT step, data FROM events WHERE kind = ? ORDER BY step", (kind,))
+        return [(row["step"], json.loads(row["data"])) for row in rows]
+
     def weights_path(self, trial_number: int) -> Path:
         return self.path / WEIGHTS_DIR / f"trial_{trial_number:04d}.pt"
 
@@ -314,6 +325,20 @@ class RunJournal:
         # The readable copy is derived; losing its last line to a crash loses nothing.
         with open(self.path / TRIALS_FILE, "a") as fh:
             fh.write(_dumps(data) + "\n")
+
+    def save_strategy_state(self, state: dict[str, Any], told: int) -> None:
+        """Save a strategy's state between trials (a one-shot strategy after each epoch)."""
+        with self._write("save the strategy state"):
+            self._db.execute(
+                "INSERT OR REPLACE INTO strategy_state (id, after_trial, state) VALUES (1, ?, ?)", (told, _dumps(state))
+            )
+
+    def log_event(self, kind: str, step: int, values: dict[str, Any]) -> None:
+        """Record one event; a step logged again (re-run after a resume) replaces the old one."""
+        with self._write(f"record a {kind!r} event"):
+            self._db.execute(
+                "INSERT OR REPLACE INTO events (kind, step, data) VALUES (?, ?, ?)", (kind, step, _dumps(values))
+            )
 
     def rewrite_derived(self, trials: list[Trial]) -> None:
         """Rebuild trials.jsonl from the journal (after a crash it may lack a line)."""

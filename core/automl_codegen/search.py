@@ -24,6 +24,7 @@ from .evaluation import EvaluationContext, TrainingBudget
 from .journal import RunJournal
 from .objective import Constraint, Objective
 from .plugins import PluginManager, Registry, get_plugin_manager
+from .space import SupernetContext
 from .trial import Trial
 
 TASKS = ("image_classification",)
@@ -282,6 +283,8 @@ class NeuralArchitectureSearch:
         try:
             with progress:
                 progress.catch_up(trials, best, earlier_s)
+                if getattr(self.strategy, "one_shot", False) and not self.strategy.supernet_trained:
+                    self._train_supernet(journal, len(trials), elapsed(), progress)
                 while not stop_requested and not self.budget.exhausted(len(trials), elapsed()):
                     number = len(trials)
                     proposed = self._plugin_call("strategy", self.strategy.ask, 1)
@@ -304,6 +307,8 @@ class NeuralArchitectureSearch:
                         trial = self._save_weights(journal, trial, outcome.state_dict)
                     self._plugin_call("strategy", self.strategy.tell, [trial])
                     journal.finish_trial(trial, self._plugin_call("strategy", self.strategy.state_dict), elapsed())
+                    for kind, step, values in self.strategy.drain_events():
+                        journal.log_event(kind, step, values)
                     trials.append(trial)
                     if is_better(trial, best, primary):
                         best = trial
@@ -325,6 +330,25 @@ class NeuralArchitectureSearch:
             progress.log(f"[red]{result.failure_summary()}")
         pm.hook.on_search_end(run=self, result=result)
         return result
+
+    def _train_supernet(self, journal: RunJournal, told: int, elapsed: float, progress: SearchProgress) -> None:
+        """The one-shot phase: the strategy trains its supernet, checkpointing each epoch."""
+
+        def checkpoint() -> None:
+            journal.save_strategy_state(self._plugin_call("strategy", self.strategy.state_dict), told)
+
+        left = None if self.budget.seconds is None else self.budget.seconds - elapsed
+        context = SupernetContext(
+            dataset=self.dataset,
+            device=self.device,
+            seed=self.seed,
+            deadline=None if left is None else time.perf_counter() + left,
+            checkpoint=checkpoint,
+            log=journal.log_event,
+        )
+        progress.log(f"training the {self.config['strategy']} supernet on {self.config['dataset']} ...")
+        self._plugin_call("strategy", self.strategy.train_supernet, context)
+        checkpoint()
 
     def _restore(self, journal: RunJournal) -> tuple[list[Trial], float]:
         """Finished trials and the strategy state after the last of them; unfinished ones go."""
@@ -421,6 +445,11 @@ class SearchResult:
         if self._registry is None:
             self._registry = Registry(get_plugin_manager())
         return self._registry
+
+    def events(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
+        """Events a strategy logged, e.g. ``result.events("alpha")`` for DARTS' α per epoch."""
+        with RunJournal.open(self.run_dir) as journal:
+            return journal.events(kind)
 
     @property
     def history(self) -> list[Trial]:

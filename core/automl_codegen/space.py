@@ -140,3 +140,69 @@ class Strategy(ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
+
+    def emit(self, kind: str, step: int, **values: Any) -> None:
+        """Record a JSON-compatible event for the run report (RL reward, entropy, ...).
+
+        The engine moves emitted events into the journal after each ``tell``; a step
+        emitted again (after a resume) replaces the earlier record.
+        """
+        self.__dict__.setdefault("_events", []).append((kind, step, values))
+
+    def drain_events(self) -> list[tuple[str, int, dict[str, Any]]]:
+        """The events emitted since the last call (the engine calls this)."""
+        events = self.__dict__.get("_events", [])
+        self.__dict__["_events"] = []
+        return events
+
+
+class OneShotStrategy(Strategy):
+    """A strategy that trains a weight-sharing supernet before it proposes anything.
+
+    The engine calls :meth:`train_supernet` once, before the first ``ask`` (and again
+    after a resume, when the state says training is unfinished). The strategy trains
+    through the :class:`SupernetContext` it is given, calling ``context.checkpoint()``
+    after each epoch so a killed run resumes from its last finished epoch. Afterwards
+    ``ask`` returns the derived architectures, which the engine retrains from scratch,
+    profiles and records like any other trial; ``tell`` receives those trials.
+    """
+
+    one_shot = True
+
+    @property
+    @abstractmethod
+    def supernet_trained(self) -> bool:
+        """Whether the supernet phase is over (part of the saved state)."""
+
+    @abstractmethod
+    def train_supernet(self, context: SupernetContext) -> None:
+        """Train the supernet within ``context``; checkpoint after every epoch."""
+
+
+class SupernetContext:
+    """What the engine lends a one-shot strategy: data, device, budget and a journal.
+
+    Attributes:
+        dataset: the run's :class:`~automl_codegen.evaluation.Dataset` (train split for
+            weights, validation split for architecture parameters or rewards).
+        device: ``"cpu"`` or ``"cuda"``.
+        seed: the run's seed.
+        deadline: ``time.perf_counter()`` value after which training should stop (the
+            run's wall-clock budget), or None.
+    """
+
+    def __init__(self, dataset: Any, device: str, seed: int, deadline: float | None, checkpoint: Any, log: Any) -> None:
+        self.dataset = dataset
+        self.device = device
+        self.seed = seed
+        self.deadline = deadline
+        self._checkpoint = checkpoint
+        self._log = log
+
+    def checkpoint(self) -> None:
+        """Save the strategy's ``state_dict()`` to the journal now (call after each epoch)."""
+        self._checkpoint()
+
+    def log(self, kind: str, step: int, **values: Any) -> None:
+        """Record a JSON-compatible event for the run report, e.g. ``log("alpha", epoch, normal=[...])``."""
+        self._log(kind, step, values)
