@@ -122,6 +122,9 @@ class Strategy(ABC):
         if not objectives:
             msg = f"strategy {self.name!r} needs at least one objective"
             raise ConfigError(msg)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            msg = f"strategy {self.name!r} needs a non-negative integer seed, got {seed!r}"
+            raise ConfigError(msg)
         self.space = space
         self.objectives = list(objectives)
         self.seed = seed

@@ -40,6 +40,12 @@ SCRIPT = textwrap.dedent(
 )
 
 
+STRATEGIES = {
+    "evolution": {"strategy": "evolution", "strategy_options": {"population_size": 3, "sample_size": 2}},
+    "rl": {"strategy": "rl", "strategy_options": {"batch_size": 2}},
+}
+
+
 def start(run_dir: Path, **overrides) -> subprocess.Popen:
     config = json.dumps({**CONFIG, **overrides})
     return subprocess.Popen([sys.executable, "-c", SCRIPT, config, str(run_dir)], stderr=subprocess.PIPE, text=True)
@@ -74,16 +80,31 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> list[tuple]:
-    run_dir = tmp_path_factory.mktemp("reference") / "run"
-    process = start(run_dir)
-    assert process.wait(timeout=600) == 0, process.stderr.read()
-    return history(run_dir)
+def reference_runs(tmp_path_factory) -> dict[str, list[tuple]]:
+    """Uninterrupted runs, one per strategy, made on first use."""
+    cache: dict[str, list[tuple]] = {}
+
+    def get(strategy: str) -> list[tuple]:
+        if strategy not in cache:
+            run_dir = tmp_path_factory.mktemp(f"reference-{strategy}") / "run"
+            process = start(run_dir, **STRATEGIES[strategy])
+            assert process.wait(timeout=600) == 0, process.stderr.read()
+            cache[strategy] = history(run_dir)
+        return cache[strategy]
+
+    return get
 
 
-def test_kill_9_mid_search_then_resume_equals_an_uninterrupted_run(tmp_path, uninterrupted):
+@pytest.fixture
+def uninterrupted(reference_runs) -> list[tuple]:
+    return reference_runs("evolution")
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_kill_9_mid_search_then_resume_equals_an_uninterrupted_run(tmp_path, reference_runs, strategy):
+    uninterrupted = reference_runs(strategy)
     run_dir = tmp_path / "run"
-    process = start(run_dir)
+    process = start(run_dir, **STRATEGIES[strategy])
     wait_for(run_dir, 4, process)
     # Let the next trial start, so one is in flight when the process dies.
     time.sleep(0.3)

@@ -1,0 +1,486 @@
+"""Reinforcement-learning search: an LSTM controller trained with REINFORCE (multi-trial).
+
+The controller (Zoph & Le 2017, "Neural Architecture Search with Reinforcement
+Learning"; the controller shape of ENAS, Pham et al. 2018) emits one categorical decision
+at a time over any space that describes itself as a sequence of :class:`Choice`: each
+step's LSTM input is the embedding of the previous decision, and each decision has its own
+softmax head. It works on ``chain-cnn``, ``nb201``, ``darts-cell`` or any third-party
+space through ``choices``/``encode``/``decode`` alone.
+
+Multi-trial mode: ``ask`` samples genotypes from the controller, the engine trains and
+measures them, ``tell`` turns each trial into a reward. Once ``batch_size`` rewards have
+arrived the controller takes one REINFORCE step on::
+
+    loss = -mean_i(A_i * log π(a_i)) - entropy_weight * mean_i(H_i)
+
+where ``A_i`` is the reward minus an exponential-moving-average baseline
+(``baseline_decay``), divided by a running estimate of its spread when
+``normalize_advantage`` is on (so one learning rate suits rewards in [0, 1] and rewards in
+milliseconds alike), and ``H_i`` is the entropy of the trajectory; the gradient norm is
+clipped to ``grad_clip`` and Adam (``lr``) applies it. The first batch sets the baseline
+to its mean reward.
+
+Log-probabilities are recomputed at update time from ``space.encode(genotype)`` under the
+current policy; nothing but the genotype is kept between ``ask`` and ``tell``. With the
+engine's sequential ask-one/tell-one loop every genotype of a batch was sampled from the
+policy being updated, so this is exact; when an executor runs trials in parallel, a
+genotype asked before the previous update is scored under the newer policy, the usual
+on-policy approximation (as in ENAS). Resampling that avoids genotypes already evaluated
+or pending (at most 32 draws, then a repeat is accepted) makes the proposals differ
+slightly from the policy in the same, accepted way.
+
+Rewards (option ``reward``):
+
+* ``"objective"`` (default): the first objective, made larger-is-better (``max``
+  objectives as they are, ``min`` objectives negated). Further objectives only act
+  through constraints.
+* ``"mnas"``: the MnasNet soft constraint (Tan et al. 2019),
+  ``reward = Q * (LAT / latency_target) ** latency_weight``, with ``Q`` the first
+  objective (it must be maximised, e.g. ``accuracy``), ``LAT`` the measurement
+  ``latency_metric`` (default ``latency_ms``; read from the trial's objectives, else its
+  metrics) and ``latency_weight`` ``w`` (default -0.07, the paper's value: twice the
+  latency costs about 5% of the reward, half the latency gains about 5%).
+
+Hard constraints (``constraints=[...]`` of the search) apply on top of either reward: a
+complete trial that breaks them by a (relative) ``constraint_violation`` ``v > 0`` gets
+``reward - constraint_penalty * v``. A latency constraint (``latency_ms <= T``) with a
+large ``constraint_penalty`` plays the part of MnasNet's hard-constraint variant.
+
+Failed trials (and trials whose reward is NaN or infinite, e.g. a missing latency) get
+the worst reward seen so far minus ``failure_margin`` standard deviations of the finite
+rewards seen so far (or, while those are all equal, minus ``failure_margin * |worst|``, or
+``failure_margin`` when the worst is 0), resolved when their batch is used: always below
+every working architecture, on the reward's own scale. A batch made only of failures
+before any trial has succeeded carries no reward scale and is dropped.
+
+Everything is deterministic on CPU for a given ``seed``: the weights are initialised from a
+private ``torch.Generator`` and sampling draws from the strategy's numpy RNG, so the global
+torch RNG is not advanced, and the controller's arithmetic runs on one thread whatever
+``torch.get_num_threads()`` says (it is restored after each call). ``state_dict`` holds the controller weights and
+Adam moments (base64 of the raw float32 bytes: exact and strict JSON), the baseline, the
+told-but-unused rewards, the RNG and the per-update ``history`` (step, trials, reward mean
+and max, baseline, entropy, loss, gradient norm) that run reports plot.
+
+This module imports torch only when the strategy is constructed, so listing plugins stays
+fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
+
+from automl_codegen import ConfigError, Genotype, Objective, SearchSpace, Strategy, Trial, hookimpl
+from automl_codegen.objective import MAX
+
+if TYPE_CHECKING:
+    from ._rl_controller import ControllerTrainer
+
+__all__ = ["REWARDS", "RLStrategy", "register_strategies"]
+
+REWARDS = ("objective", "mnas")
+
+# How often to re-sample a genotype that was already evaluated or is pending before
+# accepting the duplicate (as evolution does): a converged controller would otherwise
+# propose its favourite again and again.
+_MAX_TRIES = 32
+_CANDIDATES = 8  # samples drawn per controller pass while looking for a new genotype
+
+_STATE_VERSION = 1
+
+#: The defaults of the mnas-only options, applied when ``reward="mnas"``.
+_MNAS_DEFAULTS = {"latency_metric": "latency_ms", "latency_weight": -0.07}
+
+
+class RLStrategy(Strategy):
+    """REINFORCE over an LSTM controller, ask/tell.
+
+    Args:
+        space: any space; only its ``choices``, ``decode``, ``encode`` and ``key`` are used.
+        objectives: the first one is the reward (see ``reward``).
+        seed: seeds the controller's initial weights and all sampling.
+        batch_size: rewards per controller update, >= 1 (default 5). Smaller learns
+            sooner from few trials, larger lowers the variance of each step.
+        lr: Adam learning rate, > 0 (default 0.01: searches run tens to hundreds of
+            trials, not the tens of thousands ENAS's 3.5e-4 was tuned for; from about
+            0.03 the controller often commits to a wrong option before exploring).
+        hidden_size: LSTM width, >= 1 (default 64).
+        embedding_size: width of the decision embeddings, >= 1 (default: ``hidden_size``).
+        entropy_weight: weight of the entropy bonus, >= 0 (default 0.01).
+        baseline_decay: decay of the moving-average baseline (and of the reward spread
+            estimate), in [0, 1) (default 0.9: about the last ten rewards).
+        grad_clip: maximum gradient norm, > 0, or ``None`` for no clipping (default 5).
+        tanh_constant: logits become ``c * tanh(logits)`` (ENAS: 2.5), > 0, or ``None``
+            (default). The cap keeps exploring, but ENAS paired it with a learning rate
+            of 3.5e-4: at this strategy's rates Adam pushes options into the cap, where
+            two of them can end up tied for good (measured on the toy bandit: 8 of 12
+            seeds converged with 2.5, 12 of 12 without).
+        normalize_advantage: divide advantages by the running spread of the reward
+            around the baseline (default ``True``).
+        reward: ``"objective"`` or ``"mnas"`` (see the module documentation).
+        latency_target: mnas only, required: the target latency ``T``, > 0.
+        latency_weight: mnas only: the exponent ``w`` (default -0.07), finite.
+        latency_metric: mnas only: the measurement read as ``LAT`` (default ``latency_ms``).
+        constraint_penalty: reward lost per unit of constraint violation, >= 0 (default 1).
+        failure_margin: failed trials score this many standard deviations of the rewards
+            seen below the worst reward seen, >= 0 (default 1).
+
+    Raises:
+        ConfigError: naming the option, for a value of the wrong type or out of range.
+    """
+
+    name = "rl"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        objectives: Sequence[Objective],
+        *,
+        seed: int = 0,
+        batch_size: int = 5,
+        lr: float = 0.01,
+        hidden_size: int = 64,
+        embedding_size: int | None = None,
+        entropy_weight: float = 0.01,
+        baseline_decay: float = 0.9,
+        grad_clip: float | None = 5.0,
+        tanh_constant: float | None = None,
+        normalize_advantage: bool = True,
+        reward: str = "objective",
+        latency_target: float | None = None,
+        latency_weight: float | None = None,
+        latency_metric: str | None = None,
+        constraint_penalty: float = 1.0,
+        failure_margin: float = 1.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(space, objectives, seed=seed, **options)
+        self.batch_size = _check_int("batch_size", batch_size)
+        self.lr = _check_number("lr", lr, "> 0", lambda x: x > 0)
+        self.hidden_size = _check_int("hidden_size", hidden_size)
+        self.embedding_size = (
+            self.hidden_size if embedding_size is None else _check_int("embedding_size", embedding_size)
+        )
+        self.entropy_weight = _check_number("entropy_weight", entropy_weight, ">= 0", lambda x: x >= 0)
+        self.baseline_decay = _check_number("baseline_decay", baseline_decay, "in [0, 1)", lambda x: 0 <= x < 1)
+        self.grad_clip = None if grad_clip is None else _check_number("grad_clip", grad_clip, "> 0", lambda x: x > 0)
+        self.tanh_constant = (
+            None if tanh_constant is None else _check_number("tanh_constant", tanh_constant, "> 0", lambda x: x > 0)
+        )
+        if not isinstance(normalize_advantage, bool):
+            msg = f"strategy 'rl': normalize_advantage must be true or false, got {normalize_advantage!r}"
+            raise ConfigError(msg)
+        self.normalize_advantage = normalize_advantage
+        self.constraint_penalty = _check_number("constraint_penalty", constraint_penalty, ">= 0", lambda x: x >= 0)
+        self.failure_margin = _check_number("failure_margin", failure_margin, ">= 0", lambda x: x >= 0)
+        self.reward_kind = reward
+        self.latency_target, self.latency_weight, self.latency_metric = self._check_reward(
+            reward, latency_target, latency_weight, latency_metric
+        )
+        self.sizes = self._check_space(space)
+
+        from ._rl_controller import Controller, ControllerTrainer
+
+        controller = Controller(
+            self.sizes,
+            hidden_size=self.hidden_size,
+            embedding_size=self.embedding_size,
+            tanh_constant=self.tanh_constant,
+            seed=seed,
+        )
+        self._trainer: ControllerTrainer = ControllerTrainer(controller, lr=self.lr, grad_clip=self.grad_clip)
+
+        #: One entry per controller update, for run reports (see the module docs).
+        self.history: list[dict[str, Any]] = []
+        self._asked = 0
+        self._told = 0
+        self._baseline: float | None = None
+        self._reward_var: float | None = None  # EMA of (reward - baseline) ** 2
+        self._worst: float | None = None  # lowest finite reward told so far
+        # Count, mean and sum of squared deviations (Welford) of the finite rewards told.
+        self._reward_stats = [0, 0.0, 0.0]
+        # Told, not yet used for an update: (option indices, reward or None if failed).
+        self._buffer: list[tuple[list[int], float | None]] = []
+        self._pending: dict[str, int] = {}  # fingerprint -> times asked, not yet told
+        self._seen: set[str] = set()  # fingerprints of told genotypes
+
+    def _check_reward(
+        self, reward: str, target: float | None, weight: float | None, metric: str | None
+    ) -> tuple[float | None, float | None, str | None]:
+        if reward not in REWARDS:
+            msg = f"strategy 'rl': unknown reward {reward!r}; choose one of {', '.join(REWARDS)}"
+            raise ConfigError(msg)
+        given = {"latency_target": target, "latency_weight": weight, "latency_metric": metric}
+        if reward != "mnas":
+            extra = sorted(k for k, v in given.items() if v is not None)
+            if extra:
+                verb = "is" if len(extra) == 1 else "are"
+                msg = f"strategy 'rl': {', '.join(extra)} {verb} only used by reward 'mnas', not {reward!r}"
+                raise ConfigError(msg)
+            return None, None, None
+        primary = self.objectives[0]
+        if primary.direction != MAX:
+            msg = (
+                f"strategy 'rl': reward 'mnas' multiplies the first objective, which must be "
+                f"maximised (e.g. accuracy); got {primary.name!r} ({primary.direction})"
+            )
+            raise ConfigError(msg)
+        if target is None:
+            msg = "strategy 'rl': reward 'mnas' needs latency_target (the target latency T, > 0)"
+            raise ConfigError(msg)
+        target = _check_number("latency_target", target, "> 0", lambda x: x > 0)
+        weight = _MNAS_DEFAULTS["latency_weight"] if weight is None else weight
+        weight = _check_number("latency_weight", weight, "", lambda x: True)
+        metric = _MNAS_DEFAULTS["latency_metric"] if metric is None else metric
+        if not isinstance(metric, str) or not metric:
+            msg = f"strategy 'rl': latency_metric must be a measurement name, got {metric!r}"
+            raise ConfigError(msg)
+        return target, weight, metric
+
+    @staticmethod
+    def _check_space(space: SearchSpace) -> tuple[int, ...]:
+        sizes = tuple(len(c.options) for c in space.choices())
+        if not sizes or min(sizes) < 1:
+            msg = (
+                f"strategy 'rl' needs a space described as categorical choices, each with at "
+                f"least one option; space {space.name!r} has {list(sizes)} options per choice"
+            )
+            raise ConfigError(msg)
+        return sizes
+
+    # -- ask/tell ------------------------------------------------------------------------
+
+    def ask(self, n: int) -> list[Genotype]:
+        """``n`` genotypes sampled from the controller, avoiding ones seen or pending."""
+        if not isinstance(n, Integral) or isinstance(n, bool) or n < 0:
+            msg = f"ask(n) needs a non-negative integer, got {n!r}"
+            raise ValueError(msg)
+        genotypes = []
+        for _ in range(n):
+            genotype = self._propose()
+            key = self._fingerprint(genotype)
+            self._pending[key] = self._pending.get(key, 0) + 1
+            self._asked += 1
+            genotypes.append(genotype)
+        return genotypes
+
+    def tell(self, trials: Sequence[Trial]) -> None:
+        """Turn finished trials (failed ones included) into rewards; update per full batch."""
+        # Within one batch the order the executor finished in should not matter.
+        for trial in sorted(trials, key=lambda t: t.number):
+            key = self._fingerprint(trial.genotype)
+            left = self._pending.pop(key, 0) - 1
+            if left > 0:
+                self._pending[key] = left
+            self._seen.add(key)
+            value = self.reward(trial)
+            if value is not None:
+                self._worst = value if self._worst is None else min(self._worst, value)
+                count, mean, m2 = self._reward_stats
+                count += 1
+                delta = value - mean
+                mean += delta / count
+                self._reward_stats = [count, mean, m2 + delta * (value - mean)]
+            self._buffer.append((list(self.space.encode(trial.genotype)), value))
+            self._told += 1
+            if len(self._buffer) >= self.batch_size:
+                batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+                self._update(batch)
+
+    def reward(self, trial: Trial) -> float | None:
+        """The trial's reward (larger is better), or ``None`` when it failed.
+
+        ``None`` also for a complete trial whose reward cannot be computed: a NaN or
+        infinite objective, constraint violation or latency, or a latency <= 0 under
+        the mnas reward.
+        """
+        if not trial.ok:
+            return None
+        violation = float(trial.constraint_violation)
+        if not 0 <= violation < math.inf:
+            return None
+        primary = self.objectives[0]
+        quality = float(trial.objectives.get(primary.name, math.nan))
+        if self.reward_kind == "objective":
+            value = -primary.as_loss(quality)
+        else:
+            latency = trial.objectives.get(self.latency_metric, trial.metrics.get(self.latency_metric, math.nan))
+            latency = float(latency)
+            if not 0 < latency < math.inf:
+                return None
+            value = quality * (latency / self.latency_target) ** self.latency_weight
+        value -= self.constraint_penalty * violation
+        return value if math.isfinite(value) else None
+
+    def _update(self, batch: list[tuple[list[int], float | None]]) -> None:
+        """One REINFORCE step on a full batch of told trials."""
+        if self._worst is None:
+            return  # only failures so far: no reward scale to rank them against
+        failed = self._failure_reward()
+        rewards = [failed if r is None else r for _, r in batch]
+        decay = self.baseline_decay
+        if self._baseline is None:
+            # The first batch starts the baseline at its own mean.
+            self._baseline = sum(rewards) / len(rewards)
+            advantages = [r - self._baseline for r in rewards]
+            self._reward_var = sum(a * a for a in advantages) / len(advantages)
+        else:
+            # Every trial of a batch is judged against the same, earlier baseline.
+            advantages = [r - self._baseline for r in rewards]
+            for r, a in zip(rewards, advantages, strict=True):
+                self._baseline = decay * self._baseline + (1 - decay) * r
+                self._reward_var = decay * self._reward_var + (1 - decay) * a * a
+        if self.normalize_advantage and self._reward_var > 0:
+            scale = math.sqrt(self._reward_var)
+            advantages = [a / scale for a in advantages]
+        stats = self._trainer.update([indices for indices, _ in batch], advantages, self.entropy_weight)
+        entry = {
+            "step": len(self.history),
+            "trials": self._told,
+            "reward_mean": sum(rewards) / len(rewards),
+            "reward_max": max(rewards),
+            "baseline": self._baseline,
+            **stats,
+        }
+        self.history.append(entry)
+        # The run report reads reward and entropy per update from the journal's events.
+        self.emit("controller", entry["step"], **{k: _float_to_json(v) for k, v in entry.items() if k != "step"})
+
+    def _failure_reward(self) -> float:
+        """The worst finite reward told so far, less ``failure_margin`` spreads."""
+        assert self._worst is not None
+        count, _, m2 = self._reward_stats
+        spread = math.sqrt(m2 / count)
+        if spread == 0:
+            # Every reward so far is equal, so there is no scale yet: any margin tells
+            # failures apart, and |worst| puts a failure at accuracy 0 (or at twice the
+            # latency) rather than at an arbitrary number.
+            spread = abs(self._worst) or 1.0
+        return self._worst - self.failure_margin * spread
+
+    # -- the policy ----------------------------------------------------------------------
+
+    def probabilities(self, genotype: Genotype | None = None) -> list[list[float]]:
+        """Per decision, the controller's option probabilities given the earlier decisions.
+
+        Args:
+            genotype: the path to condition on; ``None`` follows the most likely option at
+                every step (:meth:`greedy`).
+        """
+        genotype = self.greedy() if genotype is None else genotype
+        return self._trainer.probabilities(self.space.encode(genotype))
+
+    def greedy(self) -> Genotype:
+        """The genotype made of the most likely option at each step, given the earlier ones."""
+        return self.space.decode(self._trainer.controller.greedy())
+
+    def _propose(self) -> Genotype:
+        for _ in range(_MAX_TRIES // _CANDIDATES):
+            # Candidates come in batches: one batched pass of the controller costs about
+            # what a single sample does, and a converged controller needs many.
+            uniforms = self.rng.random((_CANDIDATES, len(self.sizes)))
+            for indices in self._trainer.controller.sample(uniforms):
+                genotype = self.space.decode(indices)
+                key = self._fingerprint(genotype)
+                if key not in self._seen and key not in self._pending:
+                    return genotype
+        return genotype  # a repeat is better than stalling in a (nearly) exhausted space
+
+    def _fingerprint(self, genotype: Genotype) -> str:
+        # 64 bits, as in evolution: keeps the state small after many trials.
+        return hashlib.blake2b(self.space.key(genotype).encode(), digest_size=8).hexdigest()
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        """What must match for a saved controller to be loadable."""
+        return {
+            "sizes": list(self.sizes),
+            "hidden_size": self.hidden_size,
+            "embedding_size": self.embedding_size,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-compatible state (strict JSON: no NaN/inf) from which to resume exactly."""
+        state = super().state_dict()
+        state.update(
+            version=_STATE_VERSION,
+            controller_config=self._config(),
+            controller=self._trainer.state_dict(),
+            asked=self._asked,
+            told=self._told,
+            baseline=self._baseline,
+            reward_var=self._reward_var,
+            worst=self._worst,
+            reward_stats=list(self._reward_stats),
+            buffer=[[indices, r] for indices, r in self._buffer],
+            pending=dict(sorted(self._pending.items())),
+            seen=sorted(self._seen),
+            history=[{k: _float_to_json(v) for k, v in entry.items()} for entry in self.history],
+        )
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned: controller, optimizer, baseline, RNG."""
+        if state.get("version") != _STATE_VERSION:
+            msg = f"strategy 'rl' cannot read a saved state of version {state.get('version')!r}"
+            raise ConfigError(msg)
+        if state.get("controller_config") != self._config():
+            msg = (
+                f"strategy 'rl' was saved with controller {state.get('controller_config')} but is "
+                f"configured for {self._config()}; resume with the same space and options"
+            )
+            raise ConfigError(msg)
+        super().load_state_dict(state)
+        self._trainer.load_state_dict(state["controller"])
+        self._asked = int(state["asked"])
+        self._told = int(state["told"])
+        self._baseline = _optional_float(state["baseline"])
+        self._reward_var = _optional_float(state["reward_var"])
+        self._worst = _optional_float(state["worst"])
+        count, mean, m2 = state["reward_stats"]
+        self._reward_stats = [int(count), float(mean), float(m2)]
+        self._buffer = [([int(i) for i in indices], _optional_float(r)) for indices, r in state["buffer"]]
+        self._pending = {str(k): int(v) for k, v in state["pending"].items()}
+        self._seen = set(state["seen"])
+        self.history = [
+            {k: v if k in ("step", "trials") else float(v) for k, v in entry.items()} for entry in state["history"]
+        ]
+
+
+@hookimpl
+def register_strategies(register: Callable[[str, Any], None]) -> None:
+    register("rl", RLStrategy)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _check_int(option: str, value: Any) -> int:
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+        msg = f"strategy 'rl': {option} must be an integer >= 1, got {value!r}"
+        raise ConfigError(msg)
+    return int(value)
+
+
+def _check_number(option: str, value: Any, requirement: str, ok: Callable[[float], bool]) -> float:
+    """A finite real number (bools refused) that satisfies ``ok``, described by ``requirement``."""
+    valid = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and ok(float(value))
+    if not valid:
+        wanted = f"a finite number {requirement}".rstrip()
+        msg = f"strategy 'rl': {option} must be {wanted}, got {value!r}"
+        raise ConfigError(msg)
+    return float(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _float_to_json(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "inf", "-inf", "nan": strict JSON
+    return value
