@@ -56,7 +56,11 @@ class TrainingBudget:
 
 @attrs.frozen(eq=False)
 class EvaluationContext:
-    """Everything an evaluator needs besides the architecture."""
+    """Everything an evaluator needs besides the architecture.
+
+    ``genotype`` and ``space`` are the strategy's encoding and the search space's name,
+    for evaluators that look results up instead of training (tabular benchmarks).
+    """
 
     dataset: Dataset
     budget: TrainingBudget
@@ -64,6 +68,8 @@ class EvaluationContext:
     profilers: Sequence[Any] = ()
     device: str = "cpu"
     trial_number: int = 0
+    genotype: Any = None
+    space: str | None = None
 
 
 @attrs.frozen(eq=False)

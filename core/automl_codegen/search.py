@@ -300,6 +300,8 @@ class NeuralArchitectureSearch:
                         profilers=self.profilers,
                         device=self.device,
                         trial_number=number,
+                        genotype=genotype,
+                        space=self.config["space"],
                     )
                     outcome = executor.submit(run_trial, self.space, genotype, self.evaluator, context).result()
                     trial = self._score(number, genotype, outcome)
