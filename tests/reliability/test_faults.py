@@ -201,3 +201,43 @@ def test_emitted_code_never_contains_an_accepted_payload():
     source = render(tiny_architecture(), {"dataset": PAYLOADS[1], "genotype": {"x": PAYLOADS[0]}})
     compile(source, "model.py", "exec")  # still valid Python: metadata cannot break out
     assert "import os" not in source.split('"""', 2)[2]
+
+
+def test_nan_loss_and_a_failing_profiler_fail_only_their_trial(tmp_path):
+    class ExplodingProfiler:
+        measures = ("watts",)
+
+        def profile(self, model, architecture, device):
+            msg = "power meter unplugged"
+            raise OSError(msg)
+
+    class Plugin:
+        @hookimpl
+        def register_profilers(self, register):
+            register("watts", ExplodingProfiler)
+
+    diverging = NeuralArchitectureSearch(
+        dataset="synthetic",
+        dataset_options={"num_samples": 120, "num_classes": 3},
+        evaluator_options={"lr": 1e12},
+        profilers=[],
+        epochs=3,
+        budget=2,
+        progress=False,
+        run_dir=tmp_path / "nan",
+    ).search()
+    for trial in diverging.trials:
+        assert trial.status == "failed"
+        assert trial.error.startswith("TrainingDivergedError: training diverged: loss is nan at epoch ")
+
+    profiled = NeuralArchitectureSearch(
+        dataset="synthetic",
+        dataset_options={"num_samples": 120, "num_classes": 3},
+        profilers=["watts"],
+        epochs=1,
+        budget=2,
+        progress=False,
+        run_dir=tmp_path / "profiler",
+        plugin_manager=plugin_manager_with(Plugin()),
+    ).search()
+    assert [t.error.splitlines()[0] for t in profiled.trials] == ["OSError: power meter unplugged"] * 2
