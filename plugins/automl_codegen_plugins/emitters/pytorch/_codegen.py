@@ -15,10 +15,8 @@ import attrs
 
 from automl_codegen import Architecture, ArchitectureError, Node
 
-LINE_LENGTH = 100
-INDENT = "    "
-#: Variables a straight chain of nodes reuses; the IR reserves both as node names.
-CHAIN_VARS = ("x", "out")
+from .._common import INDENT, Call, Expr, Sum, format_lines, graph_body
+
 _MODULE_OPS = frozenset({"conv2d", "depthwise_conv2d", "batchnorm2d", "linear", "dropout", "block"})
 _ACTIVATIONS = {
     "relu": "F.relu",
@@ -27,59 +25,6 @@ _ACTIVATIONS = {
     "hardswish": "F.hardswish",
     "silu": "F.silu",
 }
-
-
-# -- expressions and line breaking ------------------------------------------------------
-
-
-@attrs.frozen
-class Call:
-    """``func(args)``; with ``brackets="[]"`` and no ``func``, a list display."""
-
-    func: str
-    args: tuple[Expr, ...]
-    brackets: str = "()"
-
-
-@attrs.frozen
-class Sum:
-    """``a + b + ...``, evaluated left to right like the torch builder does."""
-
-    terms: tuple[str, ...]
-
-
-Expr = str | Call | Sum
-
-
-def flat(expr: Expr) -> str:
-    if isinstance(expr, str):
-        return expr
-    if isinstance(expr, Sum):
-        return " + ".join(expr.terms)
-    return f"{expr.func}{expr.brackets[0]}{', '.join(map(flat, expr.args))}{expr.brackets[1]}"
-
-
-def format_lines(expr: Expr, indent: str, prefix: str = "", suffix: str = "") -> list[str]:
-    """Lay out ``prefix + expr + suffix`` on one line, or break it to fit LINE_LENGTH."""
-    line = f"{indent}{prefix}{flat(expr)}{suffix}"
-    if len(line) <= LINE_LENGTH or isinstance(expr, str):
-        return [line]
-    inner = indent + INDENT
-    if isinstance(expr, Sum):
-        terms = [f"{inner}{expr.terms[0]}", *(f"{inner}+ {term}" for term in expr.terms[1:])]
-        return [f"{indent}{prefix}(", *terms, f"{indent}){suffix}"]
-    head = f"{indent}{prefix}{expr.func}{expr.brackets[0]}"
-    if len(head) > LINE_LENGTH and prefix:
-        # Long target and callee together: parenthesise the call on its own lines.
-        return [f"{indent}{prefix}(", *format_lines(expr, inner), f"{indent}){suffix}"]
-    close = f"{indent}{expr.brackets[1]}{suffix}"
-    joined = f"{inner}{', '.join(map(flat, expr.args))}"
-    if len(joined) <= LINE_LENGTH:
-        return [head, joined, close]
-    lines = [head]
-    for arg in expr.args:
-        lines += format_lines(arg, inner, suffix=",")
-    return [*lines, close]
 
 
 # -- lowering ----------------------------------------------------------------------------
@@ -245,42 +190,5 @@ def _crop_slice(node: Node, start: str, end: str, dim: int, x: str) -> str:
 
 
 def _forward_body(nodes: Sequence[Node], input_vars: Mapping[str, str]) -> list[str]:
-    """``forward``'s statements; a straight chain reuses ``x``, shared values get names.
-
-    A value goes into a chain variable when exactly one node uses it and that node comes
-    next, and the variable's current value is not needed afterwards; any other value is
-    kept in a variable named after its node.
-    """
-    users: dict[str, set[int]] = {}
-    for index, node in enumerate(nodes):
-        for ref in node.inputs:
-            users.setdefault(ref, set()).add(index)
-    last_use = {ref: max(indices) for ref, indices in users.items()}
-    var_of = dict(input_vars)
-    held = {var: value for value, var in input_vars.items() if var in CHAIN_VARS}
-    body = INDENT * 2
-    lines: list[str] = []
-    for index, node in enumerate(nodes):
-        expr = _forward_expr(node, [var_of[ref] for ref in node.inputs])
-        if index == len(nodes) - 1:
-            lines += format_lines(expr, body, "return ")
-            break
-        var = node.name
-        if node.op == "identity" and expr not in CHAIN_VARS:
-            # Named variables are never reassigned, so the identity can share one.
-            var_of[node.name] = expr
-            continue
-        if users[node.name] == {index + 1}:
-            preferred = [var_of[ref] for ref in node.inputs if var_of[ref] in CHAIN_VARS]
-            free = [
-                v
-                for v in dict.fromkeys([*preferred, *CHAIN_VARS])
-                if v not in held or last_use.get(held[v], -1) <= index
-            ]
-            if free:
-                var = free[0]
-                held[var] = node.name
-        var_of[node.name] = var
-        if expr != var:  # an identity that lands in its input's variable needs no line
-            lines += format_lines(expr, body, f"{var} = ")
-    return lines
+    """``forward``'s statements (see :func:`.._common.graph_body`)."""
+    return graph_body(nodes, input_vars, lambda node, args, tmp: [_forward_expr(node, args)], INDENT * 2)
