@@ -199,6 +199,13 @@ def _print_summary(result: Any) -> None:
         if trial:
             metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in trial["metrics"].items())
             print(f"  {label}: trial {trial['number']}: {metrics}")
+    name = result.objectives[0].name
+    if summary["last_generation_mean"] is not None:
+        size = summary["first_generation_size"]
+        print(
+            f"  mean {name}: first {size} trials {_fmt(summary['first_generation_mean'])}, "
+            f"last {size} trials {_fmt(summary['last_generation_mean'])}"
+        )
     if len(result.objectives) > 1:
         print(f"  Pareto front: {len(summary['pareto_front'])} trials")
     print(f"  export with: automl-codegen export {result.run_dir} --emitter pytorch -o {result.run_dir}/export")

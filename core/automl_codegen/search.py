@@ -496,6 +496,12 @@ class SearchResult:
         first = best_trial(self.trials[: self._first_generation_size()], primary)
         best = self.best
         failed = [t for t in self.trials if not t.ok]
+        size = self._first_generation_size()
+
+        def mean(trials: Sequence[Trial]) -> float | None:
+            values = [t.objectives[primary.name] for t in trials if t.ok]
+            return sum(values) / len(values) if values else None
+
         return {
             "trials": len(self.trials),
             "failed": len(failed),
@@ -503,7 +509,10 @@ class SearchResult:
             "objectives": [o.name for o in self.objectives],
             "best": _trial_summary(best),
             "best_of_first_generation": _trial_summary(first),
-            "first_generation_size": self._first_generation_size(),
+            "first_generation_size": size,
+            # The typical random architecture against the typical one proposed last.
+            "first_generation_mean": mean(self.trials[:size]),
+            "last_generation_mean": mean(self.trials[-size:]) if len(self.trials) >= 2 * size else None,
             "pareto_front": [_trial_summary(t) for t in self.pareto_front],
         }
 
