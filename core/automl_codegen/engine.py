@@ -109,8 +109,9 @@ def score(
     )
 
 
-def is_better(a: Trial, b: Trial | None, objective: Objective) -> bool:
-    """Whether ``a`` beats ``b`` for picking a single best (feasible first)."""
+def is_better(a: Trial, b: Trial | None, objectives: Sequence[Objective]) -> bool:
+    """Whether ``a`` beats ``b`` for picking a single best: feasible first, then the
+    objectives in order (later ones break ties, so the best is never dominated)."""
     if not a.ok:
         return False
     if b is None or not b.ok:
@@ -119,13 +120,13 @@ def is_better(a: Trial, b: Trial | None, objective: Objective) -> bool:
         return a.feasible
     if not a.feasible:
         return a.constraint_violation < b.constraint_violation
-    return objective.better(a.objectives[objective.name], b.objectives[objective.name])
+    return a.loss_vector(objectives) < b.loss_vector(objectives)
 
 
-def best_trial(trials: Sequence[Trial], objective: Objective) -> Trial | None:
+def best_trial(trials: Sequence[Trial], objectives: Sequence[Objective]) -> Trial | None:
     best = None
     for trial in trials:
-        if is_better(trial, best, objective):
+        if is_better(trial, best, objectives):
             best = trial
     return best
 

@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS strategy_state (
 
 def _dumps(value: Any) -> str:
     # allow_nan: a failed trial's violation is inf; json reads it back as float("inf").
-    return json.dumps(value, allow_nan=True, separators=(",", ":"))
+    # default=os.fspath: paths given as options (root=Path(...)) are stored as strings.
+    return json.dumps(value, allow_nan=True, separators=(",", ":"), default=os.fspath)
 
 
 def trial_to_dict(trial: Trial) -> dict[str, Any]:

@@ -270,7 +270,7 @@ class NeuralArchitectureSearch:
         earlier_s = 0.0
         if self._resuming:
             trials, earlier_s = self._restore(journal)
-        best = best_trial(trials, primary)
+        best = best_trial(trials, self.objectives)
         started = time.perf_counter()
 
         def elapsed() -> float:
@@ -312,7 +312,7 @@ class NeuralArchitectureSearch:
                     for kind, step, values in self.strategy.drain_events():
                         journal.log_event(kind, step, values)
                     trials.append(trial)
-                    if is_better(trial, best, primary):
+                    if is_better(trial, best, self.objectives):
                         best = trial
                         journal.save_best(trial)
                     progress.update(trial, best)
@@ -459,8 +459,8 @@ class SearchResult:
 
     @property
     def best(self) -> Trial | None:
-        """The best trial on the first objective (feasible trials first)."""
-        return best_trial(self.trials, self.objectives[0])
+        """The best trial on the first objective (feasible trials first; ties go to the later objectives)."""
+        return best_trial(self.trials, self.objectives)
 
     @property
     def pareto_front(self) -> list[Trial]:
@@ -493,7 +493,7 @@ class SearchResult:
 
     def summary(self) -> dict[str, Any]:
         primary = self.objectives[0]
-        first = best_trial(self.trials[: self._first_generation_size()], primary)
+        first = best_trial(self.trials[: self._first_generation_size()], self.objectives)
         best = self.best
         failed = [t for t in self.trials if not t.ok]
         size = self._first_generation_size()

@@ -79,3 +79,165 @@ def standardize(x_train: np.ndarray, *others: np.ndarray) -> tuple[list[np.ndarr
     std = float(x_train.std()) or 1.0
     arrays = [((a - mean) / std).astype(np.float32) for a in (x_train, *others)]
     return arrays, mean, std
+
+
+# -- images read from files: limits, held-out parts and per-channel statistics ----------------
+
+
+def check_limit(limit: object) -> int | None:
+    """``limit`` as a positive int, or None for "every image"."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
+        msg = f"limit must be a positive whole number of images, got {limit!r}"
+        raise ConfigError(msg)
+    return int(limit)
+
+
+def check_fraction(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
+        msg = f"{name} must be between 0 and 1 (exclusive), got {value!r}"
+        raise ConfigError(msg)
+    return float(value)
+
+
+def stratified_subset(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``size`` labels drawn per class in the classes' proportions.
+
+    Counts are rounded by largest remainder, so they add up to ``size`` exactly.
+    """
+    if size >= len(y):
+        return np.arange(len(y))
+    labels, counts = np.unique(y, return_counts=True)
+    exact = counts * size / len(y)
+    take = np.floor(exact).astype(int)
+    # Stable sort: equal remainders go to the lower label, so the result is reproducible.
+    for i in np.argsort(-(exact - take), kind="stable")[: size - take.sum()]:
+        take[i] += 1
+    parts = [rng.permutation(np.flatnonzero(y == label))[:n] for label, n in zip(labels, take, strict=True)]
+    return np.sort(np.concatenate(parts))
+
+
+def stratified_holdout(y: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays (kept, held out), ``fraction`` of each class held out."""
+    kept: list[np.ndarray] = []
+    held: list[np.ndarray] = []
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        n_held = round(len(idx) * fraction)
+        held.append(idx[:n_held])
+        kept.append(idx[n_held:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+
+
+def channel_statistics(x: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 ``(N, C, H, W)`` images scaled to 0..1.
+
+    Counted from a histogram of the 256 byte values, so the statistics are exact and no
+    float copy of the whole training set is made.
+    """
+    values = np.arange(256, dtype=np.float64) / 255.0
+    means: list[float] = []
+    stds: list[float] = []
+    for c in range(x.shape[1]):
+        counts = np.bincount(x[:, c].ravel(), minlength=256).astype(np.float64)
+        total = counts.sum()
+        mean = float(counts @ values / total)
+        var = max(float(counts @ values**2 / total) - mean * mean, 0.0)
+        means.append(mean)
+        # A constant channel (every pixel equal) is only shifted, not divided by zero.
+        stds.append(float(np.sqrt(var)) or 1.0)
+    return means, stds
+
+
+def normalize_images(x: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
+    """uint8 ``(N, C, H, W)`` -> float32 ``(x / 255 - mean[c]) / std[c]``."""
+    out = x.astype(np.float32)
+    for c, (m, s) in enumerate(zip(mean, std, strict=True)):
+        out[:, c] /= 255.0
+        out[:, c] -= m
+        out[:, c] /= s
+    return out
+
+
+def image_dataset(
+    name: str,
+    parts: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    num_classes: int,
+    seed: int,
+    description: str,
+    how_to_grow: str,
+) -> Dataset:
+    """A Dataset from uint8 images already split into "train", "val" and "test".
+
+    Each channel is standardised by the training split's statistics, which are recorded
+    in ``normalization`` together with the split seed. ``how_to_grow`` ends the error
+    raised when a split is empty ("raise limit").
+    """
+    sizes = {key: len(y) for key, (_, y) in parts.items()}
+    if min(sizes.values()) == 0:
+        msg = (
+            f"{name}: the split leaves {sizes['train']} training, {sizes['val']} validation and "
+            f"{sizes['test']} test images; every part needs at least one, so {how_to_grow}"
+        )
+        raise ConfigError(msg)
+    mean, std = channel_statistics(parts["train"][0])
+    show = ", ".join
+    normalization = {
+        "description": (
+            f"pixel values 0..255 divided by 255, then per channel (x - mean) / std with "
+            f"mean [{show(f'{m:.6f}' for m in mean)}] and std [{show(f'{s:.6f}' for s in std)}] "
+            f"(statistics of the training split, split seed {seed})"
+        ),
+        "mean": mean,
+        "std": std,
+        "split_seed": seed,
+    }
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (parts[k] for k in ("train", "val", "test"))
+    return Dataset(
+        name=name,
+        x_train=normalize_images(x_train, mean, std),
+        y_train=y_train.astype(np.int64),
+        x_val=normalize_images(x_val, mean, std),
+        y_val=y_val.astype(np.int64),
+        x_test=normalize_images(x_test, mean, std),
+        y_test=y_test.astype(np.int64),
+        num_classes=num_classes,
+        normalization=normalization,
+        description=description,
+    )
+
+
+def seeded_generators(seed: int, n: int) -> list[np.random.Generator]:
+    """``n`` independent generators from one seed (subsampling, then splitting)."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
+
+
+def split_official(
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    val_fraction: float,
+    limit: int | None,
+    seed: int,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """Parts for a dataset published with a training and a test set, and how they were made.
+
+    The official test set stays the test set; validation is ``val_fraction`` of each
+    class of the official training set. ``limit`` keeps that many images in all, drawn
+    per class, the training and test sets keeping their published proportions.
+    """
+    (x_train, y_train), (x_test, y_test) = train, test
+    subset_rng, split_rng = seeded_generators(seed, 2)
+    how = f"validation: {val_fraction * 100:g}% of each class of the official training set; test: the official test set"
+    if limit is not None and limit < len(y_train) + len(y_test):
+        n_train = round(limit * len(y_train) / (len(y_train) + len(y_test)))
+        keep_train = stratified_subset(y_train, n_train, subset_rng)
+        keep_test = stratified_subset(y_test, limit - n_train, subset_rng)
+        x_train, y_train = x_train[keep_train], y_train[keep_train]
+        x_test, y_test = x_test[keep_test], y_test[keep_test]
+        how += f"; limit {limit}: {n_train} training and {limit - n_train} test images, drawn per class"
+    kept, held = stratified_holdout(y_train, val_fraction, split_rng)
+    parts = {"train": (x_train[kept], y_train[kept]), "val": (x_train[held], y_train[held]), "test": (x_test, y_test)}
+    return parts, f"{how}; split seed {seed}"

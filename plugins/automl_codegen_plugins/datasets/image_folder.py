@@ -1,0 +1,189 @@
+"""Your own images: one folder per class of PNG or JPEG files, decoded with Pillow.
+
+::
+
+    root/
+        cat/  0001.png  0002.jpg ...
+        dog/  a.jpeg ...
+
+Classes are the folder names in sorted order (label 0 is the first). Nothing is
+downloaded; Pillow is imported only when the images are decoded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl_codegen import ConfigError, hookimpl
+from automl_codegen.evaluation import Dataset
+
+from ._files import data_directory
+from ._split import check_fractions, check_limit, image_dataset, seeded_generators, stratified_split, stratified_subset
+
+NAME = "image-folder"
+SUFFIXES = (".png", ".jpg", ".jpeg")
+EXPECTED = (
+    "It should hold one folder per class, named after the class, each with that class's PNG or JPEG "
+    "images (.png, .jpg, .jpeg)."
+)
+
+
+def load_image_folder(
+    *,
+    seed: int = 0,
+    root: str | os.PathLike[str] | None = None,
+    image_size: int | list[int] | tuple[int, int] | None = None,
+    channels: int | None = None,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    limit: int | None = None,
+) -> Dataset:
+    """Images of ``root/<class>/`` as (N, channels, height, width) float32.
+
+    Args:
+        seed: seeds the train/validation/test split and the ``limit`` sample.
+        root: the folder of class folders (default ``$AUTOML_CODEGEN_DATA/image-folder``,
+            else ``~/.automl_codegen/data/image-folder``).
+        image_size: resize every image to this many pixels square, or to ``[height, width]``.
+            By default the images keep their size, which must then be the same for all.
+        channels: 1 (grey-scale) or 3 (RGB); images are converted. By default 1 when
+            every image is grey-scale, else 3.
+        val_fraction, test_fraction: share of each class held out for validation and test.
+        limit: use this many images in all, drawn per class (for quick searches).
+    """
+    check_fractions(val_fraction, test_fraction)
+    limit = check_limit(limit)
+    size = _check_image_size(image_size)
+    if channels not in (None, 1, 3):
+        msg = f"channels must be 1 (grey-scale) or 3 (RGB), got {channels!r}"
+        raise ConfigError(msg)
+    folder, classes, files, labels = _list_images(root)
+    how = f"split per class: validation {val_fraction * 100:g}%, test {test_fraction * 100:g}%"
+    if limit is not None and limit < len(files):
+        (subset_rng,) = seeded_generators(seed, 1)
+        keep = stratified_subset(labels, limit, subset_rng)
+        files, labels = [files[i] for i in keep], labels[keep]
+        how += f"; limit {limit} images, drawn per class"
+    x, grey = _decode(files, size, channels)
+    if size is not None:
+        how += f"; resized to {size[0]}x{size[1]} (height x width)"
+    train, val, test = stratified_split(labels, val_fraction, test_fraction, seed)
+    parts = {"train": (x[train], labels[train]), "val": (x[val], labels[val]), "test": (x[test], labels[test])}
+    sizes = ", ".join(f"{len(parts[k][1])} {k}" for k in ("train", "val", "test"))
+    shown = ", ".join(classes[:20]) + (f" and {len(classes) - 20} more" if len(classes) > 20 else "")
+    colour = "grey-scale" if x.shape[1] == 1 else "RGB"
+    if channels is not None and grey != (channels == 1):
+        how += f"; converted to {colour}"
+    return image_dataset(
+        NAME,
+        parts,
+        num_classes=len(classes),
+        seed=seed,
+        description=(
+            f"image folder {folder}: {x.shape[2]}x{x.shape[3]} {colour} images, {len(classes)} classes "
+            f"({shown}) ({sizes}); {how}; split seed {seed}"
+        ),
+        how_to_grow="add images, or raise limit, val_fraction or test_fraction",
+    )
+
+
+def _check_image_size(image_size: Any) -> tuple[int, int] | None:
+    """``image_size`` as (height, width), or None."""
+    if image_size is None:
+        return None
+    pair = [image_size, image_size] if isinstance(image_size, int) else image_size
+    if not (
+        isinstance(pair, list | tuple)
+        and len(pair) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)
+    ):
+        msg = f"image_size must be a positive number of pixels or [height, width], got {image_size!r}"
+        raise ConfigError(msg)
+    return int(pair[0]), int(pair[1])
+
+
+def _list_images(root: str | os.PathLike[str] | None) -> tuple[Path, list[str], list[Path], np.ndarray]:
+    """The folder, the sorted class names, every image file and its label."""
+    directory = data_directory(NAME, root)
+    if not directory.path.is_dir():
+        raise directory.missing(EXPECTED)
+    folders = sorted(p for p in directory.path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(folders) < 2:
+        found = f"only the class folder {folders[0].name}/" if folders else "no class folders"
+        msg = (
+            f"{NAME}: {directory.path} ({directory.origin}) has {found}; a classifier needs at least 2 classes. "
+            f"{EXPECTED}"
+        )
+        raise ConfigError(msg)
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, class_folder in enumerate(folders):
+        images = sorted(
+            p
+            for p in class_folder.iterdir()
+            if p.suffix.lower() in SUFFIXES and not p.name.startswith(".") and p.is_file()
+        )
+        if not images:
+            msg = (
+                f"{NAME}: the class folder {class_folder} holds no PNG or JPEG images (.png, .jpg, .jpeg); "
+                f"add some, or remove the folder"
+            )
+            raise ConfigError(msg)
+        files += images
+        labels += [label] * len(images)
+    return directory.path, [p.name for p in folders], files, np.asarray(labels, dtype=np.int64)
+
+
+def _decode(files: list[Path], size: tuple[int, int] | None, channels: int | None) -> tuple[np.ndarray, bool]:
+    """uint8 (N, C, H, W) images, and whether every one of them was grey-scale."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        msg = (
+            f"{NAME} decodes images with Pillow, which is not installed: "
+            f"pip install 'automl-codegen[images]' (or pip install pillow)"
+        )
+        raise ConfigError(msg) from None
+    mode = "L" if channels == 1 else "RGB"
+    out: np.ndarray | None = None
+    first: Path = files[0]
+    all_grey = True
+    for i, path in enumerate(files):
+        try:
+            with Image.open(path) as image:
+                image.load()  # decode now, so a truncated file fails here and is named
+                all_grey = all_grey and (image.mode in ("1", "L", "LA", "I", "F") or image.mode.startswith("I;16"))
+                converted = image.convert(mode)
+        except UnidentifiedImageError:
+            msg = f"{NAME}: cannot read {path}: Pillow does not recognise it as an image; replace or remove the file"
+            raise ConfigError(msg) from None
+        except Exception as exc:
+            msg = f"{NAME}: cannot read {path} ({type(exc).__name__}: {exc}); replace or remove the file"
+            raise ConfigError(msg) from exc
+        height, width = converted.height, converted.width
+        if out is None:
+            target = size or (height, width)
+            out = np.empty((len(files), *target, len(mode)), dtype=np.uint8)
+        elif size is None and (height, width) != out.shape[1:3]:
+            msg = (
+                f"{NAME}: {path} is {height}x{width} pixels (height x width) but {first} is "
+                f"{out.shape[1]}x{out.shape[2]}; to resize every image to one size pass image_size "
+                f"(--dataset-option image_size=32, or image_size=[height,width])"
+            )
+            raise ConfigError(msg)
+        if (height, width) != out.shape[1:3]:
+            converted = converted.resize((out.shape[2], out.shape[1]), Image.Resampling.BILINEAR)
+        out[i] = np.asarray(converted).reshape(out.shape[1:])
+    assert out is not None  # files is never empty
+    if channels is None and all_grey:
+        out = out[..., :1]  # grey converted to RGB repeats one value three times
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2)), all_grey
+
+
+@hookimpl
+def register_datasets(register):
+    register(NAME, load_image_folder)
