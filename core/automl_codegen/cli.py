@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--emitter", default="pytorch", help="code emitter (default: pytorch)")
     export.add_argument("--trial", type=int, help="trial number (default: the best trial)")
-    export.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for model code and weights")
+    export.add_argument("-o", "--output", metavar="DIR", help="directory for model code and weights")
+    export.add_argument("--front", metavar="FILE", help="also (or only) write the Pareto front to FILE (.csv or .json)")
 
     generate = sub.add_parser(
         "generate", help="write code for an architecture JSON file, or for a space's genotype (no weights)"
@@ -216,11 +217,18 @@ def _fmt(value: float) -> str:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
     from .search import SearchResult
 
+    if not args.output and not args.front:
+        msg = "export needs -o/--output DIR for the model, --front FILE for the Pareto front, or both"
+        raise ConfigError(msg)
     result = SearchResult.load(args.run_dir)
-    for path in result.export(args.emitter, args.output, trial=args.trial):
-        print(path)
+    if args.output:
+        for path in result.export(args.emitter, args.output, trial=args.trial):
+            print(path)
+    if args.front:
+        print(result.export_front(args.front))
     return 0
 
 

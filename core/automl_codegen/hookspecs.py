@@ -62,7 +62,10 @@ def register_profilers(register):
     ``register(name, profiler)`` where ``profiler.profile(model, architecture, device)``
     measures a built ``torch.nn.Module`` and returns ``{measurement_name: float}``
     (latency, memory, parameter count, FLOPs, ...). ``profiler.measures`` lists the
-    names it produces so the engine can pick the profilers an objective needs.
+    names it produces so the engine can pick the profilers an objective needs. A profiler
+    with ``needs_context = True`` is called with ``context=`` the trial's
+    :class:`automl_codegen.EvaluationContext` too (genotype, space, dataset), e.g. to look
+    a latency up in a table of device measurements.
     """
 
 

@@ -16,8 +16,10 @@ Pure Python and numpy, so the engine and every strategy can use it without torch
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +30,7 @@ __all__ = [
     "constrained_dominates",
     "crowding_distance",
     "dominates",
+    "front_table",
     "hypervolume",
     "non_dominated_sort",
     "pareto_front",
@@ -158,6 +161,35 @@ def pareto_front(trials: Sequence[Trial], objectives: Sequence[Objective]) -> li
     for _, block in _domination_blocks(losses, None):
         dominated |= block.any(axis=0)
     return [t for t, out in zip(candidates, dominated, strict=True) if not out]
+
+
+def front_table(trials: Sequence[Trial], objectives: Sequence[Objective]) -> list[dict[str, Any]]:
+    """The Pareto front of ``trials`` as flat rows, ready for ``csv.DictWriter`` or ``json.dump``.
+
+    One row per trial of :func:`pareto_front`, sorted best first on the first objective
+    (then by trial number). Each row has ``trial`` (the trial's number), ``genotype`` (a
+    string; JSON for structured genotypes), one column per objective, then every other
+    measurement of the trial in name order. All rows have the same keys, in the same
+    order (a measurement one trial lacks is ``None``), so the rows form one table.
+
+    Raises:
+        ValueError: if ``objectives`` is empty.
+    """
+    front = pareto_front(trials, objectives)
+    first = objectives[0]
+    front.sort(key=lambda t: (first.as_loss(t.objectives.get(first.name, math.nan)), t.number))
+    names = [o.name for o in objectives]
+    extra = sorted({k for t in front for k in t.metrics} - set(names))
+    rows = []
+    for trial in front:
+        genotype = trial.genotype if isinstance(trial.genotype, str) else json.dumps(trial.genotype, sort_keys=True)
+        row: dict[str, Any] = {"trial": trial.number, "genotype": genotype}
+        for objective in objectives:
+            row[objective.name] = trial.objectives.get(objective.name, trial.metrics.get(objective.name))
+        for name in extra:
+            row[name] = trial.metrics.get(name)
+        rows.append(row)
+    return rows
 
 
 def hypervolume(points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]) -> float:

@@ -8,6 +8,8 @@ result.export("pytorch", "out/")
 
 from __future__ import annotations
 
+import csv
+import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -540,6 +542,19 @@ class SearchResult:
             state_dict = torch.load(self.run_dir / trial.weights, map_location="cpu", weights_only=True)
         target = self.registry.get("emitter", emitter)
         return target.export(trial.architecture, Path(path), state_dict, self.export_metadata(trial))
+
+    def export_front(self, path: str | Path) -> Path:
+        """Write the Pareto front as CSV, or JSON when ``path`` ends in ``.json``."""
+        rows, path = pareto.front_table(self.trials, self.objectives), Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".json":
+            path.write_text(json.dumps(rows, indent=2) + "\n")
+            return path
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["trial", "genotype"])
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
 
     def export_metadata(self, trial: Trial) -> dict[str, Any]:
         data = self.config.get("dataset_summary", {})

@@ -1,4 +1,4 @@
-"""The built-in objectives: validation accuracy, measured latency, parameters and FLOPs.
+"""The built-in objectives: validation accuracy, measured latency and memory, parameters and FLOPs.
 
 Each reads the measurement of the same name from a trial; the profiler or evaluator that
 produces it is named in ``requires`` so the engine can tell a user what is missing.
@@ -21,6 +21,12 @@ BUILTIN_OBJECTIVES = (
     ),
     Objective("latency_ms", "min", description="median CPU inference latency, batch 1", unit="ms"),
     Objective("params", "min", description="trainable parameters"),
+    Objective(
+        "peak_memory_mb",
+        "min",
+        description="measured peak memory of a forward pass: weights, input and activations",
+        unit="MiB",
+    ),
     Objective("flops", "min", description="FLOPs of one forward pass at batch 1 (torch flop counter)"),
 )
 

@@ -151,3 +151,14 @@ def test_evolution_improves_on_its_random_first_generation(tmp_path):
     # Measured (seed 0): first generation mean 0.57, last eight trials mean 0.83.
     assert last > first + 0.1, (first, last, accs)
     assert result.best.metrics["accuracy"] > max(accs[:8])
+
+
+def test_pareto_front_exports_as_csv_and_json(tmp_path):
+    import csv
+
+    result = small_search(tmp_path, objectives=["accuracy", "params"], budget=5).search()
+    csv_path = result.export_front(tmp_path / "front.csv")
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [int(r["trial"]) for r in rows] == [t.number for t in sorted(result.pareto_front, key=lambda t: -t.objectives["accuracy"])]
+    data = json.loads(result.export_front(tmp_path / "front.json").read_text())
+    assert {row["trial"] for row in data} == {t.number for t in result.pareto_front}

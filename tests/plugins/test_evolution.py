@@ -343,7 +343,8 @@ def test_defaults():
         "regularized",
         0.0,
         10,
-        3,
+        10,
     )
+    assert EvolutionStrategy(ToySpace(), [SCORE], population_size=4).sample_size == 4
     assert (multi.algorithm, multi.crossover_prob, multi.mutation_rate) == ("nsga2", 0.5, None)
     assert EvolutionStrategy(ToySpace(), [SCORE], algorithm="nsga2").algorithm == "nsga2"

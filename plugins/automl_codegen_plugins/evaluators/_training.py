@@ -116,6 +116,8 @@ def train_and_profile(trainer: Trainer, architecture, ctx: EvaluationContext) ->
     metrics["test_accuracy"] = accuracy(model, *_tensors(data.x_test, data.y_test, ctx.device))
     model.eval()
     for profiler in ctx.profilers:
-        metrics.update(profiler.profile(model, architecture, ctx.device))
+        # Profilers that look measurements up by genotype (table-latency) ask for the context.
+        kwargs = {"context": ctx} if getattr(profiler, "needs_context", False) else {}
+        metrics.update(profiler.profile(model, architecture, ctx.device, **kwargs))
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     return Evaluation(metrics=metrics, state_dict=state)

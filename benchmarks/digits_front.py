@@ -1,0 +1,81 @@
+"""Accuracy against measured CPU latency on `digits`: the front, and whether its latencies hold up.
+
+A real two-objective search (``accuracy`` max, ``latency_ms`` min; evolution, i.e.
+NSGA-II; real training; the ``torch-cpu`` profiler) on the embedded ``digits`` dataset.
+Then every front member's network is rebuilt from its architecture and its latency
+measured again from scratch (cache off). Checked, per seed:
+
+* the front has at least ``--min-front`` (4) architectures,
+* spanning at least ``--min-span`` (3×) in latency (slowest / fastest),
+* and every member's re-measured latency is within ``--tolerance`` (15%) of the one the
+  search recorded.
+
+    python benchmarks/digits_front.py --trials 40 --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from automl_codegen import NeuralArchitectureSearch
+from automl_codegen_plugins.profilers.torch_cpu import TorchCPUProfiler
+from automl_codegen_plugins.torch_model import build_model
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--min-run-time", type=float, default=0.3, help="torch-cpu min_run_time, seconds")
+    parser.add_argument("--min-front", type=int, default=4)
+    parser.add_argument("--min-span", type=float, default=3.0)
+    parser.add_argument("--tolerance", type=float, default=0.15)
+    args = parser.parse_args(argv)
+    profiler_options = {"min_run_time": args.min_run_time, "threads": 1}
+    failures = 0
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = NeuralArchitectureSearch(
+                dataset="digits",
+                strategy="evolution",
+                objectives=["accuracy", "latency_ms"],
+                budget={"trials": args.trials},
+                epochs=args.epochs,
+                seed=seed,
+                progress=False,
+                profiler_options={"torch-cpu": profiler_options},
+                run_dir=Path(tmp) / "run",
+            ).search()
+        front = sorted(result.pareto_front, key=lambda t: t.metrics["latency_ms"])
+        remeasure = TorchCPUProfiler(cache=False, memory=False, **profiler_options)
+        print(f"seed {seed}: {len(result.trials)} trials, front of {len(front)}")
+        print("| trial | accuracy | latency_ms (search) | latency_ms (again) | Δ | params | peak_memory_mb |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        worst = 0.0
+        for trial in front:
+            again = remeasure.profile(build_model(trial.architecture), trial.architecture)["latency_ms"]
+            recorded = trial.metrics["latency_ms"]
+            delta = again / recorded - 1.0
+            worst = max(worst, abs(delta))
+            memory = trial.metrics.get("peak_memory_mb", float("nan"))
+            print(
+                f"| {trial.number} | {trial.metrics['accuracy']:.4f} | {recorded:.4f} | {again:.4f} | "
+                f"{delta:+.1%} | {int(trial.metrics['params'])} | {memory:.3f} |"
+            )
+        span = front[-1].metrics["latency_ms"] / front[0].metrics["latency_ms"] if front else 0.0
+        checks = {
+            f"front ≥ {args.min_front}": len(front) >= args.min_front,
+            f"latency span ≥ {args.min_span:g}× (got {span:.2f}×)": span >= args.min_span,
+            f"re-measured within {args.tolerance:.0%} (worst {worst:.1%})": worst <= args.tolerance,
+        }
+        for what, ok in checks.items():
+            print(f"  {'PASS' if ok else 'FAIL'} {what}")
+        failures += not all(checks.values())
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
