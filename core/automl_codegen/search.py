@@ -285,9 +285,14 @@ class NeuralArchitectureSearch:
         try:
             with progress:
                 progress.catch_up(trials, best, earlier_s)
-                if getattr(self.strategy, "one_shot", False) and not self.strategy.supernet_trained:
+                one_shot = getattr(self.strategy, "one_shot", False)
+                if one_shot and not self.strategy.supernet_trained:
                     self._train_supernet(journal, len(trials), elapsed(), progress)
-                while not stop_requested and not self.budget.exhausted(len(trials), elapsed()):
+                while not stop_requested and (
+                    # A one-shot search always retrains what its supernet found, even when
+                    # the supernet used up the time budget: otherwise its work would be lost.
+                    not self.budget.exhausted(len(trials), elapsed()) or (one_shot and not trials)
+                ):
                     number = len(trials)
                     proposed = self._plugin_call("strategy", self.strategy.ask, 1)
                     if not proposed:
@@ -399,7 +404,9 @@ class NeuralArchitectureSearch:
         """The training budget of the next trial, never running past the search's own."""
         if self.budget.seconds is None:
             return self.training
-        left = max(self.budget.seconds - elapsed, 1.0)
+        left = self.budget.seconds - elapsed
+        if left <= 0:
+            return self.training  # the one trial a finished one-shot search still owes
         cap = left if self.training.max_seconds is None else min(left, self.training.max_seconds)
         return attrs.evolve(self.training, max_seconds=cap)
 

@@ -198,7 +198,10 @@ def test_generate_from_a_space_genotype(tmp_path):
     ("args", "message"),
     [
         (["--space", "nb201"], "--space nb201 needs --genotype TEXT (the genotype in the space's notation)"),
-        (["--space", "nb201", "--genotype", "junk"], "'junk' is not a NAS-Bench-201 cell string: it has 1 node(s) separated by '+', not 3."),
+        (
+            ["--space", "nb201", "--genotype", "junk"],
+            "'junk' is not a NAS-Bench-201 cell string: it has 1 node(s) separated by '+', not 3.",
+        ),
         ([], "generate needs ARCH.json, or --space SPACE --genotype TEXT"),
     ],
 )

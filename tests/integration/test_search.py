@@ -159,6 +159,8 @@ def test_pareto_front_exports_as_csv_and_json(tmp_path):
     result = small_search(tmp_path, objectives=["accuracy", "params"], budget=5).search()
     csv_path = result.export_front(tmp_path / "front.csv")
     rows = list(csv.DictReader(csv_path.open()))
-    assert [int(r["trial"]) for r in rows] == [t.number for t in sorted(result.pareto_front, key=lambda t: -t.objectives["accuracy"])]
+    assert [int(r["trial"]) for r in rows] == [
+        t.number for t in sorted(result.pareto_front, key=lambda t: -t.objectives["accuracy"])
+    ]
     data = json.loads(result.export_front(tmp_path / "front.json").read_text())
     assert {row["trial"] for row in data} == {t.number for t in result.pareto_front}

@@ -132,7 +132,11 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path, uninterrup
         "--budget-trials", "9", "--epochs", "2", "--seed", "3", "--strategy-option", "population_size=3",
         "--strategy-option", "sample_size=2", "--quiet", "-o", str(run_dir),
     ]  # fmt: skip
-    process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    # A shell that runs us in the background ignores SIGINT, and children inherit that;
+    # restore the default so the search sees Ctrl-C as a user's terminal would send it.
+    process = subprocess.Popen(
+        args, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
     wait_for(run_dir, 2, process)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
@@ -167,3 +171,44 @@ def test_resume_through_the_api_after_a_finished_run_adds_nothing(tmp_path):
     again = NeuralArchitectureSearch.resume(run_dir, progress=False).search()
     assert [t.number for t in again.trials] == [t.number for t in first.trials] == [0, 1, 2]
     assert os.path.exists(run_dir / "summary.json")
+
+
+DARTS = {
+    "space": "nb201",
+    "space_options": {"channels": 4, "cells_per_stage": 1},
+    "strategy": "darts",
+    "strategy_options": {"epochs": 6, "batch_size": 32, "channels": 4, "cells_per_stage": 1},
+    "epochs": 1,
+}
+
+
+def alpha_events(run_dir: Path) -> list[tuple]:
+    with sqlite3.connect(run_dir / "journal.sqlite", timeout=1) as db:
+        return db.execute("SELECT step, data FROM events WHERE kind = 'alpha' ORDER BY step").fetchall()
+
+
+def test_darts_killed_mid_supernet_resumes_to_the_same_alpha_and_architecture(tmp_path):
+    reference = tmp_path / "reference"
+    process = start(reference, **DARTS)
+    assert process.wait(timeout=600) == 0, process.stderr.read()
+
+    run_dir = tmp_path / "run"
+    process = start(run_dir, **DARTS)
+    deadline = time.monotonic() + 300
+    while True:  # epoch 0's alpha plus two trained epochs
+        assert process.poll() is None, "the search ended before it could be killed"
+        assert time.monotonic() < deadline
+        try:
+            if len(alpha_events(run_dir)) >= 3:
+                break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert finished_trials(run_dir) == 0  # killed during the supernet phase
+
+    out = cli("search", "--resume", str(run_dir), "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert alpha_events(run_dir) == alpha_events(reference)
+    assert history(run_dir) == history(reference)

@@ -9,18 +9,26 @@ has no arithmetic on them, so a block that needs ``C // 2`` takes it as a parame
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from automl_codegen import Block, ConfigError, Node
+import attrs
+
+from automl_codegen import Architecture, Block, ConfigError, Node
 
 __all__ = [
+    "SupernetCell",
+    "SupernetDescription",
     "block_params",
     "call",
     "check_input_shape",
+    "check_partial_channels",
+    "check_supernet_sizes",
+    "edge_op_network",
     "is_int",
     "positive_int",
     "relu_conv_bn",
     "sum_node",
+    "weight_rows",
 ]
 
 
@@ -97,3 +105,151 @@ def relu_conv_bn() -> Block:
         nodes=nodes,
         output="bn",
     )
+
+
+# -- supernet descriptions (for one-shot strategies) ------------------------------------------
+
+
+@attrs.frozen
+class SupernetCell:
+    """One searchable cell of a supernet's skeleton.
+
+    Attributes:
+        node: the skeleton node (a call to a cell block) that the mixed cell replaces.
+        kind: which architecture weights the cell shares (``"normal"`` or ``"reduce"``).
+        channels: ``C``, the width of every edge of the cell.
+        reduction: whether edges leaving the cell's inputs have stride 2.
+    """
+
+    node: str
+    kind: str
+    channels: int
+    reduction: bool
+
+
+@attrs.frozen(eq=False)
+class SupernetDescription:
+    """What a one-shot strategy needs to build a space's supernet, in IR terms (no torch).
+
+    The supernet is the space's own network (``skeleton``, lowered for some genotype)
+    with every cell call replaced by a *mixed cell*: node ``j`` of a cell is the sum over
+    its incoming ``edges`` ``(i, j)`` of a softmax-weighted mixture of ``ops``. Each
+    candidate op is built from ``op_networks``, which the space lowers exactly as it
+    lowers that op in a final network, so the searched ops are the ops that get retrained.
+
+    Attributes:
+        skeleton: the space's network; the nodes named by ``cells`` call cell blocks.
+        cells: the searchable cells, in skeleton order.
+        kinds: the cell kinds, one architecture-weight matrix each.
+        ops: candidate ops of every edge (the columns of the weights), in the space's order.
+        edges: ``(i, j)`` per row of the weights; nodes below ``cell_inputs`` are the
+            cell's inputs.
+        cell_inputs: 1 (node 0 is the cell input) or 2 (nodes 0 and 1 are the two
+            preprocessed inputs).
+        preprocess: per cell input, the name of the node of the skeleton's cell block that
+            preprocesses it (empty when inputs are used as they are).
+        output: ``"last"`` (the cell returns its last node) or ``"concat"`` (the nodes
+            after the inputs, concatenated along channels).
+        pool_bn: whether the search network follows pooling ops with a non-affine
+            BatchNorm (the DARTS authors' search network does; the final network does not).
+        partial_channels: ``K`` of partial channel connections (PC-DARTS): each edge's
+            ops see ``C / K`` of its channels; 1 when off.
+        op_networks: ``(op, C, stride)`` to a tiny network whose first node, ``edge``,
+            calls a one-node block computing the op of an edge of width ``C`` (on
+            ``C / K`` channels); ``none`` has no entry (it contributes nothing).
+    """
+
+    skeleton: Architecture
+    cells: tuple[SupernetCell, ...]
+    kinds: tuple[str, ...]
+    ops: tuple[str, ...]
+    edges: tuple[tuple[int, int], ...]
+    cell_inputs: int
+    preprocess: tuple[str, ...]
+    output: str
+    pool_bn: bool
+    partial_channels: int
+    op_networks: Mapping[tuple[str, int, int], Architecture]
+
+
+def edge_op_network(node: Node, blocks: Iterable[Block], params: Mapping[str, int], channels: int) -> Architecture:
+    """A tiny network around one op node of a cell: ``edge`` → pooling → one logit.
+
+    ``node`` reads the block input ``x`` and may use the string parameters in
+    ``params`` (bound to integers here), as the same node does inside a cell block. The
+    op runs on an 8×8 feature map of ``channels`` channels; the pooling and the linear
+    layer only make the network a valid IR, whose validation checks the op's shapes.
+    """
+    used = {value for _, value in node.attrs if isinstance(value, str)}
+    wrapper = Block(
+        name="EdgeOp",
+        inputs=("x",),
+        params=tuple(p for p in params if p in used),
+        nodes=[node],
+        output=node.name,
+    )
+    known = {block.name: block for block in blocks}
+    used_blocks = {wrapper.name: wrapper}
+    pending = [node]
+    while pending:  # only the blocks the op calls: the IR refuses unused ones
+        current = pending.pop()
+        if current.op == "block" and current.block not in used_blocks:
+            used_blocks[current.block] = known[current.block]
+            pending.extend(known[current.block].nodes)
+    return Architecture(
+        input_shape=(channels, 8, 8),
+        num_classes=1,
+        nodes=[
+            call("edge", wrapper, (Architecture.INPUT,), **params),
+            Node("pool", "global_avg_pool", ("edge",)),
+            Node("classifier", "linear", ("pool",), {"in_features": channels, "out_features": 1}),
+        ],
+        output="classifier",
+        blocks=list(used_blocks.values()),
+        name="EdgeOpProbe",
+    )
+
+
+def check_supernet_sizes(space: str, sizes: Mapping[str, object], allowed: Sequence[str]) -> dict[str, int]:
+    """The supernet size overrides of a space, as positive ints (ConfigError naming a bad one)."""
+    unknown = sorted(set(sizes) - set(allowed))
+    if unknown:
+        msg = f"{space} has no supernet size option {unknown[0]!r}; its options are {', '.join(allowed)}"
+        raise ConfigError(msg)
+    return {name: positive_int(space, name, value) for name, value in sizes.items() if value is not None}
+
+
+def check_partial_channels(space: str, value: object, cells: Sequence[SupernetCell]) -> int:
+    """``K`` of partial channel connections: it must divide the width of every cell.
+
+    A strided skip connection is a FactorizedReduce, whose two halves need an even width,
+    so reduction cells need ``C / K`` even.
+    """
+    k = positive_int(space, "partial_channels", value)
+    for cell in cells:
+        if cell.channels % k:
+            msg = (
+                f"{space}: partial_channels={k} must divide the width of every cell, but cell {cell.node!r} "
+                f"has {cell.channels} channels (the widths are {sorted({c.channels for c in cells})})"
+            )
+            raise ConfigError(msg)
+        if cell.reduction and cell.channels // k % 2:
+            msg = (
+                f"{space}: partial_channels={k} leaves {cell.channels // k} channels per op in the reduction cell "
+                f"{cell.node!r}, but a strided skip connection (FactorizedReduce) needs an even number"
+            )
+            raise ConfigError(msg)
+    return k
+
+
+def weight_rows(space: str, weights: object, kind: str, rows: int, columns: int) -> list[list[float]]:
+    """``weights[kind]`` as ``rows`` lists of ``columns`` floats, or a ConfigError."""
+    matrix = weights.get(kind) if isinstance(weights, Mapping) else None
+    try:
+        out = [[float(v) for v in row] for row in matrix]
+    except (TypeError, ValueError):
+        out = None
+    if out is None or len(out) != rows or any(len(row) != columns for row in out):
+        msg = f"{space} derives a genotype from weights[{kind!r}] of {rows} rows of {columns} numbers, got {matrix!r}"
+        raise ConfigError(msg)
+    return out

@@ -56,7 +56,20 @@ from typing import Any
 
 from automl_codegen import Architecture, Block, Choice, ConfigError, Node, SearchSpace, hookimpl
 
-from ._cells import block_params, call, check_input_shape, is_int, positive_int, relu_conv_bn
+from ._cells import (
+    SupernetCell,
+    SupernetDescription,
+    block_params,
+    call,
+    check_input_shape,
+    check_partial_channels,
+    check_supernet_sizes,
+    edge_op_network,
+    is_int,
+    positive_int,
+    relu_conv_bn,
+    weight_rows,
+)
 
 __all__ = ["DARTS_V1", "DARTS_V2", "DEFAULT_INPUT", "FORM", "NAMED", "OPS", "DartsCellSpace"]
 
@@ -371,6 +384,87 @@ class DartsCellSpace(SearchSpace):
             msg = f"darts-cell parses genotype text, got {text!r}"
             raise ConfigError(msg)
         return self.decode(self.encode(_parse_text(text.strip())))
+
+    # -- one-shot search -----------------------------------------------------------------
+
+    def supernet_description(self, *, partial_channels: int = 1, **sizes: Any) -> SupernetDescription:
+        """The supernet of this space: the authors' search network (``model_search.Network``).
+
+        Every normal cell shares one weight matrix and every reduction cell another, each
+        14 edges × 8 ops (``none`` included, whatever ``allow_none`` says: the derivation
+        never picks it). ``sizes`` set ``init_channels`` and ``layers`` of the supernet
+        only (default: the authors' search network, 16 channels and 8 cells, but never
+        larger than this space's network); the derived genotype is lowered with this
+        space's own options. ``partial_channels`` is PC-DARTS's ``K``.
+        """
+        sizes = check_supernet_sizes(_SPACE, sizes, ("init_channels", "layers"))
+        net = DartsCellSpace(
+            self.input_shape,
+            self.num_classes,
+            init_channels=sizes.get("init_channels", min(16, self.init_channels)),
+            layers=sizes.get("layers", min(8, self.layers)),
+            allow_none=self.allow_none,
+        )
+        # DARTS_V2 reads both inputs of both cell kinds, so every cell block has both
+        # preprocessing nodes; its ops do not matter, the strategy replaces them.
+        skeleton = net.to_architecture(DARTS_V2)
+        cells = []
+        for node in skeleton.nodes:
+            if node.op == "block" and node.block.endswith(("Cell", "CellAfterReduction")):
+                reduction = node.block.startswith("Reduction")
+                kind = "reduce" if reduction else "normal"
+                cells.append(SupernetCell(node.name, kind, int(node.attr("c")), reduction))
+        k = check_partial_channels(_SPACE, partial_channels, cells)
+        networks = {}
+        for cell in cells:
+            c = cell.channels // k
+            for op in OPS[1:]:
+                for stride in (1, 2) if cell.reduction else (1,):
+                    if (op, cell.channels, stride) not in networks:
+                        blocks: dict[str, Block] = {}
+                        node = _op_node("op", op, "x", stride, blocks)
+                        network = edge_op_network(node, blocks.values(), {"c": c, "c_half": c // 2}, c)
+                        networks[(op, cell.channels, stride)] = network
+        return SupernetDescription(
+            skeleton=skeleton,
+            cells=tuple(cells),
+            kinds=CELLS,
+            ops=OPS,
+            edges=tuple((i, j) for j in NODES for i in range(j)),
+            cell_inputs=2,
+            preprocess=("preprocess0", "preprocess1"),
+            output="concat",
+            pool_bn=True,
+            partial_channels=k,
+            op_networks=networks,
+        )
+
+    def genotype_from_weights(self, weights: Any) -> dict[str, Any]:
+        """The authors' derivation (``Network.genotype``): per node, the two strongest inputs.
+
+        ``weights["normal"]`` and ``weights["reduce"]`` hold one row of eight op weights
+        (in :data:`OPS` order) per edge, edges ordered by node and then input: (0, 2),
+        (1, 2), (0, 3), ... (4, 5). An edge's strength is its largest weight other than
+        ``none``'s; each node keeps its two strongest edges, strongest first, each with its
+        strongest op other than ``none``. Ties go to the earlier input or op.
+        """
+        genotype: dict[str, Any] = {}
+        edges = sum(NODES)
+        none = OPS.index("none")
+        for cell in CELLS:
+            rows = weight_rows(_SPACE, weights, cell, edges, len(OPS))
+            pairs, start = [], 0
+            for node in NODES:
+                strongest = {
+                    i: max((k for k in range(len(OPS)) if k != none), key=lambda k, row=rows[start + i]: (row[k], -k))
+                    for i in range(node)
+                }
+                inputs = sorted(range(node), key=lambda i: -rows[start + i][strongest[i]])[:2]
+                pairs += [[OPS[strongest[i]], i] for i in inputs]
+                start += node
+            genotype[cell] = pairs
+            genotype[f"{cell}_concat"] = list(CONCAT)
+        return genotype
 
     # -- lowering ------------------------------------------------------------------------
 

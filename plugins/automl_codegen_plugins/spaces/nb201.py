@@ -44,7 +44,21 @@ from typing import Any
 
 from automl_codegen import Architecture, Block, Choice, ConfigError, Node, SearchSpace, hookimpl
 
-from ._cells import block_params, call, check_input_shape, is_int, positive_int, relu_conv_bn, sum_node
+from ._cells import (
+    SupernetCell,
+    SupernetDescription,
+    block_params,
+    call,
+    check_input_shape,
+    check_partial_channels,
+    check_supernet_sizes,
+    edge_op_network,
+    is_int,
+    positive_int,
+    relu_conv_bn,
+    sum_node,
+    weight_rows,
+)
 
 __all__ = ["DEFAULT_INPUT", "DEFAULT_TABLE", "EDGES", "EXAMPLE", "OPS", "NB201Space", "cell_string", "parse_cell"]
 
@@ -52,9 +66,7 @@ __all__ = ["DEFAULT_INPUT", "DEFAULT_TABLE", "EDGES", "EXAMPLE", "OPS", "NB201Sp
 DEFAULT_INPUT = (3, 32, 32)
 #: The NAS-Bench-201 table (columns ``index`` and ``arch``), read only to resolve an index:
 #: ``$AUTOML_CODEGEN_NB201_TABLE``, else the workspace's copy beside the project checkout.
-DEFAULT_TABLE = Path(
-    os.environ.get("AUTOML_CODEGEN_NB201_TABLE", "../shared/data/nasbench201/nb201_accuracy.csv")
-)
+DEFAULT_TABLE = Path(os.environ.get("AUTOML_CODEGEN_NB201_TABLE", "../shared/data/nasbench201/nb201_accuracy.csv"))
 #: The candidate ops, in the benchmark's order (``NAS_BENCH_201`` in the authors' code).
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: The six edges ``(i, j)`` in the order of the cell string.
@@ -242,6 +254,62 @@ class NB201Space(SearchSpace):
             if not isinstance(text, str):  # pragma: no cover - a JSON text starting with '"' is a string
                 raise _bad_cell(str(text), "not a string")
         return cell_string(parse_cell(text))
+
+    # -- one-shot search -----------------------------------------------------------------
+
+    def supernet_description(self, *, partial_channels: int = 1, **sizes: Any) -> SupernetDescription:
+        """The supernet of this space: the benchmark's network with mixed cells.
+
+        One weight matrix (six edges × five ops) is shared by every cell, as in the
+        benchmark's DARTS baseline. ``sizes`` override ``channels`` and ``cells_per_stage``
+        for the supernet only (a smaller supernet trains faster; the derived cell is
+        lowered with this space's own options). ``partial_channels`` is PC-DARTS's ``K``.
+        """
+        sizes = check_supernet_sizes(_SPACE, sizes, ("channels", "cells_per_stage"))
+        net = NB201Space(
+            self.input_shape,
+            self.num_classes,
+            channels=sizes.get("channels", self.channels),
+            cells_per_stage=sizes.get("cells_per_stage", self.cells_per_stage),
+            benchmark_table=self.benchmark_table,
+        )
+        # Any genotype will do: the strategy replaces every cell call.
+        skeleton = net.to_architecture(cell_string(["nor_conv_3x3"] * len(EDGES)))
+        cells = tuple(
+            SupernetCell(node.name, "normal", int(node.attr("channels")), reduction=False)
+            for node in skeleton.nodes
+            if node.op == "block" and node.block == "Cell"
+        )
+        k = check_partial_channels(_SPACE, partial_channels, cells)
+        conv = relu_conv_bn()
+        networks = {}
+        for c in sorted({cell.channels for cell in cells}):
+            for op in OPS[1:]:
+                node = _edge("op", op, "x", conv)
+                networks[(op, c, 1)] = edge_op_network(node, [conv], {"channels": c // k}, c // k)
+        return SupernetDescription(
+            skeleton=skeleton,
+            cells=cells,
+            kinds=("normal",),
+            ops=OPS,
+            edges=EDGES,
+            cell_inputs=1,
+            preprocess=(),
+            output="last",
+            pool_bn=False,
+            partial_channels=k,
+            op_networks=networks,
+        )
+
+    def genotype_from_weights(self, weights: Any) -> str:
+        """The cell of the strongest op per edge, ``none`` included (the benchmark's DARTS rule).
+
+        ``weights["normal"]`` holds one row of five op weights per edge, in :data:`EDGES`
+        order (softmax of the architecture parameters, or the parameters themselves: the
+        argmax is the same). Ties go to the op listed first.
+        """
+        rows = weight_rows(_SPACE, weights, "normal", len(EDGES), len(OPS))
+        return cell_string([OPS[max(range(len(OPS)), key=lambda k, row=row: (row[k], -k))] for row in rows])
 
     # -- lowering ------------------------------------------------------------------------
 
