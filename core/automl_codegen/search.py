@@ -302,7 +302,9 @@ class NeuralArchitectureSearch:
                     journal.start_trial(number, genotype)
                     context = EvaluationContext(
                         dataset=self.dataset,
-                        budget=self._trial_budget(elapsed()),
+                        # A trial that starts runs to its end: cutting its training short
+                        # to fit the time budget would record an unfairly bad network.
+                        budget=self.training,
                         seed=trial_seed(self.seed, number),
                         profilers=self.profilers,
                         device=self.device,
@@ -399,16 +401,6 @@ class NeuralArchitectureSearch:
             f"The journal is intact: fix or replace the plugin, then `automl-codegen search --resume {where}`"
         )
         return PluginError(msg)
-
-    def _trial_budget(self, elapsed: float) -> TrainingBudget:
-        """The training budget of the next trial, never running past the search's own."""
-        if self.budget.seconds is None:
-            return self.training
-        left = self.budget.seconds - elapsed
-        if left <= 0:
-            return self.training  # the one trial a finished one-shot search still owes
-        cap = left if self.training.max_seconds is None else min(left, self.training.max_seconds)
-        return attrs.evolve(self.training, max_seconds=cap)
 
     @staticmethod
     def _save_weights(journal: RunJournal, trial: Trial, state_dict: Any) -> Trial:
