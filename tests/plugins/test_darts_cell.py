@@ -64,8 +64,7 @@ def test_registered_through_its_hook():
 
 def test_registered_by_its_entry_point():
     found = [e for e in metadata.entry_points(group="automl_codegen") if e.name == "darts-cell"]
-    if not found:
-        pytest.skip("the darts-cell entry point is not declared in pyproject.toml yet")
+    assert found, "pyproject.toml must declare the darts-cell entry point"
     assert found[0].load() is darts_cell
 
 
