@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="a short search on digits that ends in model.py (about 2 minutes)")
     demo.add_argument(
-        "-o", "--output", default="runs/demo", metavar="RUN_DIR", help="new run directory (default: runs/demo)"
+        "-o", "--output", metavar="RUN_DIR", help="new run directory (default: runs/demo-<date>-<time>)"
     )
     demo.add_argument("--budget-seconds", type=float, default=120, metavar="S", help="wall-clock budget (default: 120)")
     demo.add_argument("--seed", type=int, default=0)
@@ -311,6 +311,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .search import NeuralArchitectureSearch
 
+    if args.output is None:
+        from datetime import datetime
+
+        args.output = f"runs/demo-{datetime.now():%Y%m%d-%H%M%S}"
     print(f"Searching chain-cnn architectures for scikit-learn digits for {args.budget_seconds:.0f} s ...")
     nas = NeuralArchitectureSearch(
         dataset="digits",
