@@ -122,9 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
 
     demo = sub.add_parser("demo", help="a short search on digits that ends in model.py (about 2 minutes)")
-    demo.add_argument(
-        "-o", "--output", metavar="RUN_DIR", help="new run directory (default: runs/demo-<date>-<time>)"
-    )
+    demo.add_argument("-o", "--output", metavar="RUN_DIR", help="new run directory (default: runs/demo-<date>-<time>)")
     demo.add_argument("--budget-seconds", type=float, default=120, metavar="S", help="wall-clock budget (default: 120)")
     demo.add_argument("--seed", type=int, default=0)
     return parser
