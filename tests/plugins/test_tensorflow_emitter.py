@@ -154,10 +154,7 @@ def test_keras_ops_compute_what_a_hand_written_version_does(case, tmp_path):
 
 @pytest.mark.parametrize("space", sorted(SPACE_SAMPLES))
 def test_sampled_architectures_agree_in_both_frameworks(space, tmp_path):
-    architectures = sampled(space)
-    if architectures is None:
-        pytest.skip(f"search space {space!r} is not in this tree")
-    for index, arch in enumerate(architectures):
+    for index, arch in enumerate(sampled(space)):
         check_parity(arch, tmp_path / str(index))
 
 
@@ -303,7 +300,7 @@ def test_emitted_code_passes_ruff(tmp_path):
         paths.append(tmp_path / f"{name.replace('-', '_')}.py")
         paths[-1].write_text(EMITTER.render(arch, metadata_for(arch)), encoding="utf-8")
     for space in SPACE_SAMPLES:
-        for index, arch in enumerate(sampled(space) or []):
+        for index, arch in enumerate(sampled(space)):
             paths.append(tmp_path / f"{space.replace('-', '_')}_{index}.py")
             paths[-1].write_text(EMITTER.render(arch), encoding="utf-8")
     paths.append(tmp_path / "hostile.py")

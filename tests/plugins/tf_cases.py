@@ -8,13 +8,15 @@ many architectures to sample from each: a new space is one more entry.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 import numpy as np
 from ir_cases import GOLDEN_CASES, IN, conv, head, op
 
 from automl_codegen import Architecture, Block, Node, SearchSpace
+from automl_codegen_plugins.spaces.chain_cnn import ChainCNNSpace
+from automl_codegen_plugins.spaces.darts_cell import DartsCellSpace
+from automl_codegen_plugins.spaces.nb201 import NB201Space
 
 
 def stride2_padding() -> Architecture:
@@ -162,34 +164,18 @@ TF_CASES: dict[str, Callable[[], Architecture]] = {
 # -- architectures sampled from the built-in search spaces --------------------------------
 
 
-def _space(module: str, cls: str, *args, **options) -> Callable[[], SearchSpace | None]:
-    """A factory for a space, or for None while its module is not in the tree yet."""
-
-    def make() -> SearchSpace | None:
-        try:
-            found = importlib.import_module(f"automl_codegen_plugins.spaces.{module}")
-        except ModuleNotFoundError:
-            return None
-        return getattr(found, cls)(*args, **options)
-
-    return make
-
-
-#: space id → (space factory, samples). Small options keep the tests fast.
-SPACE_SAMPLES: dict[str, tuple[Callable[[], SearchSpace | None], int]] = {
-    "chain-cnn-3x16x16": (_space("chain_cnn", "ChainCNNSpace", (3, 16, 16), 10), 5),
-    "chain-cnn-1x8x8": (_space("chain_cnn", "ChainCNNSpace", (1, 8, 8), 10), 5),
-    "nb201": (_space("nb201", "NB201Space", (3, 8, 8), 10, channels=4, cells_per_stage=1), 2),
-    "darts-cell": (_space("darts_cell", "DartsCellSpace", (3, 8, 8), 10, init_channels=4, layers=3), 1),
+#: space id → (space, samples). Small options keep the tests fast.
+SPACE_SAMPLES: dict[str, tuple[SearchSpace, int]] = {
+    "chain-cnn-3x16x16": (ChainCNNSpace((3, 16, 16), 10), 5),
+    "chain-cnn-1x8x8": (ChainCNNSpace((1, 8, 8), 10), 5),
+    "nb201": (NB201Space((3, 8, 8), 10, channels=4, cells_per_stage=1), 2),
+    "darts-cell": (DartsCellSpace((3, 8, 8), 10, init_channels=4, layers=3), 1),
 }
 
 
-def sampled(space_id: str) -> list[Architecture] | None:
-    """The sampled architectures of one space (seeds 0, 1, ...); None if it is absent."""
-    make, count = SPACE_SAMPLES[space_id]
-    space = make()
-    if space is None:
-        return None
+def sampled(space_id: str) -> list[Architecture]:
+    """The sampled architectures of one space (seeds 0, 1, ...)."""
+    space, count = SPACE_SAMPLES[space_id]
     return [space.to_architecture(space.sample(np.random.default_rng(seed))) for seed in range(count)]
 
 
