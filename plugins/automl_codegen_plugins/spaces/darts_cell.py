@@ -466,6 +466,26 @@ class DartsCellSpace(SearchSpace):
             genotype[f"{cell}_concat"] = list(CONCAT)
         return genotype
 
+    def genotype_weights(self, genotype: Any) -> dict[str, list[list[float]]]:
+        """The edge-by-op matrices of a genotype, per cell kind: the count of each (op, input) pair.
+
+        Rows are the supernet's edges (see :meth:`genotype_from_weights`); a node's two
+        inputs put a 1 each on their edge and op (a 2 when both slots are the same pair).
+        A weight-sharing strategy runs the supernet's ops where the matrix is non-zero,
+        which sums the same ops into each node as the final network does.
+        """
+        pairs = self._pairs(genotype)
+        weights = {}
+        for cell in CELLS:
+            rows = [[0.0] * len(OPS) for _ in range(sum(NODES))]
+            start = 0
+            for number, node in enumerate(NODES):
+                for op, i in pairs[cell][2 * number : 2 * number + 2]:
+                    rows[start + i][OPS.index(op)] += 1.0
+                start += node
+            weights[cell] = rows
+        return weights
+
     # -- lowering ------------------------------------------------------------------------
 
     def to_architecture(self, genotype: Any) -> Architecture:

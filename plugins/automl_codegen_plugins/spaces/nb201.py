@@ -311,6 +311,17 @@ class NB201Space(SearchSpace):
         rows = weight_rows(_SPACE, weights, "normal", len(EDGES), len(OPS))
         return cell_string([OPS[max(range(len(OPS)), key=lambda k, row=row: (row[k], -k))] for row in rows])
 
+    def genotype_weights(self, genotype: Any) -> dict[str, list[list[float]]]:
+        """The 0/1 edge-by-op matrix of a genotype: one 1 per edge, at its op (``none`` too).
+
+        The inverse of :meth:`genotype_from_weights`; a weight-sharing strategy runs the
+        supernet's ops where the matrix is non-zero, which is exactly this cell.
+        """
+        rows = [[0.0] * len(OPS) for _ in EDGES]
+        for row, op in zip(rows, self.edge_ops(genotype), strict=True):
+            row[OPS.index(op)] = 1.0
+        return {"normal": rows}
+
     # -- lowering ------------------------------------------------------------------------
 
     def to_architecture(self, genotype: Any) -> Architecture:

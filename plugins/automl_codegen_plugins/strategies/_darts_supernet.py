@@ -36,10 +36,13 @@ from ..spaces._cells import SupernetCell, SupernetDescription
 from ..torch_model import GraphModule
 
 __all__ = [
+    "ChildPath",
     "MixedCell",
     "MixedEdge",
     "Supernet",
     "SupernetTrainer",
+    "batch_statistics_only",
+    "child_path",
     "decode_state",
     "encode_state",
     "second_order_alpha_grads",
@@ -47,6 +50,10 @@ __all__ = [
 ]
 
 Tensor = torch.Tensor
+
+#: One child network of a supernet (ENAS): per edge of a cell, the ``(op column, count)``
+#: pairs it computes; an empty tuple leaves the edge out.
+ChildPath = tuple[tuple[tuple[int, float], ...], ...]
 
 
 # -- building ------------------------------------------------------------------------------
@@ -112,6 +119,7 @@ class MixedEdge(nn.Module):
             plan.append((column, len(self.ops), takes_relu))
             self.ops.append(module)
         self._plan = tuple(plan)
+        self._by_column = {column: (index, takes_relu) for column, index, takes_relu in plan}
         self._shares_relu = any(takes_relu for _, _, takes_relu in plan)
 
     def forward(self, x: Tensor, weights: Sequence[Tensor], aux_skip: float = 0.0) -> Tensor:
@@ -130,6 +138,37 @@ class MixedEdge(nn.Module):
         if aux_skip and self.stride == 1:
             total = total + aux_skip * x
         return total
+
+    def forward_path(self, x: Tensor, columns: Sequence[tuple[int, float]]) -> Tensor | None:
+        """A single path (ENAS): ``sum count * op(x)`` over the chosen ``(column, count)`` only.
+
+        Only the chosen ops run, so a step costs what the child network costs. ``None``
+        when nothing is chosen (the edge is absent or ``none``). Partial channels and
+        the auxiliary skip are DARTS-only and not applied here.
+        """
+        relu = None
+        total = None
+        for column, count in columns:
+            if column not in self._by_column:
+                continue  # ``none``: contributes nothing
+            index, takes_relu = self._by_column[column]
+            if index < 0:
+                out = x
+            elif takes_relu:
+                relu = F.relu(x) if relu is None else relu
+                out = self.ops[index](relu)
+            else:
+                out = self.ops[index](x)
+            term = out if count == 1 else count * out
+            total = term if total is None else total + term
+        return total
+
+    def zeros(self, x: Tensor) -> Tensor:
+        """What an edge whose ops are all ``none`` outputs for ``x``."""
+        n, c, h, w = x.shape
+        if self.stride == 2:
+            h, w = (h + 1) // 2, (w + 1) // 2
+        return x.new_zeros(n, c, h, w)
 
 
 class MixedCell(nn.Module):
@@ -161,8 +200,10 @@ class MixedCell(nn.Module):
         self._ops = len(description.ops)
         self._batchnorms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
-    def forward(self, inputs: Sequence[Tensor], weights: Tensor, aux_skip: float = 0.0) -> Tensor:
+    def forward(self, inputs: Sequence[Tensor], weights: Tensor | ChildPath, aux_skip: float = 0.0) -> Tensor:
         states = [pre(x) for pre, x in zip(self.preprocess, inputs, strict=True)] if self.preprocess else list(inputs)
+        if isinstance(weights, tuple):
+            return self._forward_path(states, weights)
         scalars = weights.reshape(-1).unbind(0)
         n = self._ops
         for edges in self._nodes:
@@ -170,6 +211,19 @@ class MixedCell(nn.Module):
             for index, i in edges:
                 out = self.edges[index](states[i], scalars[index * n : (index + 1) * n], aux_skip)
                 total = out if total is None else total + out
+            states.append(total)
+        return torch.cat(states[self._inputs :], dim=1) if self._concat else states[-1]
+
+    def _forward_path(self, states: list[Tensor], path: ChildPath) -> Tensor:
+        for edges in self._nodes:
+            total = None
+            for index, i in edges:
+                out = self.edges[index].forward_path(states[i], path[index])
+                if out is not None:
+                    total = out if total is None else total + out
+            if total is None:  # every incoming edge is ``none``
+                index, i = edges[0]
+                total = self.edges[index].zeros(states[i])
             states.append(total)
         return torch.cat(states[self._inputs :], dim=1) if self._concat else states[-1]
 
@@ -195,6 +249,9 @@ class MixedCell(nn.Module):
 
 class Supernet(nn.Module):
     """The space's network with mixed cells; ``forward(x, weights)`` takes softmaxed weights per cell kind.
+
+    ``weights[kind]`` may also be a :data:`ChildPath`: then only that child's ops run
+    (weight sharing, ENAS); :func:`child_path` makes one from a space's 0/1 matrix.
 
     Args:
         description: the space's :class:`SupernetDescription`.
@@ -249,6 +306,25 @@ class Supernet(nn.Module):
             for ref in dead:
                 del values[ref]
         return values[self._output]
+
+
+def child_path(rows: Sequence[Sequence[float]]) -> ChildPath:
+    """The :data:`ChildPath` of one cell kind from its edge-by-op count matrix."""
+    return tuple(tuple((column, float(count)) for column, count in enumerate(row) if count) for row in rows)
+
+
+def batch_statistics_only(model: nn.Module) -> None:
+    """Make every BatchNorm normalise with the statistics of the batch, in training and eval.
+
+    A weight-sharing supernet trains a different child at every step, so running
+    averages would mix the statistics of many networks and describe none of them.
+    """
+    for bn in model.modules():
+        if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+            bn.track_running_stats = False
+            bn.register_buffer("running_mean", None)
+            bn.register_buffer("running_var", None)
+            bn.register_buffer("num_batches_tracked", None)
 
 
 # -- the second-order architecture gradient ----------------------------------------------------

@@ -1,4 +1,4 @@
-"""Reinforcement-learning search: an LSTM controller trained with REINFORCE (multi-trial).
+"""Reinforcement-learning search: an LSTM controller trained with REINFORCE, with or without weight sharing.
 
 The controller (Zoph & Le 2017, "Neural Architecture Search with Reinforcement
 Learning"; the controller shape of ENAS, Pham et al. 2018) emits one categorical decision
@@ -61,6 +61,22 @@ Adam moments (base64 of the raw float32 bytes: exact and strict JSON), the basel
 told-but-unused rewards, the RNG and the per-update ``history`` (step, trials, reward mean
 and max, baseline, entropy, loss, gradient norm) that run reports plot.
 
+Weight-sharing mode (``weight_sharing=True``, ENAS, Pham et al. 2018) on the cell spaces
+(``nb201``, ``darts-cell``: any space with a supernet description): one supernet holds the
+weights of every child. Per epoch, each training batch trains the child the controller
+samples for it (SGD with Nesterov momentum, cosine learning rate), then the controller
+takes ``controller_steps`` REINFORCE updates, each on ``batch_size`` children whose reward
+is their accuracy on one validation batch with the shared weights. After ``epochs`` the
+greedy child and ``derive_samples`` sampled children are scored on the whole validation
+split, and the best ``retrain`` of them are what ``ask`` returns: the engine retrains
+each from scratch, profiles it and records it like any other trial. Options that only
+mean something in one mode are refused in the other. The reward in this mode is the
+validation accuracy (``reward="mnas"`` and constraints act on measured trials only, so
+they apply to the retrained architectures, not to the supernet phase). Per epoch the
+journal gets a ``supernet`` event (training loss, the greedy child and its accuracy) and
+per controller update a ``controller`` event, as in multi-trial mode; a killed search
+resumes from its last finished epoch, supernet, controller and RNGs included.
+
 This module imports torch only when the strategy is constructed, so listing plugins stays
 fast.
 """
@@ -70,16 +86,17 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
-from automl_codegen import ConfigError, Genotype, Objective, SearchSpace, Strategy, Trial, hookimpl
+from automl_codegen import ConfigError, Genotype, Objective, SearchSpace, Strategy, SupernetContext, Trial, hookimpl
 from automl_codegen.objective import MAX
 
 if TYPE_CHECKING:
     from ._rl_controller import ControllerTrainer
 
-__all__ = ["REWARDS", "RLStrategy", "register_strategies"]
+__all__ = ["REWARDS", "RLStrategy", "WeightSharingOptions", "register_strategies"]
 
 REWARDS = ("objective", "mnas")
 
@@ -93,6 +110,44 @@ _STATE_VERSION = 1
 
 #: The defaults of the mnas-only options, applied when ``reward="mnas"``.
 _MNAS_DEFAULTS = {"latency_metric": "latency_ms", "latency_weight": -0.07}
+
+#: Supernet sizes a weight-sharing search may override, per space option name.
+_SUPERNET_SIZES = ("channels", "cells_per_stage", "init_channels", "layers")
+
+
+@dataclass(frozen=True)
+class WeightSharingOptions:
+    """The weight-sharing (ENAS) options of :class:`RLStrategy`, validated (see its docstring)."""
+
+    epochs: int = 10
+    w_batch_size: int = 64
+    w_lr: float = 0.05
+    w_lr_min: float = 0.0005
+    w_momentum: float = 0.9
+    w_weight_decay: float = 1e-4
+    grad_clip: float | None = 5.0
+    controller_steps: int = 10
+    reward_batch_size: int = 128
+    derive_samples: int = 32
+    retrain: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "controller_steps", "retrain"):
+            _check_int(name, getattr(self, name))
+        for name in ("w_batch_size", "reward_batch_size"):
+            if _check_int(name, getattr(self, name)) < 2:
+                msg = f"strategy 'rl': {name} must be an integer >= 2 (BatchNorm needs two samples), got 1"
+                raise ConfigError(msg)
+        samples = self.derive_samples
+        if not isinstance(samples, Integral) or isinstance(samples, bool) or samples < 0:
+            msg = f"strategy 'rl': derive_samples must be an integer >= 0, got {self.derive_samples!r}"
+            raise ConfigError(msg)
+        _check_number("w_lr", self.w_lr, "> 0", lambda x: x > 0)
+        _check_number("w_lr_min", self.w_lr_min, f"in [0, w_lr={self.w_lr}]", lambda x: 0 <= x <= self.w_lr)
+        _check_number("w_momentum", self.w_momentum, "in [0, 1)", lambda x: 0 <= x < 1)
+        _check_number("w_weight_decay", self.w_weight_decay, ">= 0", lambda x: x >= 0)
+        if self.grad_clip is not None:
+            _check_number("w_grad_clip", self.grad_clip, "> 0", lambda x: x > 0)
 
 
 class RLStrategy(Strategy):
@@ -127,6 +182,23 @@ class RLStrategy(Strategy):
         constraint_penalty: reward lost per unit of constraint violation, >= 0 (default 1).
         failure_margin: failed trials score this many standard deviations of the rewards
             seen below the worst reward seen, >= 0 (default 1).
+        weight_sharing: ENAS mode (default ``False``; see the module documentation).
+            Its options, refused otherwise:
+        epochs: supernet epochs, >= 1 (10).
+        w_batch_size: training batch size of the shared weights, >= 2 (64).
+        w_lr / w_lr_min: SGD learning rate of the shared weights, cosine from ``w_lr``
+            (0.05, ENAS's) to ``w_lr_min`` (0.0005) over the epochs.
+        w_momentum: Nesterov momentum, in [0, 1) (0.9).
+        w_weight_decay: >= 0 (1e-4, ENAS's).
+        w_grad_clip: maximum gradient norm of the shared weights, > 0, or None (5).
+        controller_steps: controller updates per epoch, >= 1 (10), each on ``batch_size``
+            children.
+        reward_batch_size: validation images per reward, >= 2 (128).
+        derive_samples: children sampled at the end, besides the greedy one, >= 0 (32).
+        retrain: how many of the best children the engine retrains, >= 1 (3).
+        channels / cells_per_stage (``nb201``), init_channels / layers (``darts-cell``):
+            the supernet's size (default: the space's, and for ``darts-cell`` at most the
+            authors' search network); the retrained networks use the space's own.
 
     Raises:
         ConfigError: naming the option, for a value of the wrong type or out of range.
@@ -155,8 +227,10 @@ class RLStrategy(Strategy):
         latency_metric: str | None = None,
         constraint_penalty: float = 1.0,
         failure_margin: float = 1.0,
+        weight_sharing: bool = False,
         **options: Any,
     ) -> None:
+        sharing_options = {k: options.pop(k) for k in list(options) if k in _SHARING_OPTION_NAMES}
         super().__init__(space, objectives, seed=seed, **options)
         self.batch_size = _check_int("batch_size", batch_size)
         self.lr = _check_number("lr", lr, "> 0", lambda x: x > 0)
@@ -206,6 +280,149 @@ class RLStrategy(Strategy):
         self._buffer: list[tuple[list[int], float | None]] = []
         self._pending: dict[str, int] = {}  # fingerprint -> times asked, not yet told
         self._seen: set[str] = set()  # fingerprints of told genotypes
+        self._setup_sharing(weight_sharing, sharing_options)
+
+    # -- weight sharing (ENAS) -----------------------------------------------------------
+
+    def _setup_sharing(self, enabled: Any, options: dict[str, Any]) -> None:
+        if not isinstance(enabled, bool):
+            msg = f"strategy 'rl': weight_sharing must be true or false, got {enabled!r}"
+            raise ConfigError(msg)
+        #: The ENAS options, or None in multi-trial mode.
+        self.sharing: WeightSharingOptions | None = None
+        if not enabled:
+            if options:
+                msg = (
+                    f"strategy 'rl': {', '.join(sorted(options))} only apply with weight_sharing=true "
+                    f"(ENAS mode); drop them or turn weight sharing on"
+                )
+                raise ConfigError(msg)
+            return
+        describe = getattr(self.space, "supernet_description", None)
+        if not callable(describe) or not callable(getattr(self.space, "genotype_weights", None)):
+            msg = (
+                f"strategy 'rl' with weight_sharing=true needs a cell space with a supernet: nb201 or "
+                f"darts-cell (space {self.space.name!r} has none); or use weight_sharing=false"
+            )
+            raise ConfigError(msg)
+        if self.reward_kind != "objective":
+            msg = (
+                f"strategy 'rl': reward {self.reward_kind!r} needs measured trials, but with weight_sharing=true "
+                f"the controller learns from the shared weights' validation accuracy; use reward 'objective'"
+            )
+            raise ConfigError(msg)
+        sizes = {k: options.pop(k) for k in list(options) if k in _SUPERNET_SIZES}
+        if "w_grad_clip" in options:
+            options["grad_clip"] = options.pop("w_grad_clip")
+        self.sharing = WeightSharingOptions(**options)
+        self._description = describe(**sizes)
+        # What a saved state must have been trained with to be resumed here.
+        self._sharing_settings = {**asdict(self.sharing), **sizes}
+        self._epoch = 0
+        self._finished = False
+        #: The children to retrain, best first, with their shared-weight validation accuracy.
+        self.derived: list[dict[str, Any]] = []
+        self._handed_out = 0
+        self._retrained_told = 0
+        #: One record per supernet epoch (losses, the greedy child and its accuracy).
+        self.supernet_history: list[dict[str, Any]] = []
+        self._shared: Any = None
+        self._pending_supernet: str | None = None  # a loaded supernet, restored when training resumes
+
+    @property
+    def one_shot(self) -> bool:
+        """Whether the engine runs a supernet phase first (weight-sharing mode)."""
+        return self.sharing is not None
+
+    @property
+    def supernet_trained(self) -> bool:
+        return self.sharing is None or self._finished
+
+    def train_supernet(self, context: SupernetContext) -> None:
+        """ENAS: per epoch, shared weights on the training split, then the controller on rewards."""
+        if self.supernet_trained:
+            return
+        import time
+
+        from ._darts_supernet import decode_state
+        from ._enas import SharedWeights
+
+        assert self.sharing is not None
+        if self._shared is None:
+            self._shared = SharedWeights(self._description, self.sharing, context.dataset, context.device, self.seed)
+            if self._pending_supernet is not None:
+                self._shared.load(decode_state(self._pending_supernet))
+                self._pending_supernet = None
+        while self._epoch < self.sharing.epochs:
+            if context.deadline is not None and time.perf_counter() > context.deadline:
+                break
+            record = self._shared.train_epoch(self._epoch, self._sample_child, context.deadline)
+            if record["complete"]:
+                record["reward_mean"] = self._train_controller()
+            self._epoch += 1
+            greedy = self.greedy()
+            record.update(genotype=greedy, greedy_accuracy=self._shared.accuracy(self._child(greedy)))
+            self.supernet_history.append({"epoch": self._epoch, **record})
+            context.log("supernet", self._epoch, **record)
+            for kind, step, values in self.drain_events():
+                context.log(kind, step, **values)
+            if not record["complete"]:
+                break
+            if self._epoch < self.sharing.epochs:
+                context.checkpoint()
+        self._derive(context)
+        self._finished = True
+        self._shared = None  # the supernet is not needed any more
+        context.checkpoint()
+
+    def _child(self, genotype: Genotype) -> dict[str, Any]:
+        from ._darts_supernet import child_path
+
+        return {kind: child_path(rows) for kind, rows in self.space.genotype_weights(genotype).items()}
+
+    def _sample_child(self) -> dict[str, Any]:
+        """A child for one training batch, drawn from the current policy."""
+        (indices,) = self._trainer.controller.sample(self.rng.random((1, len(self.sizes))))
+        return self._child(self.space.decode(indices))
+
+    def _train_controller(self) -> float:
+        """``controller_steps`` REINFORCE updates on shared-weight validation accuracy; the mean reward."""
+        assert self.sharing is not None
+        rewards = []
+        for _ in range(self.sharing.controller_steps):
+            samples = self._trainer.controller.sample(self.rng.random((self.batch_size, len(self.sizes))))
+            batch = self._shared.validation_batch(self.sharing.reward_batch_size)
+            scored = []
+            for indices in samples:
+                value = self._shared.accuracy(self._child(self.space.decode(indices)), batch)
+                self._observe(value)
+                self._told += 1
+                scored.append((list(indices), value))
+                rewards.append(value)
+            self._update(scored)
+        return sum(rewards) / len(rewards)
+
+    def _derive(self, context: SupernetContext) -> None:
+        """Score the greedy child and ``derive_samples`` sampled ones; keep the best ``retrain``."""
+        assert self.sharing is not None
+        candidates = [self.greedy()]
+        if self.sharing.derive_samples:
+            uniforms = self.rng.random((self.sharing.derive_samples, len(self.sizes)))
+            candidates += [self.space.decode(indices) for indices in self._trainer.controller.sample(uniforms)]
+        unique: dict[str, Genotype] = {}
+        for genotype in candidates:
+            unique.setdefault(self.space.key(genotype), genotype)
+        if self._shared is None:  # the time budget ran out before the supernet was built
+            scored = [{"genotype": genotype, "accuracy": None} for genotype in unique.values()]
+        else:
+            scored = [
+                {"genotype": genotype, "accuracy": self._shared.accuracy(self._child(genotype))}
+                for genotype in unique.values()
+            ]
+            # Best first; among equals the earlier candidate (the greedy one leads).
+            scored.sort(key=lambda c: -c["accuracy"])
+        self.derived = scored[: self.sharing.retrain]
+        context.log("derive", self._epoch, candidates=scored)
 
     def _check_reward(
         self, reward: str, target: float | None, weight: float | None, metric: str | None
@@ -258,6 +475,8 @@ class RLStrategy(Strategy):
         if not isinstance(n, Integral) or isinstance(n, bool) or n < 0:
             msg = f"ask(n) needs a non-negative integer, got {n!r}"
             raise ValueError(msg)
+        if self.sharing is not None:
+            return self._ask_derived(n)
         genotypes = []
         for _ in range(n):
             genotype = self._propose()
@@ -267,8 +486,24 @@ class RLStrategy(Strategy):
             genotypes.append(genotype)
         return genotypes
 
+    def _ask_derived(self, n: int) -> list[Genotype]:
+        """Weight sharing: the next derived children, best first; then nothing."""
+        if not self._finished:
+            msg = "strategy 'rl': ask() before the supernet is trained; the engine calls train_supernet() first"
+            raise RuntimeError(msg)
+        chosen = self.derived[self._handed_out : self._handed_out + n]
+        self._handed_out += len(chosen)
+        return [entry["genotype"] for entry in chosen]
+
     def tell(self, trials: Sequence[Trial]) -> None:
-        """Turn finished trials (failed ones included) into rewards; update per full batch."""
+        """Turn finished trials (failed ones included) into rewards; update per full batch.
+
+        With weight sharing the trials are the retrained children: the controller has
+        finished learning, so they are only counted.
+        """
+        if self.sharing is not None:
+            self._retrained_told += len(trials)
+            return
         # Within one batch the order the executor finished in should not matter.
         for trial in sorted(trials, key=lambda t: t.number):
             key = self._fingerprint(trial.genotype)
@@ -278,12 +513,7 @@ class RLStrategy(Strategy):
             self._seen.add(key)
             value = self.reward(trial)
             if value is not None:
-                self._worst = value if self._worst is None else min(self._worst, value)
-                count, mean, m2 = self._reward_stats
-                count += 1
-                delta = value - mean
-                mean += delta / count
-                self._reward_stats = [count, mean, m2 + delta * (value - mean)]
+                self._observe(value)
             self._buffer.append((list(self.space.encode(trial.genotype)), value))
             self._told += 1
             if len(self._buffer) >= self.batch_size:
@@ -314,6 +544,15 @@ class RLStrategy(Strategy):
             value = quality * (latency / self.latency_target) ** self.latency_weight
         value -= self.constraint_penalty * violation
         return value if math.isfinite(value) else None
+
+    def _observe(self, value: float) -> None:
+        """Note a finite reward: the worst so far and the running spread (Welford)."""
+        self._worst = value if self._worst is None else min(self._worst, value)
+        count, mean, m2 = self._reward_stats
+        count += 1
+        delta = value - mean
+        mean += delta / count
+        self._reward_stats = [count, mean, m2 + delta * (value - mean)]
 
     def _update(self, batch: list[tuple[list[int], float | None]]) -> None:
         """One REINFORCE step on a full batch of told trials."""
@@ -421,7 +660,27 @@ class RLStrategy(Strategy):
             seen=sorted(self._seen),
             history=[{k: _float_to_json(v) for k, v in entry.items()} for entry in self.history],
         )
+        if self.sharing is not None:
+            state["weight_sharing"] = self._sharing_state()
         return state
+
+    def _sharing_state(self) -> dict[str, Any]:
+        supernet = self._pending_supernet
+        if self._shared is not None and not self._finished:
+            from ._darts_supernet import encode_state
+
+            supernet = encode_state(self._shared.state())
+        return {
+            "settings": self._sharing_settings,
+            "epoch": self._epoch,
+            "finished": self._finished,
+            "derived": self.derived,
+            "handed_out": self._handed_out,
+            "retrained_told": self._retrained_told,
+            "history": [{k: _float_to_json(v) for k, v in entry.items()} for entry in self.supernet_history],
+            # The supernet is dropped once the children to retrain are chosen.
+            "supernet": None if self._finished else supernet,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned: controller, optimizer, baseline, RNG."""
@@ -449,6 +708,32 @@ class RLStrategy(Strategy):
         self.history = [
             {k: v if k in ("step", "trials") else float(v) for k, v in entry.items()} for entry in state["history"]
         ]
+        sharing = state.get("weight_sharing")
+        if (sharing is None) != (self.sharing is None):
+            saved = "with" if sharing is not None else "without"
+            msg = f"strategy 'rl' was saved {saved} weight sharing; resume with the same weight_sharing option"
+            raise ConfigError(msg)
+        if sharing is not None:
+            if sharing["settings"] != self._sharing_settings:
+                msg = (
+                    f"strategy 'rl': the saved supernet was trained with other options ({sharing['settings']}) "
+                    f"than these ({self._sharing_settings}); resume with the same options"
+                )
+                raise ConfigError(msg)
+            self._epoch = int(sharing["epoch"])
+            self._finished = bool(sharing["finished"])
+            self.derived = list(sharing["derived"])
+            self._handed_out = int(sharing["handed_out"])
+            self._retrained_told = int(sharing["retrained_told"])
+            self.supernet_history = list(sharing["history"])
+            self._shared = None
+            self._pending_supernet = sharing["supernet"]
+
+
+#: Options that only weight-sharing mode takes (``w_grad_clip`` is ``WeightSharingOptions.grad_clip``).
+_SHARING_OPTION_NAMES = frozenset(
+    {f for f in WeightSharingOptions.__dataclass_fields__ if f != "grad_clip"} | {"w_grad_clip", *_SUPERNET_SIZES}
+)
 
 
 @hookimpl

@@ -1,0 +1,312 @@
+"""The rl strategy's weight-sharing mode (ENAS): child paths, training, derivation, resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from automl_codegen import ConfigError, NeuralArchitectureSearch, Objective, SupernetContext, Trial
+from automl_codegen_plugins.datasets.synthetic import load_synthetic
+from automl_codegen_plugins.spaces.chain_cnn import ChainCNNSpace
+from automl_codegen_plugins.spaces.darts_cell import DARTS_V2, DartsCellSpace
+from automl_codegen_plugins.spaces.nb201 import NB201Space
+from automl_codegen_plugins.strategies._darts_supernet import Supernet, batch_statistics_only, child_path
+from automl_codegen_plugins.strategies.rl import RLStrategy, WeightSharingOptions
+
+ACCURACY = Objective("accuracy", "max")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: these networks are tiny, and on shared cores more threads only wait."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_synthetic(num_samples=160, num_classes=4, image_size=8)
+
+
+def nb201(data):
+    return NB201Space(data.input_shape, data.num_classes, channels=4, cells_per_stage=1)
+
+
+def darts_cell(data, **options):
+    return DartsCellSpace(data.input_shape, data.num_classes, init_channels=4, layers=3, **options)
+
+
+def make(space, **options):
+    options = {
+        "weight_sharing": True,
+        "epochs": 2,
+        "w_batch_size": 32,
+        "controller_steps": 3,
+        "reward_batch_size": 32,
+        "derive_samples": 6,
+        "retrain": 2,
+        **options,
+    }
+    return RLStrategy(space, [ACCURACY], seed=0, **options)
+
+
+class Context(SupernetContext):
+    """A SupernetContext that keeps what the strategy logs and checkpoints."""
+
+    def __init__(self, dataset, strategy, stop_after=None, deadline=None):
+        self.events, self.saved = [], []
+
+        def checkpoint():
+            self.saved.append(json.dumps(strategy.state_dict(), allow_nan=False))
+            if stop_after is not None and len(self.saved) >= stop_after:
+                raise KeyboardInterrupt  # a kill between epochs
+
+        super().__init__(
+            dataset, "cpu", 0, deadline, checkpoint, lambda kind, step, values: self.events.append((kind, step, values))
+        )
+
+
+# -- the supernet along one child --------------------------------------------------------------
+
+
+def test_genotype_weights_invert_the_derivation(data):
+    space = nb201(data)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        genotype = space.sample(rng)
+        weights = space.genotype_weights(genotype)
+        assert space.genotype_from_weights(weights) == genotype
+        assert all(sum(row) == 1 for row in weights["normal"])
+    cells = darts_cell(data)
+    weights = cells.genotype_weights(DARTS_V2)
+    assert cells.key(cells.genotype_from_weights(weights)) == cells.key(DARTS_V2)
+    # Two inputs per node, so 8 ops per cell kind.
+    assert sum(map(sum, weights["normal"])) == sum(map(sum, weights["reduce"])) == 8
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "darts-cell"])
+def test_a_child_path_computes_the_mixture_with_its_weights_and_runs_only_its_ops(data, space_name):
+    """Along a child's path the supernet computes what the mixed supernet does with the child's 0/1
+    weights (``none`` and absent edges contribute nothing), and no other op runs."""
+    space = nb201(data) if space_name == "nb201" else darts_cell(data)
+    description = space.supernet_description()
+    torch.manual_seed(0)
+    model = Supernet(description, affine=False)
+    batch_statistics_only(model)
+    model.eval()  # batch statistics anyway: eval and train agree
+    x = torch.from_numpy(data.x_train[:16])
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        genotype = space.sample(rng)
+        weights = space.genotype_weights(genotype)
+        ran = []
+        hooks = [
+            op.register_forward_hook(lambda module, args, out, ran=ran: ran.append(module))
+            for module in model.modules()
+            if hasattr(module, "_plan")
+            for op in module.ops
+        ]
+        with torch.no_grad():
+            path_out = model(x, {kind: child_path(rows) for kind, rows in weights.items()})
+        for hook in hooks:
+            hook.remove()
+        with torch.no_grad():
+            mixed_out = model(x, {kind: torch.tensor(rows) for kind, rows in weights.items()})
+        torch.testing.assert_close(path_out, mixed_out, rtol=1e-5, atol=1e-5)
+        # Each op that ran is a chosen op: at most one per chosen (edge, op) pair per cell.
+        chosen_with_params = sum(
+            1
+            for rows in weights.values()
+            for row in rows
+            for column, count in enumerate(row)
+            if count and description.ops[column] not in ("none", "skip_connect")
+        )
+        cells = len(description.cells) if space_name == "nb201" else None
+        if cells is not None:
+            assert len(ran) == cells * chosen_with_params
+
+
+def test_batch_statistics_only_ignores_running_averages(data):
+    description = nb201(data).supernet_description()
+    model = Supernet(description)
+    batch_statistics_only(model)
+    assert not any(name.endswith(("running_mean", "running_var")) for name, _ in model.named_buffers())
+    x = torch.from_numpy(data.x_train[:16])
+    genotype = nb201(data).sample(np.random.default_rng(0))
+    child = {kind: child_path(rows) for kind, rows in nb201(data).genotype_weights(genotype).items()}
+    with torch.no_grad():
+        model.train()
+        train_out = model(x, child)
+        model.eval()
+        eval_out = model(x, child)
+    torch.testing.assert_close(train_out, eval_out)
+
+
+# -- the strategy ------------------------------------------------------------------------------
+
+
+def test_train_then_ask_the_best_children_best_first(data):
+    strategy = make(nb201(data))
+    assert strategy.one_shot
+    assert not strategy.supernet_trained
+    with pytest.raises(RuntimeError, match="before the supernet is trained"):
+        strategy.ask(1)
+    context = Context(data, strategy)
+    strategy.train_supernet(context)
+    assert strategy.supernet_trained
+    kinds = [kind for kind, _, _ in context.events]
+    # Per epoch: the supernet record and three controller updates; then the derivation.
+    assert kinds == ["supernet", *["controller"] * 3, "supernet", *["controller"] * 3, "derive"]
+    assert [step for kind, step, _ in context.events if kind == "controller"] == list(range(6))
+    _, _, derive = context.events[-1]
+    accuracies = [c["accuracy"] for c in derive["candidates"]]
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert len({nb201(data).key(c["genotype"]) for c in derive["candidates"]}) == len(derive["candidates"])
+    # The two best are asked for, one after the other, then nothing.
+    first, second = strategy.ask(1), strategy.ask(5)
+    assert first + second == [c["genotype"] for c in derive["candidates"][:2]]
+    assert strategy.ask(1) == []
+    strategy.tell([Trial(number=0, genotype=first[0], objectives={"accuracy": 0.5})])
+    assert len(strategy.history) == 6  # retrained trials do not train the controller
+    # One checkpoint per epoch but the last, then one at the end, without the supernet.
+    assert len(context.saved) == 2
+    state = json.loads(context.saved[-1])
+    assert state["weight_sharing"]["finished"]
+    assert state["weight_sharing"]["supernet"] is None
+
+
+def test_shared_weights_learn_and_the_controller_prefers_what_they_score_well(data):
+    """On an easy task the shared weights learn (training loss falls) and the children the
+    controller samples at the end score at least as well as those it sampled first."""
+    strategy = make(nb201(data), epochs=6, controller_steps=4, w_lr=0.05)
+    strategy.train_supernet(Context(data, strategy))
+    history = strategy.supernet_history
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["reward_mean"] >= history[0]["reward_mean"]
+    assert strategy.history[-1]["entropy"] < strategy.history[0]["entropy"]
+
+
+def test_same_seed_same_search(data):
+    runs = []
+    for _ in range(2):
+        strategy = make(nb201(data))
+        strategy.train_supernet(Context(data, strategy))
+        runs.append((strategy.derived, [h["train_loss"] for h in strategy.supernet_history], strategy.history))
+    assert runs[0] == runs[1]
+
+
+def test_resume_continues_exactly(data):
+    """2 epochs straight equal 1 epoch, a kill, a JSON round trip into a new strategy, and 1 more."""
+    straight = make(darts_cell(data))
+    straight.train_supernet(Context(data, straight))
+
+    first = make(darts_cell(data))
+    context = Context(data, first, stop_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        first.train_supernet(context)
+    state = json.loads(context.saved[-1])
+    assert state["weight_sharing"]["epoch"] == 1
+    assert isinstance(state["weight_sharing"]["supernet"], str)
+
+    resumed = make(darts_cell(data))
+    resumed.load_state_dict(state)
+    assert not resumed.supernet_trained
+    resumed.train_supernet(Context(data, resumed))
+    assert resumed.derived == straight.derived
+    untimed = [
+        [{k: v for k, v in h.items() if k != "seconds"} for h in s.supernet_history] for s in (resumed, straight)
+    ]
+    assert untimed[0] == untimed[1]
+    assert resumed.history == straight.history
+
+
+def test_a_state_from_other_options_or_mode_is_refused(data):
+    strategy = make(nb201(data))
+    state = json.loads(json.dumps(strategy.state_dict()))
+    with pytest.raises(ConfigError, match="trained with other options"):
+        make(nb201(data), epochs=3).load_state_dict(state)
+    with pytest.raises(ConfigError, match="saved with weight sharing; resume with the same weight_sharing option"):
+        RLStrategy(nb201(data), [ACCURACY], seed=0).load_state_dict(state)
+
+
+def test_the_deadline_stops_training_and_still_proposes(data):
+    strategy = make(nb201(data), epochs=50)
+    strategy.train_supernet(Context(data, strategy, deadline=0.0))
+    assert strategy.supernet_trained
+    assert strategy.supernet_history == []
+    (genotype,) = strategy.ask(1)
+    assert genotype == strategy.greedy() or genotype in [c["genotype"] for c in strategy.derived]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"weight_sharing": "yes"}, "strategy 'rl': weight_sharing must be true or false, got 'yes'"),
+        ({"epochs": 0}, "strategy 'rl': epochs must be an integer >= 1, got 0"),
+        ({"w_batch_size": 1}, "strategy 'rl': w_batch_size must be an integer >= 2 (BatchNorm needs two samples)"),
+        ({"w_lr_min": 1.0}, "strategy 'rl': w_lr_min must be a finite number in [0, w_lr=0.05], got 1.0"),
+        ({"w_grad_clip": 0}, "strategy 'rl': w_grad_clip must be a finite number > 0, got 0"),
+        ({"derive_samples": -1}, "strategy 'rl': derive_samples must be an integer >= 0, got -1"),
+        ({"channels": 0}, "nb201"),
+    ],
+)
+def test_bad_options_name_the_option(data, options, message):
+    with pytest.raises(ConfigError) as caught:
+        make(nb201(data), **options)
+    assert message in str(caught.value)
+
+
+def test_sharing_options_are_refused_without_weight_sharing(data):
+    with pytest.raises(ConfigError) as caught:
+        RLStrategy(nb201(data), [ACCURACY], epochs=3, w_lr=0.1)
+    assert str(caught.value) == (
+        "strategy 'rl': epochs, w_lr only apply with weight_sharing=true (ENAS mode); drop them or turn weight sharing on"
+    )
+
+
+def test_spaces_without_a_supernet_and_the_mnas_reward_are_refused(data):
+    chain = ChainCNNSpace(data.input_shape, data.num_classes)
+    with pytest.raises(ConfigError) as caught:
+        make(chain)
+    assert str(caught.value) == (
+        "strategy 'rl' with weight_sharing=true needs a cell space with a supernet: nb201 or darts-cell "
+        "(space 'chain-cnn' has none); or use weight_sharing=false"
+    )
+    with pytest.raises(ConfigError, match="with weight_sharing=true the controller learns from the shared weights'"):
+        make(nb201(data), reward="mnas", latency_target=1.0)
+
+
+def test_defaults_are_enas():
+    options = WeightSharingOptions()
+    assert (options.w_lr, options.w_lr_min, options.w_momentum, options.w_weight_decay) == (0.05, 0.0005, 0.9, 1e-4)
+
+
+def test_a_search_retrains_the_chosen_children_and_resumes_after_a_kill(tmp_path):
+    options = {
+        "dataset": "synthetic",
+        "dataset_options": {"num_samples": 120},
+        "space": "nb201",
+        "space_options": {"channels": 4, "cells_per_stage": 1},
+        "strategy": "rl",
+        "strategy_options": {"weight_sharing": True, "epochs": 2, "controller_steps": 2, "retrain": 2},
+        "budget": {"trials": 5},
+        "epochs": 1,
+        "profilers": (),
+        "progress": False,
+    }
+    nas = NeuralArchitectureSearch(**options, run_dir=tmp_path / "run")
+    result = nas.search()
+    assert [t.genotype for t in result.history] == [c["genotype"] for c in nas.strategy.derived]
+    assert all(t.ok for t in result.history)
+    assert [step for step, _ in result.events("supernet")] == [1, 2]
+    assert len(result.events("controller")) == 4
+    ((_, derive),) = result.events("derive")
+    assert len(derive["candidates"]) >= 2
+    # Resuming the finished run trains nothing again and proposes nothing new.
+    again = NeuralArchitectureSearch.resume(tmp_path / "run", progress=False)
+    assert [t.number for t in again.search().trials] == [0, 1]
