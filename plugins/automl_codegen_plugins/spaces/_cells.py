@@ -8,6 +8,7 @@ has no arithmetic on them, so a block that needs ``C // 2`` takes it as a parame
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -76,6 +77,7 @@ def sum_node(name: str, terms: Sequence[str]) -> Node | None:
     return Node(name, "add", tuple(terms))
 
 
+@functools.cache  # a frozen Block: build it once
 def relu_conv_bn() -> Block:
     """ReLU → conv (no bias) → BN: the authors' ``ReLUConvBN`` in both benchmarks.
 

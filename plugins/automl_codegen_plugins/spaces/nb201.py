@@ -326,11 +326,28 @@ class NB201Space(SearchSpace):
 
     def to_architecture(self, genotype: Any) -> Architecture:
         """Lower a genotype to the IR (a :class:`ConfigError` if it is malformed)."""
-        ops = self.edge_ops(genotype)
         conv = relu_conv_bn()
-        cell = _cell_block(ops, conv)
+        cell = _cell_block(self.edge_ops(genotype), conv)
+        return Architecture(
+            input_shape=self.input_shape,
+            num_classes=self.num_classes,
+            nodes=self._top_level(cell.params),
+            output="classifier",
+            blocks=(conv, cell, _resnet_block(conv)),  # the residual blocks use ReLUConvBN whatever the cell
+            name="NasBench201Net",
+        )
+
+    def _top_level(self, cell_params: tuple[str, ...]) -> tuple[Node, ...]:
+        """The network's top-level nodes, which depend on the cell only through its parameters.
+
+        Built once per space and kind of cell (with or without convolutions): tabular
+        benchmarks lower thousands of genotypes, and only their cells differ.
+        """
+        cache = self.__dict__.setdefault("_top_level_cache", {})
+        if cell_params in cache:
+            return cache[cell_params]
+        conv = relu_conv_bn()
         resnet = _resnet_block(conv)
-        blocks = [conv, cell, resnet]  # the residual blocks use ReLUConvBN whatever the cell
         c = self.channels
         nodes = [
             Node(
@@ -347,7 +364,8 @@ class NB201Space(SearchSpace):
             if stage > 1:
                 nodes.append(call(f"reduction{stage - 1}", resnet, (nodes[-1].name,), c_in=width // 2, c_out=width))
             for k in range(self.cells_per_stage):
-                nodes.append(call(f"stage{stage}_{k}", cell, (nodes[-1].name,), channels=width))
+                bound = {"channels": width} if "channels" in cell_params else {}
+                nodes.append(Node(f"stage{stage}_{k}", "block", (nodes[-1].name,), bound, block="Cell"))
         width = 4 * c
         nodes += [
             Node("lastact_bn", "batchnorm2d", (nodes[-1].name,), {"num_features": width}),
@@ -355,19 +373,14 @@ class NB201Space(SearchSpace):
             Node("pool", "global_avg_pool", ("lastact_relu",)),
             Node("classifier", "linear", ("pool",), {"in_features": width, "out_features": self.num_classes}),
         ]
-        return Architecture(
-            input_shape=self.input_shape,
-            num_classes=self.num_classes,
-            nodes=nodes,
-            output="classifier",
-            blocks=blocks,
-            name="NasBench201Net",
-        )
+        cache[cell_params] = tuple(nodes)
+        return cache[cell_params]
 
 
 # -- block kinds ---------------------------------------------------------------------------
 
 
+@functools.cache
 def _resnet_block(conv: Block) -> Block:
     """The authors' ``ResNetBasicblock`` with stride 2: the reduction between stages."""
     nodes = [
@@ -425,7 +438,8 @@ def _live_nodes(edge_op: dict[tuple[int, int], str]) -> tuple[set[int], list[int
     return live, sorted(kept)
 
 
-def _cell_block(ops: Sequence[str], conv: Block) -> Block:
+@functools.lru_cache(maxsize=4096)  # frozen Blocks; ops is a tuple
+def _cell_block(ops: tuple[str, ...], conv: Block) -> Block:
     """The cell of a genotype; edge ``(i, j)`` is the node ``edge_i_j``, node ``j``'s sum ``nodej``."""
     edge_op = dict(zip(EDGES, ops, strict=True))
     live, kept = _live_nodes(edge_op)
