@@ -16,8 +16,10 @@ from typing import Any
 EPILOG = """examples:
   automl-codegen search --dataset digits --strategy evolution --objective accuracy -o runs/d1
   automl-codegen export runs/d1 --emitter pytorch -o out/
+  automl-codegen train runs/d1 --epochs 60 -o final/
   automl-codegen generate runs/d1/best.json --emitter pytorch -o model.py
   automl-codegen generate --space darts-cell --genotype DARTS_V2 -o darts_v2.py
+  automl-codegen report runs/d1
   automl-codegen plugins --json
 """
 
@@ -72,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--budget-seconds", type=float, metavar="S", help="wall-clock budget in seconds")
     search.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     search.add_argument("--epochs", type=int, default=15, help="training epochs per trial (default: 15)")
+    search.add_argument(
+        "--fidelity",
+        choices=["successive-halving", "hyperband"],
+        help="train most candidates briefly and promote the best to longer trainings (--epochs is the longest)",
+    )
+    search.add_argument("--min-epochs", type=int, metavar="N", help="--fidelity: epochs of the shortest training")
+    search.add_argument("--eta", type=int, metavar="N", help="--fidelity: keep the best 1/N of each rung (default: 3)")
     search.add_argument("--executor", default="local", help="where trials run (default: local)")
     search.add_argument("--evaluator", default="train", help="how trials are scored (default: train)")
     search.add_argument(
@@ -86,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--space-option", "search space"),
         ("--strategy-option", "strategy"),
         ("--evaluator-option", "evaluator"),
+        ("--executor-option", "executor (e.g. workers=2)"),
     ):
         search.add_argument(flag, action="append", metavar="KEY=VALUE", default=[], help=f"{what} option; repeatable")
     search.add_argument("-o", "--output", metavar="RUN_DIR", help="new directory for the run")
@@ -106,6 +116,29 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", metavar="DIR", help="directory for model code and weights")
     export.add_argument("--front", metavar="FILE", help="also (or only) write the Pareto front to FILE (.csv or .json)")
 
+    train = sub.add_parser(
+        "train", help="retrain the best (or a chosen) trial from scratch, longer, on training + validation data"
+    )
+    train.add_argument("run_dir", metavar="RUN_DIR")
+    train.add_argument("--trial", type=int, help="trial number (default: the best trial)")
+    train.add_argument(
+        "--epochs", type=int, required=True, help="training epochs, typically several times the search's"
+    )
+    train.add_argument(
+        "-o", "--output", metavar="DIR", help="directory for model code and weights (default: RUN_DIR/final/trial_N_K)"
+    )
+    train.add_argument("--emitter", default="pytorch", help="code emitter (default: pytorch)")
+    train.add_argument("--seed", type=int, help="seed for initialisation and data order (default: the run's)")
+    train.add_argument("--device", help="device to train on (default: the run's)")
+    train.add_argument(
+        "--evaluator-option",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="replaces the run's evaluator option, e.g. optimizer=sgd or warmup_epochs=5; repeatable",
+    )
+    train.add_argument("--quiet", action="store_true", help="print only the files written")
+
     generate = sub.add_parser(
         "generate", help="write code for an architecture JSON file, or for a space's genotype (no weights)"
     )
@@ -117,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--emitter", default="pytorch", help="code emitter (default: pytorch)")
     generate.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write ('-' for stdout)")
+
+    report = sub.add_parser("report", help="write report.png (figure) and report.html (a self-contained page)")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("-o", "--output", metavar="OUT_DIR", help="directory for the report (default: RUN_DIR)")
+    report.add_argument("--no-html", action="store_true", help="write only the figure")
 
     plugins = sub.add_parser("plugins", help="list installed plugins and what they register")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -173,6 +211,7 @@ def _new_search(args: argparse.Namespace) -> Any:
         budget=budget,
         seed=args.seed,
         epochs=args.epochs,
+        fidelity=_fidelity(args),
         evaluator=args.evaluator,
         executor=args.executor,
         profilers=[] if args.profilers == ["none"] else args.profilers or ["torch-cpu"],
@@ -182,7 +221,20 @@ def _new_search(args: argparse.Namespace) -> Any:
         space_options=_key_values(args.space_option, "--space-option"),
         strategy_options=_key_values(args.strategy_option, "--strategy-option"),
         evaluator_options=_key_values(args.evaluator_option, "--evaluator-option"),
+        executor_options=_key_values(args.executor_option, "--executor-option"),
     )
+
+
+def _fidelity(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.fidelity is None:
+        if args.min_epochs is not None or args.eta is not None:
+            from .errors import ConfigError
+
+            msg = "--min-epochs and --eta tune multi-fidelity search; add --fidelity successive-halving (or hyperband)"
+            raise ConfigError(msg)
+        return None
+    options = {"min_epochs": args.min_epochs, "eta": args.eta}
+    return {"schedule": args.fidelity, **{k: v for k, v in options.items() if v is not None}}
 
 
 def _print_summary(result: Any) -> None:
@@ -227,6 +279,44 @@ def _cmd_export(args: argparse.Namespace) -> int:
             print(path)
     if args.front:
         print(result.export_front(args.front))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .search import SearchResult
+
+    report = SearchResult.load(args.run_dir).plot(args.output, html=not args.no_html)
+    for path in (report.figure_path, report.html_path):
+        if path is not None:
+            print(path)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .search import SearchResult
+
+    result = SearchResult.load(args.run_dir)
+    chosen = "the best trial" if args.trial is None else f"trial {args.trial}"
+    if not args.quiet:
+        print(f"retraining {chosen} of {args.run_dir} for {args.epochs} epochs on training + validation data ...")
+    final = result.retrain(
+        args.epochs,
+        args.trial,
+        seed=args.seed,
+        device=args.device,
+        evaluator_options=_key_values(args.evaluator_option, "--evaluator-option"),
+    )
+    out = Path(args.output) if args.output else (Path(args.run_dir) / final.weights).with_suffix("")
+    written = result.export(args.emitter, out, trial=final)
+    if not args.quiet:
+        searched = next(t for t in result.trials if t.number == final.number).metrics.get("test_accuracy")
+        before = f" (after the search: {_fmt(searched)})" if searched is not None else ""
+        print(
+            f"trial {final.number}: test_accuracy {_fmt(final.metrics['test_accuracy'])}{before}, "
+            f"{final.metrics['train_seconds']:.0f} s; weights: {Path(args.run_dir) / final.weights}"
+        )
+    for path in written:
+        print(path)
     return 0
 
 
@@ -335,7 +425,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "search": _cmd_search,
     "export": _cmd_export,
+    "train": _cmd_train,
     "generate": _cmd_generate,
+    "report": _cmd_report,
     "plugins": _cmd_plugins,
     "demo": _cmd_demo,
 }

@@ -19,6 +19,7 @@ import numpy as np
 
 from .architecture import Architecture
 from .evaluation import EvaluationContext
+from .fidelity import RUNG
 from .objective import Constraint, Objective
 from .space import Genotype, SearchSpace
 from .trial import COMPLETE, FAILED, Trial
@@ -41,11 +42,17 @@ class TrialOutcome:
 
 
 def run_trial(space: SearchSpace, genotype: Genotype, evaluator: Any, context: EvaluationContext) -> TrialOutcome:
-    """Lower and evaluate one genotype; never raises for a failing trial."""
+    """Lower and evaluate one genotype; never raises for a failing trial.
+
+    An evaluator with ``needs_architecture = False`` (a tabular benchmark, which looks
+    the genotype up) gets ``None``: lowering would be most of the cost of such a trial,
+    and the run lowers the genotypes it exports on demand.
+    """
     started = time.perf_counter()
     architecture = None
     try:
-        architecture = space.to_architecture(genotype)
+        if getattr(evaluator, "needs_architecture", True):
+            architecture = space.to_architecture(genotype)
         evaluation = evaluator.evaluate(architecture, context)
         bad = {k: v for k, v in evaluation.metrics.items() if isinstance(v, float) and math.isnan(v)}
         if "accuracy" in bad:
@@ -110,8 +117,9 @@ def score(
 
 
 def is_better(a: Trial, b: Trial | None, objectives: Sequence[Objective]) -> bool:
-    """Whether ``a`` beats ``b`` for picking a single best: feasible first, then the
-    objectives in order (later ones break ties, so the best is never dominated)."""
+    """Whether ``a`` beats ``b`` for picking a single best: feasible first, then (in a
+    multi-fidelity run) the longer-trained, then the objectives in order (later ones
+    break ties, so the best is never dominated)."""
     if not a.ok:
         return False
     if b is None or not b.ok:
@@ -120,6 +128,11 @@ def is_better(a: Trial, b: Trial | None, objectives: Sequence[Objective]) -> boo
         return a.feasible
     if not a.feasible:
         return a.constraint_violation < b.constraint_violation
+    # A network trained for 1 epoch is not compared with one trained for 9: its
+    # accuracy says how promising it is, not how good.
+    rung_a, rung_b = a.metrics.get(RUNG), b.metrics.get(RUNG)
+    if rung_a is not None and rung_b is not None and rung_a != rung_b:
+        return rung_a > rung_b
     return a.loss_vector(objectives) < b.loss_vector(objectives)
 
 

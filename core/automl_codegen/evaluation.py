@@ -15,6 +15,9 @@ class Dataset:
 
     Images are float32 ``(N, C, H, W)``, labels int64 ``(N,)``. ``normalization`` records
     how raw inputs were turned into these tensors, so generated code can document it.
+    ``augment`` says whether random crops and horizontal flips suit the images (photos
+    of objects: yes; digits and letters: no, a mirrored 2 is not a 2); it is the train
+    evaluator's default for its ``augment`` option.
     """
 
     name: str
@@ -27,6 +30,7 @@ class Dataset:
     num_classes: int
     normalization: dict[str, Any] = attrs.field(factory=dict)
     description: str = ""
+    augment: bool = False
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -42,6 +46,7 @@ class Dataset:
             "test": len(self.y_test),
             "normalization": self.normalization,
             "description": self.description,
+            "augment": self.augment,
         }
 
 
@@ -60,6 +65,9 @@ class EvaluationContext:
 
     ``genotype`` and ``space`` are the strategy's encoding and the search space's name,
     for evaluators that look results up instead of training (tabular benchmarks).
+    ``final`` asks for final training of a chosen architecture
+    (:meth:`SearchResult.retrain`): train on training + validation data for every epoch
+    of the budget, keep the last weights, report test accuracy only.
     """
 
     dataset: Dataset
@@ -70,6 +78,7 @@ class EvaluationContext:
     trial_number: int = 0
     genotype: Any = None
     space: str | None = None
+    final: bool = False
 
 
 @attrs.frozen(eq=False)

@@ -11,7 +11,10 @@ Layout of a run directory::
 A trial is written as ``running`` when it starts and completed in one transaction with
 the strategy state that followed its ``tell``, so after a crash or ``kill -9`` the
 journal holds exactly the finished trials and the state that saw them; the trials that
-were running are discarded and run again on resume. SQLite runs in WAL mode with
+were running are discarded and run again on resume. With a parallel executor trials
+finish out of order, so a journal may hold trial 5 but not trial 4 (still running); the
+state records how many trials it was told, and resume gives the numbers of discarded
+trials to the next trials it starts. SQLite runs in WAL mode with
 parameterised queries only; nothing is pickled.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -64,6 +68,13 @@ CREATE TABLE IF NOT EXISTS strategy_state (
     state TEXT NOT NULL
 );
 """
+
+# Large strings of a strategy state (an RL controller's weights: hundreds of kB) are
+# stored once by content and referenced as {"$blob": digest}: the state is saved after
+# every trial, but such parts change far less often.
+_BLOBS = "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, text TEXT NOT NULL)"
+_BLOB_MIN = 4096
+_BLOB_KEY = "$blob"
 
 
 def _dumps(value: Any) -> str:
@@ -116,6 +127,10 @@ class RunJournal:
         self.path = path
         self._db = connection
         self._lock_fd: int | None = None
+        # The blobs the saved state references, and the digests of their strings by id():
+        # a strategy that hands back the same string object is not hashed again.
+        self._live_blobs: set[str] | None = None
+        self._digests: dict[int, tuple[str, str]] = {}
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -142,7 +157,7 @@ class RunJournal:
         journal = cls(path, cls._connect(path / DATABASE))
         journal.lock()
         # executescript commits on its own, so the schema goes in before the transaction.
-        journal._db.executescript(_SCHEMA)
+        journal._db.executescript(_SCHEMA + _BLOBS + ";")
         with journal._write("create the run"):
             journal._db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -232,14 +247,21 @@ class RunJournal:
             yield
             self._db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
+            self._rollback()
             msg = (
                 f"could not {what} in {self.path / DATABASE}: {exc}. Everything recorded before is "
                 f"safe; free space (or fix the file system) and resume with "
                 f"`automl-codegen search --resume {self.path}`"
             )
             raise RunDirectoryError(msg) from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")
+        self._live_blobs = None  # the blobs written in the transaction are gone again
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -271,7 +293,55 @@ class RunJournal:
     def strategy_state(self) -> tuple[int, dict[str, Any]] | None:
         """``(number of trials told, state)`` of the last tell, or None before the first."""
         row = self._db.execute("SELECT after_trial, state FROM strategy_state WHERE id = 1").fetchone()
-        return (row["after_trial"], json.loads(row["state"])) if row else None
+        return (row["after_trial"], self._unpack(json.loads(row["state"]))) if row else None
+
+    def _pack(self, state: Any) -> str:
+        """The state as JSON with its large strings stored as blobs (inside the caller's transaction)."""
+        used: dict[str, str] = {}
+        digests: dict[int, tuple[str, str]] = {}
+
+        def walk(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: walk(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [walk(v) for v in value]
+            if isinstance(value, str) and len(value) >= _BLOB_MIN:
+                known = self._digests.get(id(value))
+                if known is None or known[0] is not value:
+                    known = (value, hashlib.blake2b(value.encode(), digest_size=16).hexdigest())
+                digests[id(value)] = known
+                used[known[1]] = value
+                return {_BLOB_KEY: known[1]}
+            return value
+
+        text = _dumps(walk(state))
+        self._digests = digests
+        if self._live_blobs is None:
+            self._db.execute(_BLOBS)  # journals written before blobs existed
+            self._live_blobs = {row[0] for row in self._db.execute("SELECT digest FROM blobs")}
+        new = set(used) - self._live_blobs
+        if new:
+            rows = [(d, used[d]) for d in new]
+            self._db.executemany("INSERT OR IGNORE INTO blobs (digest, text) VALUES (?, ?)", rows)
+        stale = self._live_blobs - set(used)
+        if stale:
+            self._db.executemany("DELETE FROM blobs WHERE digest = ?", [(d,) for d in stale])
+        self._live_blobs = set(used)
+        return text
+
+    def _unpack(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if len(value) == 1 and _BLOB_KEY in value:
+                row = self._db.execute("SELECT text FROM blobs WHERE digest = ?", (value[_BLOB_KEY],)).fetchone()
+                if row is None:
+                    digest = value[_BLOB_KEY]
+                    msg = f"the journal in {self.path} lacks part {digest} of the strategy state; it is damaged"
+                    raise RunDirectoryError(msg)
+                return row[0]
+            return {k: self._unpack(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._unpack(v) for v in value]
+        return value
 
     def events(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
         """``(step, values)`` of every event of ``kind``, by step (e.g. DARTS' α per epoch)."""
@@ -297,8 +367,15 @@ class RunJournal:
                 self._db.execute("DELETE FROM trials WHERE status = ?", (RUNNING,))
         return numbers
 
-    def finish_trial(self, trial: Trial, strategy_state: dict[str, Any] | None, elapsed_s: float) -> None:
-        """Record a finished trial and the strategy state after its tell, atomically."""
+    def finish_trial(
+        self, trial: Trial, strategy_state: dict[str, Any] | None, elapsed_s: float, told: int | None = None
+    ) -> None:
+        """Record a finished trial and the strategy state after its tell, atomically.
+
+        ``told`` is how many trials the strategy has been told, this one included; it
+        defaults to ``trial.number + 1``, which holds only while trials finish in the
+        order they started (a parallel executor finishes them in any order).
+        """
         data = trial_to_dict(trial)
         with self._write(f"record trial {trial.number}"):
             self._db.execute(
@@ -308,7 +385,7 @@ class RunJournal:
                     trial.number,
                     trial.status,
                     _dumps(trial.genotype),
-                    trial.architecture.to_json(indent=None) if trial.architecture else None,
+                    None if data["architecture"] is None else _dumps(data["architecture"]),
                     _dumps(trial.metrics),
                     _dumps(trial.objectives),
                     trial.constraint_violation,
@@ -320,7 +397,7 @@ class RunJournal:
             if strategy_state is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO strategy_state (id, after_trial, state) VALUES (1, ?, ?)",
-                    (trial.number + 1, _dumps(strategy_state)),
+                    (trial.number + 1 if told is None else told, self._pack(strategy_state)),
                 )
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'elapsed_s'", (_dumps(elapsed_s),))
         # The readable copy is derived; losing its last line to a crash loses nothing.
@@ -331,7 +408,8 @@ class RunJournal:
         """Save a strategy's state between trials (a one-shot strategy after each epoch)."""
         with self._write("save the strategy state"):
             self._db.execute(
-                "INSERT OR REPLACE INTO strategy_state (id, after_trial, state) VALUES (1, ?, ?)", (told, _dumps(state))
+                "INSERT OR REPLACE INTO strategy_state (id, after_trial, state) VALUES (1, ?, ?)",
+                (told, self._pack(state)),
             )
 
     def log_event(self, kind: str, step: int, values: dict[str, Any]) -> None:

@@ -9,9 +9,11 @@ result.export("pytorch", "out/")
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,10 @@ import attrs
 
 from . import pareto
 from ._progress import SearchProgress
-from .engine import Budget, ObjectiveFaultError, best_trial, is_better, run_trial, score, trial_seed
+from .engine import Budget, ObjectiveFaultError, TrialOutcome, best_trial, is_better, run_trial, score, trial_seed
 from .errors import AutoMLCodeGenError, ConfigError, PluginError, RunDirectoryError
 from .evaluation import EvaluationContext, TrainingBudget
+from .fidelity import Fidelity, FidelityScheduler, top_rung
 from .journal import RunJournal
 from .objective import Constraint, Objective
 from .plugins import PluginManager, Registry, get_plugin_manager
@@ -90,6 +93,8 @@ def _arguments_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "evaluator_options": config["evaluator_options"],
         "executor_options": config["executor_options"],
         "profiler_options": config["profiler_options"],
+        # Runs recorded before multi-fidelity scheduling existed have no entry.
+        "fidelity": config.get("fidelity"),
     }
 
 
@@ -106,6 +111,9 @@ class NeuralArchitectureSearch:
         budget: trials (int) or ``{"trials": N, "seconds": S}``.
         seed: makes the split, the strategy and every trial's training reproducible.
         epochs / patience / trial_seconds: the training budget of one trial.
+        fidelity: multi-fidelity scheduling of the epochs: ``"successive-halving"``,
+            ``"hyperband"``, or ``{"schedule": ..., "min_epochs": ..., "eta": ...}``
+            (see :mod:`automl_codegen.fidelity`); ``epochs`` is then the top rung's.
         evaluator / executor / profilers: registered names; see ``automl-codegen plugins``.
         run_dir: where the journal, weights and best architecture go
             (default ``runs/<timestamp>``).
@@ -140,6 +148,7 @@ class NeuralArchitectureSearch:
         evaluator_options: Mapping[str, Any] | None = None,
         executor_options: Mapping[str, Any] | None = None,
         profiler_options: Mapping[str, Mapping[str, Any]] | None = None,
+        fidelity: str | Mapping[str, Any] | None = None,
         plugin_manager: PluginManager | None = None,
     ) -> None:
         if task not in TASKS:
@@ -165,6 +174,7 @@ class NeuralArchitectureSearch:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._resuming = False
         self.training = TrainingBudget(epochs=epochs, max_seconds=trial_seconds, patience=patience)
+        self.fidelity = Fidelity.parse(fidelity, epochs)
         self.registry = Registry(plugin_manager or get_plugin_manager())
         reg = self.registry
 
@@ -210,6 +220,7 @@ class NeuralArchitectureSearch:
             "profilers": list(profilers),
             "profiler_options": {k: dict(v) for k, v in (profiler_options or {}).items()},
             "device": device,
+            "fidelity": None if self.fidelity is None else self.fidelity.to_dict(),
         }
 
     def _check_measurable(self) -> None:
@@ -278,62 +289,99 @@ class NeuralArchitectureSearch:
         def elapsed() -> float:
             return earlier_s + time.perf_counter() - started
 
+        numbers = self._free_numbers(trials)
+        # Trials the executor is running: future -> (number, genotype, when submitted).
+        in_flight: dict[Future, tuple[int, Any, float, Any]] = {}
+        scheduler = None if self.fidelity is None else FidelityScheduler(self.fidelity, primary, trials)
         executor = self.executor_factory(**self.executor_options)
         pm.hook.on_search_start(run=self)
-        stop_requested = False
+        stop_requested = out_of_proposals = False
         progress = SearchProgress(self.budget.trials, primary, enabled=self.progress, seconds=self.budget.seconds)
         try:
+            slots = self._slots(executor)
             with progress:
                 progress.catch_up(trials, best, earlier_s)
                 one_shot = getattr(self.strategy, "one_shot", False)
                 if one_shot and not self.strategy.supernet_trained:
                     self._train_supernet(journal, len(trials), elapsed(), progress)
-                while not stop_requested and (
-                    # A one-shot search always retrains what its supernet found, even when
-                    # the supernet used up the time budget: otherwise its work would be lost.
-                    not self.budget.exhausted(len(trials), elapsed()) or (one_shot and not trials)
-                ):
-                    number = len(trials)
-                    proposed = self._plugin_call("strategy", self.strategy.ask, 1)
-                    if not proposed:
-                        progress.log(f"strategy {self.config['strategy']!r} has nothing more to propose")
+                while True:
+                    # Fill the free slots. The budget counts running trials, so none starts
+                    # that the budget has no room for; those running always finish.
+                    while (
+                        len(in_flight) < slots
+                        and not (stop_requested or out_of_proposals)
+                        and (
+                            not self.budget.exhausted(len(trials) + len(in_flight), elapsed())
+                            # A one-shot search always retrains what its supernet found, even when
+                            # the supernet used up the time budget: otherwise its work would be lost.
+                            or (one_shot and not trials and not in_flight)
+                        )
+                    ):
+                        # Multi-fidelity: a finished trial may have earned a longer training.
+                        job = None if scheduler is None else scheduler.next()
+                        if job is not None and job.promote is not None:
+                            genotype = job.promote.genotype
+                        else:
+                            proposed = self._plugin_call("strategy", self.strategy.ask, 1)
+                            if not proposed:
+                                progress.log(f"strategy {self.config['strategy']!r} has nothing more to propose")
+                                out_of_proposals = True
+                                break
+                            genotype = proposed[0]
+                        number = next(numbers)
+                        journal.start_trial(number, genotype)
+                        context = EvaluationContext(
+                            dataset=self.dataset,
+                            # A trial that starts runs to its end: cutting its training short
+                            # to fit the time budget would record an unfairly bad network.
+                            budget=self.training if job is None else attrs.evolve(self.training, epochs=job.epochs),
+                            seed=trial_seed(self.seed, number),
+                            profilers=self.profilers,
+                            device=self.device,
+                            trial_number=number,
+                            genotype=genotype,
+                            space=self.config["space"],
+                        )
+                        future = executor.submit(run_trial, self.space, genotype, self.evaluator, context)
+                        in_flight[future] = (number, genotype, time.perf_counter(), job)
+                    if not in_flight:
                         break
-                    genotype = proposed[0]
-                    journal.start_trial(number, genotype)
-                    context = EvaluationContext(
-                        dataset=self.dataset,
-                        # A trial that starts runs to its end: cutting its training short
-                        # to fit the time budget would record an unfairly bad network.
-                        budget=self.training,
-                        seed=trial_seed(self.seed, number),
-                        profilers=self.profilers,
-                        device=self.device,
-                        trial_number=number,
-                        genotype=genotype,
-                        space=self.config["space"],
-                    )
-                    outcome = executor.submit(run_trial, self.space, genotype, self.evaluator, context).result()
-                    trial = self._score(number, genotype, outcome)
-                    if outcome.state_dict is not None:
-                        trial = self._save_weights(journal, trial, outcome.state_dict)
-                    self._plugin_call("strategy", self.strategy.tell, [trial])
-                    journal.finish_trial(trial, self._plugin_call("strategy", self.strategy.state_dict), elapsed())
-                    for kind, step, values in self.strategy.drain_events():
-                        journal.log_event(kind, step, values)
-                    trials.append(trial)
-                    if is_better(trial, best, self.objectives):
-                        best = trial
-                        journal.save_best(trial)
-                    progress.update(trial, best)
-                    if any(pm.hook.on_trial_end(run=self, trial=trial)):
-                        stop_requested = True
-                        progress.log("a plugin asked the search to stop early")
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    # Results are recorded in the order they finish; trials that finished
+                    # together are taken by number, so a batch is recorded reproducibly.
+                    for future in sorted(done, key=lambda f: in_flight[f][0]):
+                        number, genotype, submitted, job = in_flight.pop(future)
+                        outcome = self._outcome(future, submitted)
+                        trial = self._score(number, genotype, outcome)
+                        if job is not None:
+                            trial = attrs.evolve(trial, metrics={**trial.metrics, **scheduler.metrics(job)})
+                            scheduler.finished(trial)
+                        if outcome.state_dict is not None:
+                            trial = self._save_weights(journal, trial, outcome.state_dict)
+                        self._plugin_call("strategy", self.strategy.tell, [trial])
+                        journal.finish_trial(
+                            trial, self._plugin_call("strategy", self.strategy.state_dict), elapsed(), len(trials) + 1
+                        )
+                        for kind, step, values in self.strategy.drain_events():
+                            journal.log_event(kind, step, values)
+                        trials.append(trial)
+                        if is_better(trial, best, self.objectives):
+                            best = trial
+                            journal.save_best(self._with_architecture(trial))
+                        progress.update(trial, best)
+                        if any(pm.hook.on_trial_end(run=self, trial=trial)) and not stop_requested:
+                            stop_requested = True
+                            progress.log("a plugin asked the search to stop early")
         except KeyboardInterrupt:
             journal.discard_running()
             progress.log(f"interrupted: {len(trials)} finished trials are safe in {journal.path}")
             raise
         finally:
-            executor.shutdown(wait=True)
+            if in_flight:  # interrupted or failed: nobody will record these trials
+                executor.shutdown(wait=True, cancel_futures=True)
+            else:
+                executor.shutdown(wait=True)
+        trials.sort(key=lambda t: t.number)  # finished in any order; reported by number
         result = SearchResult(trials, self.objectives, self.constraints, journal.path, self.config, self.registry)
         result.elapsed_s = elapsed()
         journal.save_summary(result.summary())
@@ -341,6 +389,43 @@ class NeuralArchitectureSearch:
             progress.log(f"[red]{result.failure_summary()}")
         pm.hook.on_search_end(run=self, result=result)
         return result
+
+    def _slots(self, executor: Any) -> int:
+        """How many trials to keep running: the executor's ``max_workers`` (1 if it has none)."""
+        slots = getattr(executor, "max_workers", 1)
+        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+            msg = f"executor {self.config['executor']!r} has max_workers={slots!r}; it must be a positive integer"
+            raise ConfigError(msg)
+        return slots
+
+    def _with_architecture(self, trial: Trial) -> Trial:
+        """``trial`` with its architecture lowered, if its evaluator did not need it (best.json needs it)."""
+        if trial.architecture is not None or not trial.ok:
+            return trial
+        try:
+            return attrs.evolve(trial, architecture=self.space.to_architecture(trial.genotype))
+        except AutoMLCodeGenError:
+            return trial
+
+    @staticmethod
+    def _free_numbers(finished: Sequence[Trial]) -> Iterator[int]:
+        """Numbers for new trials: first those of trials a stopped run left unfinished.
+
+        Trials finish out of order under a parallel executor, so a stopped run may have
+        finished trial 5 but not trial 4; resume gives 4 to the next trial it starts.
+        """
+        taken = {t.number for t in finished}
+        top = max(taken, default=-1) + 1
+        return itertools.chain((n for n in range(top) if n not in taken), itertools.count(top))
+
+    @staticmethod
+    def _outcome(future: Future, submitted: float) -> TrialOutcome:
+        """The trial's outcome; a trial the executor lost (its worker died) is a failed one."""
+        try:
+            return future.result()
+        except Exception as exc:
+            error = f"the executor lost the trial: {type(exc).__name__}: {exc}"
+            return TrialOutcome(None, {}, None, error, time.perf_counter() - submitted)
 
     def _train_supernet(self, journal: RunJournal, told: int, elapsed: float, progress: SearchProgress) -> None:
         """The one-shot phase: the strategy trains its supernet, checkpointing each epoch."""
@@ -465,8 +550,11 @@ class SearchResult:
 
     @property
     def pareto_front(self) -> list[Trial]:
-        """Complete, feasible trials that no other such trial dominates on the objectives."""
-        return pareto.pareto_front(self.trials, self.objectives)
+        """Complete, feasible trials that no other such trial dominates on the objectives.
+
+        In a multi-fidelity run only the trials of the highest rung reached compete.
+        """
+        return pareto.pareto_front(top_rung(self.trials), self.objectives)
 
     def _first_generation_size(self) -> int:
         size = self.config.get("first_generation_size") or max(1, len(self.trials) // 10)
@@ -527,7 +615,7 @@ class SearchResult:
                 msg = f"run {str(self.run_dir)!r} has no trial {trial}"
                 raise RunDirectoryError(msg)
             trial = matches[0]
-        trial = trial or self.best
+        trial = self.with_architecture(trial or self.best)
         if trial is None or trial.architecture is None:
             reasons = sorted({(t.error or "").splitlines()[0] for t in self.trials if not t.ok})
             msg = f"run {str(self.run_dir)!r} has no completed trial to export"
@@ -542,9 +630,146 @@ class SearchResult:
         target = self.registry.get("emitter", emitter)
         return target.export(trial.architecture, Path(path), state_dict, self.export_metadata(trial))
 
+    def retrain(
+        self,
+        epochs: int,
+        trial: Trial | int | None = None,
+        *,
+        seed: int | None = None,
+        device: str | None = None,
+        evaluator_options: Mapping[str, Any] | None = None,
+    ) -> Trial:
+        """Train ``trial``'s architecture (default: the best) from scratch as the final model.
+
+        A search trains each candidate briefly and holds out validation data to compare
+        them; the chosen network then deserves a longer schedule on all the data it may
+        learn from. The architecture is trained for exactly ``epochs`` epochs on the
+        training and validation splits together (no early stopping: nothing is left to
+        stop on), with the run's evaluator and its options (``evaluator_options``
+        override them, e.g. ``{"optimizer": "sgd", "lr": 0.05, "warmup_epochs": 5}``),
+        and the last weights are kept. The test split, the same one the search reported
+        on, is scored once at the end.
+
+        The weights go to ``final/trial_NNNN_K.pt`` in the run directory (K counts the
+        retrainings of that trial) with a ``.json`` record beside them (options, seed,
+        metrics); the returned Trial points at them, so
+        ``result.export("pytorch", "out/", trial=final)`` writes the retrained model.
+
+        Args:
+            epochs: training epochs, typically several times the search's.
+            trial: a trial or its number; default :attr:`best`.
+            seed: seeds initialisation and data order; default the run's seed.
+            device: default the run's device.
+            evaluator_options: options that replace the run's evaluator options.
+
+        Returns:
+            A Trial with the retrained metrics (``test_accuracy``, ``train_loss``,
+            ``epochs``, ``train_seconds``, ``training``) and ``weights``.
+        """
+        _positive("epochs", epochs)
+        if isinstance(trial, int):
+            matches = [t for t in self.trials if t.number == trial]
+            if not matches:
+                msg = f"run {str(self.run_dir)!r} has no trial {trial}"
+                raise RunDirectoryError(msg)
+            trial = matches[0]
+        trial = self.with_architecture(trial or self.best)
+        if trial is None or trial.architecture is None:
+            msg = f"run {str(self.run_dir)!r} has no completed trial to retrain"
+            raise RunDirectoryError(msg)
+        config, reg = self.config, self.registry
+        name = config["evaluator"]
+        options = {**config.get("evaluator_options", {}), **dict(evaluator_options or {})}
+        evaluator = reg.get("evaluator", name)(**options)
+        if not getattr(evaluator, "final_training", False):
+            msg = (
+                f"evaluator {name!r} cannot retrain an architecture (it has no final training); "
+                f"final training needs an evaluator that trains, such as 'train'"
+            )
+            raise ConfigError(msg)
+        seed = config["seed"] if seed is None else seed
+        dataset = reg.get("dataset", config["dataset"])(seed=config["seed"], **config.get("dataset_options", {}))
+        recorded = config.get("dataset_summary") or {}
+        now = json.loads(json.dumps(dataset.summary(), default=str))
+        compared = ("input_shape", "num_classes", "train", "val", "test", "normalization")
+        changed = [k for k in compared if k in recorded and recorded[k] != now.get(k)]
+        if changed:
+            msg = (
+                f"dataset {config['dataset']!r} loads differently now than when run {str(self.run_dir)!r} searched "
+                f"({', '.join(changed)} changed: were its files replaced?); the test accuracy would not be comparable"
+            )
+            raise RunDirectoryError(msg)
+        context = EvaluationContext(
+            dataset=dataset,
+            budget=TrainingBudget(epochs=epochs, max_seconds=None, patience=None),
+            seed=seed,
+            device=device or config.get("device", "cpu"),
+            trial_number=trial.number,
+            genotype=trial.genotype,
+            space=config.get("space"),
+            final=True,
+        )
+        started = time.perf_counter()
+        try:
+            evaluation = evaluator.evaluate(trial.architecture, context)
+        except AutoMLCodeGenError:
+            raise
+        except Exception as exc:
+            msg = f"final training of trial {trial.number} failed: {type(exc).__name__}: {exc}"
+            raise AutoMLCodeGenError(msg) from exc
+        duration = time.perf_counter() - started
+
+        import torch
+
+        folder = self.run_dir / "final"
+        folder.mkdir(exist_ok=True)
+        k = 1
+        while (folder / f"trial_{trial.number:04d}_{k}.pt").exists():
+            k += 1
+        weights = folder / f"trial_{trial.number:04d}_{k}.pt"
+        torch.save(evaluation.state_dict, weights)
+        final = attrs.evolve(
+            trial,
+            status="complete",  # a trial that failed in the search (out of memory, say) may train now
+            error=None,
+            metrics=dict(evaluation.metrics),
+            objectives={},
+            constraint_violation=0.0,
+            duration_s=duration,
+            weights=str(weights.relative_to(self.run_dir)),
+        )
+        record = {
+            "trial": trial.number,
+            "genotype": trial.genotype,
+            "epochs": epochs,
+            "seed": seed,
+            "device": context.device,
+            "data": "training + validation splits; scored on the test split",
+            "evaluator": name,
+            "evaluator_options": options,
+            "metrics": final.metrics,
+            "search_metrics": trial.metrics,
+            "weights": final.weights,
+            "seconds": duration,
+        }
+        weights.with_suffix(".json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+        return final
+
+    def with_architecture(self, trial: Trial | None) -> Trial | None:
+        """``trial`` with its architecture: lowered from its genotype by the run's space when
+        the evaluator did not need it (tabular benchmarks record genotypes only)."""
+        if trial is None or trial.architecture is not None or not trial.ok:
+            return trial
+        config = self.config
+        data = config.get("dataset_summary") or {}
+        space = self.registry.get("search_space", config["space"])(
+            tuple(data["input_shape"]), data["num_classes"], **config.get("space_options", {})
+        )
+        return attrs.evolve(trial, architecture=space.to_architecture(trial.genotype))
+
     def export_front(self, path: str | Path) -> Path:
         """Write the Pareto front as CSV, or JSON when ``path`` ends in ``.json``."""
-        rows, path = pareto.front_table(self.trials, self.objectives), Path(path)
+        rows, path = pareto.front_table(top_rung(self.trials), self.objectives), Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".json":
             path.write_text(json.dumps(rows, indent=2) + "\n")
@@ -575,6 +800,16 @@ class SearchResult:
         best = self.best
         shown = f"trial {best.number} {best.objectives}" if best else "none"
         return f"<SearchResult {len(self.trials)} trials, best: {shown}, run_dir={str(self.run_dir)!r}>"
+
+    def plot(self, path: str | Path | None = None, *, html: bool = True) -> Any:
+        """Write the run report, ``report.png`` and ``report.html``, into ``path`` (default: the run directory).
+
+        Returns the :class:`automl_codegen.report.Report` (paths and the matplotlib figure).
+        Needs matplotlib (``pip install 'automl-codegen[report]'``), imported only here.
+        """
+        from .report import build_report
+
+        return build_report(self, path, html=html)
 
 
 _REPORTED_METRICS = ("accuracy", "test_accuracy", "latency_ms", "params", "flops", "epochs")

@@ -22,7 +22,8 @@ class Trial:
     Attributes:
         number: 0-based position in the run.
         genotype: the strategy's encoding (JSON-compatible).
-        architecture: the lowered IR, or ``None`` when lowering itself failed.
+        architecture: the lowered IR, or ``None`` when lowering itself failed or the
+            evaluator did not need it (tabular benchmarks; the run lowers it on export).
         status: ``"complete"`` or ``"failed"``.
         metrics: every measurement (``accuracy``, ``test_accuracy``, ``latency_ms``, ...).
         objectives: the values of the run's objectives, by name.

@@ -126,3 +126,44 @@ def test_full_disk_on_write_says_what_is_safe(tmp_path, monkeypatch):
     with RunJournal.open(tmp_path / "run") as again:
         assert [t.number for t in again.trials()] == [0]
         assert again.strategy_state() == (1, {"s": 1})
+
+
+def blob_count(run_dir) -> int:
+    with sqlite3.connect(run_dir / DATABASE) as db:
+        return db.execute("SELECT count(*) FROM blobs").fetchone()[0]
+
+
+def test_large_state_strings_are_stored_once_and_round_trip(tmp_path):
+    """An RL controller's weights (hundreds of kB) change once per batch, not per trial."""
+    weights = "A" * 100_000
+    run = tmp_path / "run"
+    with RunJournal.create(run, {}) as journal:
+        for number in range(3):  # the same string object after every trial
+            journal.start_trial(number, [number])
+            journal.finish_trial(make_trials()[0], {"told": number + 1, "controller": {"w": weights}}, 1.0, number + 1)
+        assert blob_count(run) == 1
+        state_size = len(sqlite3.connect(run / DATABASE).execute("SELECT state FROM strategy_state").fetchone()[0])
+        assert state_size < 200
+        changed = "B" * 100_000
+        journal.save_strategy_state({"told": 3, "controller": {"w": changed}, "list": [changed]}, 3)
+        assert blob_count(run) == 1  # the old weights are gone, the new ones stored once
+    with RunJournal.open(run) as again:
+        assert again.strategy_state() == (3, {"told": 3, "controller": {"w": changed}, "list": [changed]})
+
+
+def test_a_failed_write_forgets_the_blobs_it_stored(tmp_path):
+    run = tmp_path / "run"
+    with RunJournal.create(run, {}) as journal:
+        big = "C" * 10_000
+
+        def interrupted_save():
+            with journal._write("test"):
+                journal._pack({"w": big})
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            interrupted_save()
+        assert blob_count(run) == 0
+        journal.save_strategy_state({"w": big}, 0)  # the same object: must be written now
+    with RunJournal.open(run) as again:
+        assert again.strategy_state() == (0, {"w": big})

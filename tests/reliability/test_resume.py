@@ -43,6 +43,12 @@ SCRIPT = textwrap.dedent(
 STRATEGIES = {
     "evolution": {"strategy": "evolution", "strategy_options": {"population_size": 3, "sample_size": 2}},
     "rl": {"strategy": "rl", "strategy_options": {"batch_size": 2}},
+    # Multi-fidelity: the scheduler is rebuilt from the journal's trials on resume.
+    "evolution-successive-halving": {
+        "strategy": "evolution",
+        "strategy_options": {"population_size": 3, "sample_size": 2},
+        "fidelity": {"schedule": "successive-halving", "min_epochs": 1, "eta": 2},
+    },
 }
 
 

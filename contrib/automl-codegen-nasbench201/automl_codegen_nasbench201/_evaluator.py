@@ -81,6 +81,10 @@ class NasBench201Evaluator:
             the message says which, and where to put or how to pass the table.
     """
 
+    # A lookup needs the genotype, not the network: the engine skips lowering it (most of
+    # a query's cost otherwise) and lowers only what the run exports.
+    needs_architecture = False
+
     def __init__(
         self,
         *,

@@ -168,12 +168,14 @@ def image_dataset(
     seed: int,
     description: str,
     how_to_grow: str,
+    augment: bool = False,
 ) -> Dataset:
     """A Dataset from uint8 images already split into "train", "val" and "test".
 
     Each channel is standardised by the training split's statistics, which are recorded
     in ``normalization`` together with the split seed. ``how_to_grow`` ends the error
-    raised when a split is empty ("raise limit").
+    raised when a split is empty ("raise limit"). ``augment``: whether random crops and
+    flips suit these images (:attr:`Dataset.augment`).
     """
     sizes = {key: len(y) for key, (_, y) in parts.items()}
     if min(sizes.values()) == 0:
@@ -206,6 +208,7 @@ def image_dataset(
         num_classes=num_classes,
         normalization=normalization,
         description=description,
+        augment=augment,
     )
 
 

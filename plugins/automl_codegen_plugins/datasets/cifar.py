@@ -123,6 +123,8 @@ def _load(
         seed=seed,
         description=f"{title}: 32x32 colour images, {num_classes} classes, read from {folder} ({sizes}); {how}",
         how_to_grow="raise limit or val_fraction",
+        # Photos of objects: a shifted or mirrored car is still a car.
+        augment=True,
     )
 
 

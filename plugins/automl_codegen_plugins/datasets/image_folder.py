@@ -88,6 +88,9 @@ def load_image_folder(
             f"({shown}) ({sizes}); {how}; split seed {seed}"
         ),
         how_to_grow="add images, or raise limit, val_fraction or test_fraction",
+        # Colour folders are usually photos, where crops and flips help; grey-scale ones are
+        # as often scans of text or digits, where a flip changes the class.
+        augment=x.shape[1] == 3,
     )
 
 

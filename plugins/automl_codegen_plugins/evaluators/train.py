@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-from automl_codegen import ConfigError, hookimpl
+from automl_codegen import hookimpl
+
+from ._options import TrainingOptions
 
 
 class TrainEvaluator:
     """Scores an architecture by training it on the run's dataset.
 
-    Options: ``lr`` (3e-3), ``weight_decay`` (1e-4), ``batch_size`` (64),
-    ``label_smoothing`` (0), ``threads`` (torch threads for training; None = torch's
-    default). Epochs, early-stopping patience and the time cap come from the run's
-    training budget.
+    Options (all checked here, before any training; see :class:`TrainingOptions`):
+    ``optimizer`` ("adamw" or "sgd"), ``lr`` (3e-3 for AdamW, 0.05 for SGD),
+    ``lr_min`` (0), ``weight_decay`` (1e-4), ``momentum`` (0.9, SGD, Nesterov),
+    ``schedule`` ("cosine" or "constant"), ``warmup_epochs`` (0), ``batch_size`` (64),
+    ``label_smoothing`` (0), ``augment`` (the dataset's default), ``amp`` ("auto": on
+    for CUDA), ``channels_last`` (on for CUDA), ``compile`` (false), ``data`` ("auto",
+    "device" or "loader"), ``workers``, ``threads`` (torch threads for training; None =
+    torch's default). Epochs, early-stopping patience and the time cap come from the
+    run's training budget. The settings a trial used are in its metrics under
+    ``"training"``.
+
+    ``final_training``: the evaluator can retrain a chosen architecture on training +
+    validation data (``EvaluationContext.final``), which :meth:`SearchResult.retrain`
+    needs.
     """
 
     measures = ("accuracy", "test_accuracy", "train_loss", "epochs", "best_epoch", "train_seconds")
+    final_training = True
 
     def __init__(self, **options) -> None:
-        allowed = {"lr", "weight_decay", "batch_size", "label_smoothing", "threads"}
-        unknown = sorted(set(options) - allowed)
-        if unknown:
-            msg = f"train evaluator has no option(s) {unknown}; allowed: {sorted(allowed)}"
-            raise ConfigError(msg)
+        self.training_options = TrainingOptions.from_options(**options)
         self.options = options
 
     def evaluate(self, architecture, context):

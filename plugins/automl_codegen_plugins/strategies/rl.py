@@ -195,7 +195,8 @@ class RLStrategy(Strategy):
             children.
         reward_batch_size: validation images per reward, >= 2 (128).
         derive_samples: children sampled at the end, besides the greedy one, >= 0 (32).
-        retrain: how many of the best children the engine retrains, >= 1 (3).
+        retrain: how many of the best children the engine retrains, >= 1 (3); fewer when
+            the greedy and sampled children are fewer distinct ones (a converged controller).
         channels / cells_per_stage (``nb201``), init_channels / layers (``darts-cell``):
             the supernet's size (default: the space's, and for ``darts-cell`` at most the
             authors' search network); the retrained networks use the space's own.
