@@ -609,13 +609,7 @@ class SearchResult:
         self, emitter: str = "pytorch", path: str | Path = "out", trial: Trial | int | None = None
     ) -> list[Path]:
         """Write the code (and trained weights) of ``trial`` (default: best) with ``emitter``."""
-        if isinstance(trial, int):
-            matches = [t for t in self.trials if t.number == trial]
-            if not matches:
-                msg = f"run {str(self.run_dir)!r} has no trial {trial}"
-                raise RunDirectoryError(msg)
-            trial = matches[0]
-        trial = self.with_architecture(trial or self.best)
+        trial = self._chosen(trial)
         if trial is None or trial.architecture is None:
             reasons = sorted({(t.error or "").splitlines()[0] for t in self.trials if not t.ok})
             msg = f"run {str(self.run_dir)!r} has no completed trial to export"
@@ -667,13 +661,7 @@ class SearchResult:
             ``epochs``, ``train_seconds``, ``training``) and ``weights``.
         """
         _positive("epochs", epochs)
-        if isinstance(trial, int):
-            matches = [t for t in self.trials if t.number == trial]
-            if not matches:
-                msg = f"run {str(self.run_dir)!r} has no trial {trial}"
-                raise RunDirectoryError(msg)
-            trial = matches[0]
-        trial = self.with_architecture(trial or self.best)
+        trial = self._chosen(trial)
         if trial is None or trial.architecture is None:
             msg = f"run {str(self.run_dir)!r} has no completed trial to retrain"
             raise RunDirectoryError(msg)
@@ -754,6 +742,16 @@ class SearchResult:
         }
         weights.with_suffix(".json").write_text(json.dumps(record, indent=2, default=str) + "\n")
         return final
+
+    def _chosen(self, trial: Trial | int | None) -> Trial | None:
+        """A trial given as itself or by number (default: the best), with its architecture."""
+        if isinstance(trial, int):
+            matches = [t for t in self.trials if t.number == trial]
+            if not matches:
+                msg = f"run {str(self.run_dir)!r} has no trial {trial}"
+                raise RunDirectoryError(msg)
+            trial = matches[0]
+        return self.with_architecture(trial or self.best)
 
     def with_architecture(self, trial: Trial | None) -> Trial | None:
         """``trial`` with its architecture: lowered from its genotype by the run's space when

@@ -47,6 +47,20 @@ def test_a_search_reports_the_table_and_optimises_the_signal(tmp_path, full_tabl
     assert result.summary()["best"]["metrics"]["test_accuracy"] == result.best.metrics["test_accuracy"]
 
 
+def test_lookups_skip_lowering_and_the_run_lowers_what_it_exports(tmp_path, full_table):
+    """The evaluator needs genotypes only, so trials carry none; best.json and exports still work."""
+    from automl_codegen import Architecture, SearchResult
+
+    result = search(tmp_path / "run", full_table, budget=5).search()
+    assert all(t.ok and t.architecture is None for t in result.trials)
+    best_json = Architecture.from_json((tmp_path / "run" / "best.json").read_text())
+    loaded = SearchResult.load(tmp_path / "run")
+    lowered = loaded.with_architecture(loaded.best)
+    assert lowered.architecture == best_json
+    written = loaded.export("pytorch", tmp_path / "out")
+    assert (tmp_path / "out" / "model.py") in written
+
+
 def test_a_cell_missing_from_a_slice_fails_its_trial_only(tmp_path, tiny_table):
     result = search(tmp_path / "run", tiny_table, budget=3).search()
     assert [t.status for t in result.trials] == ["failed"] * 3
