@@ -24,14 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from _baselines import random_test_accuracies
 
 from automl_codegen import NeuralArchitectureSearch
-from automl_codegen.engine import trial_seed
-from automl_codegen.evaluation import EvaluationContext
 from automl_codegen.plugins import get_plugin_manager, get_registry
-from automl_codegen_plugins.evaluators.train import TrainEvaluator
 from automl_codegen_plugins.strategies import darts
 
 #: Small evaluation networks for 8×8 digits, and smaller supernets.
@@ -110,21 +107,6 @@ def run_darts(args, seed: int, remedy: str, run_dir: Path) -> tuple[NeuralArchit
     return nas, row
 
 
-def run_random(args, nas: NeuralArchitectureSearch, seed: int) -> tuple[list[float], float]:
-    """Random architectures of the same space, same budget, same evaluator, same split."""
-    started = time.perf_counter()
-    evaluator = TrainEvaluator(threads=args.threads)
-    rng = np.random.default_rng(seed + 1000)
-    accuracies = []
-    for number in range(args.random):
-        genotype = nas.space.sample(rng)
-        context = EvaluationContext(dataset=nas.dataset, budget=nas.training, seed=trial_seed(seed, number))
-        evaluation = evaluator.evaluate(nas.space.to_architecture(genotype), context)
-        accuracies.append(evaluation.metrics["test_accuracy"])
-        print(f"  random {number:2d}: test {accuracies[-1]:.4f}  {genotype}")
-    return accuracies, time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", choices=sorted(SPACES), default="nb201")
@@ -152,7 +134,7 @@ def main() -> None:
             for remedy in args.remedy:
                 nas, row = run_darts(args, seed, remedy, Path(tmp) / f"seed{seed}-{remedy}")
                 rows.append({"seed": seed, **row})
-            accuracies, seconds = run_random(args, nas, seed)
+            accuracies, seconds = random_test_accuracies(nas, seed, args.random, args.threads, verbose=True)
             randoms.append({"seed": seed, "accuracies": accuracies, "seconds": seconds})
 
     print(f"\n{'seed':>4} {'':26} {'test accuracy':>16} {'free edges':>11} {'supernet s':>11} {'search s':>9}")

@@ -22,13 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from _baselines import random_test_accuracies
 
 from automl_codegen import NeuralArchitectureSearch
-from automl_codegen.engine import trial_seed
-from automl_codegen.evaluation import EvaluationContext
-from automl_codegen_plugins.evaluators.train import TrainEvaluator
 
 #: Small evaluation networks for 8×8 digits; the supernet has the same size.
 SPACES = {
@@ -78,20 +75,6 @@ def run_enas(args, seed: int, run_dir: Path) -> tuple[NeuralArchitectureSearch, 
     return nas, row
 
 
-def run_random(args, nas: NeuralArchitectureSearch, seed: int) -> tuple[list[float], float]:
-    """Random architectures of the same space, same budget, same evaluator, same split."""
-    started = time.perf_counter()
-    evaluator = TrainEvaluator(threads=args.threads)
-    rng = np.random.default_rng(seed + 1000)
-    accuracies = []
-    for number in range(args.random):
-        genotype = nas.space.sample(rng)
-        context = EvaluationContext(dataset=nas.dataset, budget=nas.training, seed=trial_seed(seed, number))
-        evaluation = evaluator.evaluate(nas.space.to_architecture(genotype), context)
-        accuracies.append(evaluation.metrics["test_accuracy"])
-    return accuracies, time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", choices=sorted(SPACES), default="nb201")
@@ -113,7 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             nas, row = run_enas(args, seed, Path(tmp) / f"seed{seed}")
-            accuracies, seconds = run_random(args, nas, seed)
+            accuracies, seconds = random_test_accuracies(nas, seed, args.random, args.threads, verbose=False)
             rows.append({"seed": seed, **row, "random": accuracies, "random_s": seconds})
 
     print(f"\n{'seed':>4} {'ENAS test':>10} {'random test (mean ± std)':>26} {'ENAS search s':>14} {'random s':>9}")
