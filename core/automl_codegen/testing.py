@@ -14,10 +14,46 @@ def test_energy_is_registered():
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from .architecture import Architecture, Node
 from .plugins import PluginManager, Registry, get_plugin_manager
+from .space import SupernetContext
 
-__all__ = ["plugin_manager_with", "registry_with", "tiny_architecture"]
+__all__ = ["RecordingSupernetContext", "plugin_manager_with", "registry_with", "tiny_architecture"]
+
+
+class RecordingSupernetContext(SupernetContext):
+    """A :class:`SupernetContext` for testing a one-shot strategy without the engine.
+
+    ``events`` collects what the strategy logs as ``(kind, step, values)``; ``saved``
+    collects the strategy's ``state_dict()`` as strict JSON at every checkpoint. With
+    ``stop_after=N`` the N-th checkpoint raises KeyboardInterrupt, like a kill between
+    epochs, so a test can resume from ``json.loads(saved[-1])``.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        strategy: Any,
+        stop_after: int | None = None,
+        deadline: float | None = None,
+        device: str = "cpu",
+        seed: int = 0,
+    ) -> None:
+        self.events: list[tuple[str, int, dict[str, Any]]] = []
+        self.saved: list[str] = []
+
+        def checkpoint() -> None:
+            self.saved.append(json.dumps(strategy.state_dict(), allow_nan=False))
+            if stop_after is not None and len(self.saved) >= stop_after:
+                raise KeyboardInterrupt
+
+        def log(kind: str, step: int, values: dict[str, Any]) -> None:
+            self.events.append((kind, step, values))
+
+        super().__init__(dataset, device, seed, deadline, checkpoint, log)
 
 
 def plugin_manager_with(*plugins: object, builtins: bool = True) -> PluginManager:

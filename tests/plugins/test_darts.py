@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from automl_codegen import ConfigError, NeuralArchitectureSearch, Objective, SupernetContext, Trial
+from automl_codegen import ConfigError, NeuralArchitectureSearch, Objective, Trial
 from automl_codegen.plugins import get_plugin_manager, get_registry
+from automl_codegen.testing import RecordingSupernetContext
 from automl_codegen_plugins.datasets.synthetic import load_synthetic
 from automl_codegen_plugins.spaces.chain_cnn import ChainCNNSpace
 from automl_codegen_plugins.spaces.darts_cell import OPS as DARTS_OPS
@@ -53,22 +54,6 @@ def nb201(data, **options):
 
 def darts_cell(data, **options):
     return DartsCellSpace(data.input_shape, data.num_classes, init_channels=4, layers=3, **options)
-
-
-class Context(SupernetContext):
-    """A SupernetContext that keeps what the strategy logs and checkpoints."""
-
-    def __init__(self, dataset, strategy=None, stop_after=None, deadline=None):
-        self.events, self.saved = [], []
-
-        def checkpoint():
-            self.saved.append(json.dumps(strategy.state_dict(), allow_nan=False))
-            if stop_after is not None and len(self.saved) >= stop_after:
-                raise KeyboardInterrupt  # a kill between epochs
-
-        super().__init__(
-            dataset, "cpu", 0, deadline, checkpoint, lambda kind, step, values: self.events.append((kind, step, values))
-        )
 
 
 def make(space, **options):
@@ -388,7 +373,7 @@ def test_checkpointing_changes_neither_the_result_nor_the_batchnorm_statistics(d
 
 def test_train_then_ask_once(data):
     strategy = make(nb201(data))
-    context = Context(data, strategy)
+    context = RecordingSupernetContext(data, strategy)
     assert not strategy.supernet_trained
     with pytest.raises(RuntimeError, match="before the supernet is trained"):
         strategy.ask(1)
@@ -420,10 +405,10 @@ def test_train_then_ask_once(data):
 def test_resume_continues_exactly(data):
     """2 epochs straight equal 1 epoch, a kill, a JSON round trip into a new strategy, and 1 more."""
     straight = make(darts_cell(data), epochs=2)
-    straight.train_supernet(Context(data, straight))
+    straight.train_supernet(RecordingSupernetContext(data, straight))
 
     first = make(darts_cell(data), epochs=2)
-    context = Context(data, first, stop_after=1)
+    context = RecordingSupernetContext(data, first, stop_after=1)
     with pytest.raises(KeyboardInterrupt):
         first.train_supernet(context)
     state = json.loads(context.saved[-1])
@@ -434,7 +419,7 @@ def test_resume_continues_exactly(data):
     resumed = make(darts_cell(data), epochs=2)
     resumed.load_state_dict(state)
     assert not resumed.supernet_trained
-    resumed.train_supernet(Context(data, resumed))
+    resumed.train_supernet(RecordingSupernetContext(data, resumed))
     assert resumed.ask(1) == straight.ask(1)
     assert [h["alpha"] for h in resumed.history] == [h["alpha"] for h in straight.history]
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in straight.history]
@@ -442,7 +427,7 @@ def test_resume_continues_exactly(data):
 
 def test_a_state_from_other_options_is_refused(data):
     strategy = make(nb201(data))
-    strategy.train_supernet(Context(data, strategy))
+    strategy.train_supernet(RecordingSupernetContext(data, strategy))
     other = make(nb201(data), order=2)
     with pytest.raises(ConfigError, match="trained with other options"):
         other.load_state_dict(json.loads(json.dumps(strategy.state_dict())))
@@ -450,7 +435,7 @@ def test_a_state_from_other_options_is_refused(data):
 
 def test_the_deadline_stops_training_and_still_derives(data):
     strategy = make(nb201(data), epochs=50)
-    context = Context(data, strategy, deadline=0.0)
+    context = RecordingSupernetContext(data, strategy, deadline=0.0)
     strategy.train_supernet(context)
     assert strategy.supernet_trained
     assert strategy.epoch == 0

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from automl_codegen import ConfigError, NeuralArchitectureSearch, Objective, SupernetContext, Trial
+from automl_codegen import ConfigError, NeuralArchitectureSearch, Objective, Trial
+from automl_codegen.testing import RecordingSupernetContext
 from automl_codegen_plugins.datasets.synthetic import load_synthetic
 from automl_codegen_plugins.spaces.chain_cnn import ChainCNNSpace
 from automl_codegen_plugins.spaces.darts_cell import DARTS_V2, DartsCellSpace
@@ -53,22 +54,6 @@ def make(space, **options):
         **options,
     }
     return RLStrategy(space, [ACCURACY], seed=0, **options)
-
-
-class Context(SupernetContext):
-    """A SupernetContext that keeps what the strategy logs and checkpoints."""
-
-    def __init__(self, dataset, strategy, stop_after=None, deadline=None):
-        self.events, self.saved = [], []
-
-        def checkpoint():
-            self.saved.append(json.dumps(strategy.state_dict(), allow_nan=False))
-            if stop_after is not None and len(self.saved) >= stop_after:
-                raise KeyboardInterrupt  # a kill between epochs
-
-        super().__init__(
-            dataset, "cpu", 0, deadline, checkpoint, lambda kind, step, values: self.events.append((kind, step, values))
-        )
 
 
 # -- the supernet along one child --------------------------------------------------------------
@@ -156,7 +141,7 @@ def test_train_then_ask_the_best_children_best_first(data):
     assert not strategy.supernet_trained
     with pytest.raises(RuntimeError, match="before the supernet is trained"):
         strategy.ask(1)
-    context = Context(data, strategy)
+    context = RecordingSupernetContext(data, strategy)
     strategy.train_supernet(context)
     assert strategy.supernet_trained
     kinds = [kind for kind, _, _ in context.events]
@@ -184,7 +169,7 @@ def test_shared_weights_learn_and_the_controller_prefers_what_they_score_well(da
     """On an easy task the shared weights learn (training loss falls) and the children the
     controller samples at the end score at least as well as those it sampled first."""
     strategy = make(nb201(data), epochs=6, controller_steps=4, w_lr=0.05)
-    strategy.train_supernet(Context(data, strategy))
+    strategy.train_supernet(RecordingSupernetContext(data, strategy))
     history = strategy.supernet_history
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["reward_mean"] >= history[0]["reward_mean"]
@@ -195,7 +180,7 @@ def test_same_seed_same_search(data):
     runs = []
     for _ in range(2):
         strategy = make(nb201(data))
-        strategy.train_supernet(Context(data, strategy))
+        strategy.train_supernet(RecordingSupernetContext(data, strategy))
         runs.append((strategy.derived, [h["train_loss"] for h in strategy.supernet_history], strategy.history))
     assert runs[0] == runs[1]
 
@@ -203,10 +188,10 @@ def test_same_seed_same_search(data):
 def test_resume_continues_exactly(data):
     """2 epochs straight equal 1 epoch, a kill, a JSON round trip into a new strategy, and 1 more."""
     straight = make(darts_cell(data))
-    straight.train_supernet(Context(data, straight))
+    straight.train_supernet(RecordingSupernetContext(data, straight))
 
     first = make(darts_cell(data))
-    context = Context(data, first, stop_after=1)
+    context = RecordingSupernetContext(data, first, stop_after=1)
     with pytest.raises(KeyboardInterrupt):
         first.train_supernet(context)
     state = json.loads(context.saved[-1])
@@ -216,7 +201,7 @@ def test_resume_continues_exactly(data):
     resumed = make(darts_cell(data))
     resumed.load_state_dict(state)
     assert not resumed.supernet_trained
-    resumed.train_supernet(Context(data, resumed))
+    resumed.train_supernet(RecordingSupernetContext(data, resumed))
     assert resumed.derived == straight.derived
     untimed = [
         [{k: v for k, v in h.items() if k != "seconds"} for h in s.supernet_history] for s in (resumed, straight)
@@ -236,7 +221,7 @@ def test_a_state_from_other_options_or_mode_is_refused(data):
 
 def test_the_deadline_stops_training_and_still_proposes(data):
     strategy = make(nb201(data), epochs=50)
-    strategy.train_supernet(Context(data, strategy, deadline=0.0))
+    strategy.train_supernet(RecordingSupernetContext(data, strategy, deadline=0.0))
     assert strategy.supernet_trained
     assert strategy.supernet_history == []
     (genotype,) = strategy.ask(1)
