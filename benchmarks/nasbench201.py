@@ -331,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds", type=int, default=50, help="runs per strategy and dataset, seeds 0..N-1 (default 50)"
     )
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run from here (default 0); tune options on other seeds than the ones you report",
+    )
+    parser.add_argument(
         "--seeds-for", action="append", default=[], metavar="DATASET=N", help="another number of seeds for one dataset"
     )
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
@@ -372,15 +378,18 @@ def main(argv: list[str] | None = None) -> int:
             breakdown(variants, args.seeds, args.queries, table, pm, Path(tmp))
             return 0
         optima = {d: optimum(evaluator, d) for d in seeds}
+        first = args.first_seed
         results: dict[tuple[str, str], list[dict]] = {}
         for dataset, count in seeds.items():
             for number, variant in enumerate(variants):
                 clock = time.perf_counter()
                 work = Path(tmp) / f"{dataset}-{number}"
                 if variant.optuna:
-                    runs = [optuna_run(variant.name, dataset, s, args.queries, evaluator) for s in range(count)]
+                    chosen = range(first, first + count)
+                    runs = [optuna_run(variant.name, dataset, s, args.queries, evaluator) for s in chosen]
                 else:
-                    runs = [engine_run(variant, dataset, s, args.queries, table, work, pm) for s in range(count)]
+                    chosen = range(first, first + count)
+                    runs = [engine_run(variant, dataset, s, args.queries, table, work, pm) for s in chosen]
                 results[(variant.label, dataset)] = runs
                 print(
                     f"{dataset:<11} {variant.label:<46} {mean_std([r['test'] for r in runs]):>14}"

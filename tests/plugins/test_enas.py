@@ -266,9 +266,12 @@ def test_spaces_without_a_supernet_and_the_mnas_reward_are_refused(data):
         make(nb201(data), reward="mnas", latency_target=1.0)
 
 
-def test_defaults_are_enas():
+def test_defaults_are_enas(data):
     options = WeightSharingOptions()
     assert (options.w_lr, options.w_lr_min, options.w_momentum, options.w_weight_decay) == (0.05, 0.0005, 0.9, 1e-4)
+    # The controller keeps ENAS's Adam and has no elite: the shared weights change under it.
+    strategy = make(nb201(data))
+    assert (strategy.optimizer, strategy.lr, strategy.elite_size) == ("adam", 0.01, 0)
 
 
 def test_a_search_retrains_the_chosen_children_and_resumes_after_a_kill(tmp_path):

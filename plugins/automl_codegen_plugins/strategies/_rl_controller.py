@@ -137,27 +137,55 @@ class Controller(nn.Module):
 
 
 class ControllerTrainer:
-    """A controller with its Adam optimizer: REINFORCE updates and exact (de)serialisation."""
+    """A controller with its optimizer: REINFORCE updates and exact (de)serialisation.
 
-    def __init__(self, controller: Controller, *, lr: float, grad_clip: float | None) -> None:
+    Args:
+        optimizer: ``"adam"`` (per-parameter steps of about ``lr`` whatever the gradient's
+            size) or ``"sgd"`` (plain steps of ``lr`` times the gradient, no momentum: no
+            state to keep, and a step as large as the advantages say).
+    """
+
+    def __init__(self, controller: Controller, *, lr: float, grad_clip: float | None, optimizer: str = "adam") -> None:
         self.controller = controller
         self.grad_clip = grad_clip
-        self.optimizer = torch.optim.Adam(controller.parameters(), lr=lr)
+        self.optimizer_name = optimizer
+        if optimizer == "adam":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(controller.parameters(), lr=lr)
+        elif optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(controller.parameters(), lr=lr)
+        else:
+            msg = f"unknown controller optimizer {optimizer!r}; choose adam or sgd"
+            raise ValueError(msg)
 
     def update(
-        self, batch: Sequence[Sequence[int]], advantages: Sequence[float], entropy_weight: float
+        self,
+        batch: Sequence[Sequence[int]],
+        advantages: Sequence[float],
+        entropy_weight: float,
+        elite: Sequence[Sequence[int]] = (),
+        elite_weight: float = 0.0,
     ) -> dict[str, float]:
-        """One gradient step on ``-mean(A * log π(a)) - entropy_weight * mean(H)``.
+        """One gradient step on ``-mean(A * log π(a)) - entropy_weight * mean(H) - elite_weight * mean(log π(e))``.
+
+        The last term, over the ``elite`` decisions (the best seen so far), is priority
+        queue training (Abolafia et al. 2018): it pulls the policy towards what already
+        worked, which REINFORCE alone learns slowly from few rewards.
 
         Returns:
             ``loss``, ``entropy`` (mean trajectory entropy before the step) and
             ``grad_norm`` (before clipping), as floats.
         """
-        indices = torch.tensor([list(row) for row in batch], dtype=torch.long)
+        elite = list(elite) if elite_weight else []
+        # One pass scores the batch and the elite together (the controller's cost is per
+        # call, not per row).
+        indices = torch.tensor([list(row) for row in [*batch, *elite]], dtype=torch.long)
         weights = torch.tensor(list(advantages), dtype=torch.float32)
         with one_thread():
-            log_prob, entropy, _ = self.controller.evaluate(indices)
+            log_probs, entropies, _ = self.controller.evaluate(indices)
+            log_prob, entropy = log_probs[: len(batch)], entropies[: len(batch)]
             loss = -(weights * log_prob).mean() - entropy_weight * entropy.mean()
+            if elite:
+                loss = loss - elite_weight * log_probs[len(batch) :].mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             parameters = list(self.controller.parameters())
@@ -180,7 +208,8 @@ class ControllerTrainer:
         """Weights and Adam moments as base64 of the raw little-endian tensor bytes.
 
         Exact (bit for bit) and strict JSON; nested lists of floats would also be exact
-        but about four times larger, and the state is written after every tell.
+        but about four times larger, and the state is written after every tell. Plain
+        SGD keeps no state: its ``adam`` entries are all ``None``.
         """
         optimizer_state = self.optimizer.state_dict()["state"]
         moments = []

@@ -11,14 +11,23 @@ Multi-trial mode: ``ask`` samples genotypes from the controller, the engine trai
 measures them, ``tell`` turns each trial into a reward. Once ``batch_size`` rewards have
 arrived the controller takes one REINFORCE step on::
 
-    loss = -mean_i(A_i * log π(a_i)) - entropy_weight * mean_i(H_i)
+    loss = -mean_i(A_i * log π(a_i)) - entropy_weight * mean_i(H_i) - elite_weight * mean_e(log π(e))
 
 where ``A_i`` is the reward minus an exponential-moving-average baseline
 (``baseline_decay``), divided by a running estimate of its spread when
 ``normalize_advantage`` is on (so one learning rate suits rewards in [0, 1] and rewards in
-milliseconds alike), and ``H_i`` is the entropy of the trajectory; the gradient norm is
-clipped to ``grad_clip`` and Adam (``lr``) applies it. The first batch sets the baseline
-to its mean reward.
+milliseconds alike), ``H_i`` is the entropy of the trajectory, and ``e`` runs over the
+elite: the ``elite_size`` genotypes with the best rewards told so far (priority queue
+training, Abolafia et al. 2018, "Neural Program Synthesis with Priority Queue Training").
+The gradient norm is clipped to ``grad_clip`` and the ``optimizer`` applies it: plain SGD
+by default, or Adam. The first batch sets the baseline to its mean reward.
+
+Why the elite and SGD: a NAS run affords tens to hundreds of trials, and REINFORCE alone
+learns little from so few rewards; on NAS-Bench-201 (100 queries, 50 seeds) the
+Adam-only controller ended at 93.9% test accuracy, about random search plus 0.2, and the
+elite with plain SGD at 94.1-94.2, level with TPE. Adam moves every logit by about ``lr``
+per step whatever its gradient, so noise moves the policy as far as signal does; SGD steps
+in proportion to the advantages.
 
 Log-probabilities are recomputed at update time from ``space.encode(genotype)`` under the
 current policy; nothing but the genotype is kept between ``ask`` and ``tell``. With the
@@ -96,9 +105,10 @@ from automl_codegen.objective import MAX
 if TYPE_CHECKING:
     from ._rl_controller import ControllerTrainer
 
-__all__ = ["REWARDS", "RLStrategy", "WeightSharingOptions", "register_strategies"]
+__all__ = ["OPTIMIZERS", "REWARDS", "RLStrategy", "WeightSharingOptions", "register_strategies"]
 
 REWARDS = ("objective", "mnas")
+OPTIMIZERS = ("adam", "sgd")  # of the controller (see ControllerTrainer)
 
 # How often to re-sample a genotype that was already evaluated or is pending before
 # accepting the duplicate (as evolution does): a converged controller would otherwise
@@ -107,6 +117,13 @@ _MAX_TRIES = 32
 _CANDIDATES = 8  # samples drawn per controller pass while looking for a new genotype
 
 _STATE_VERSION = 1
+
+# Multi-trial defaults, chosen on NAS-Bench-201 (100 queries, 50 seeds; README): plain SGD
+# at 0.5 with a 5-strong elite reached 94.2 where Adam at 0.01 without one reached 93.9.
+# Weight-sharing mode keeps ENAS's Adam at 0.01 and no elite: its rewards are one
+# validation batch on weights that keep changing, so yesterday's best is stale.
+_DEFAULT_LR = {"adam": 0.01, "sgd": 0.5}
+_DEFAULT_ELITE_SIZE = 5
 
 #: The defaults of the mnas-only options, applied when ``reward="mnas"``.
 _MNAS_DEFAULTS = {"latency_metric": "latency_ms", "latency_weight": -0.07}
@@ -159,9 +176,14 @@ class RLStrategy(Strategy):
         seed: seeds the controller's initial weights and all sampling.
         batch_size: rewards per controller update, >= 1 (default 5). Smaller learns
             sooner from few trials, larger lowers the variance of each step.
-        lr: Adam learning rate, > 0 (default 0.01: searches run tens to hundreds of
-            trials, not the tens of thousands ENAS's 3.5e-4 was tuned for; from about
-            0.03 the controller often commits to a wrong option before exploring).
+        optimizer: ``"sgd"`` (default) or ``"adam"`` (the default with weight sharing).
+        lr: learning rate, > 0 (default 0.5 with SGD; 0.01 with Adam: searches run tens
+            to hundreds of trials, not the tens of thousands ENAS's 3.5e-4 was tuned
+            for, and from about 0.03 Adam often commits to a wrong option before exploring).
+        elite_size: how many of the best genotypes told so far the elite term imitates,
+            >= 0 (default 5; 0, i.e. off, with weight sharing, whose rewards come from
+            weights that keep changing).
+        elite_weight: weight of the elite term, >= 0 (default 2).
         hidden_size: LSTM width, >= 1 (default 64).
         embedding_size: width of the decision embeddings, >= 1 (default: ``hidden_size``).
         entropy_weight: weight of the entropy bonus, >= 0 (default 0.01).
@@ -214,7 +236,10 @@ class RLStrategy(Strategy):
         *,
         seed: int = 0,
         batch_size: int = 5,
-        lr: float = 0.01,
+        lr: float | None = None,
+        optimizer: str | None = None,
+        elite_size: int | None = None,
+        elite_weight: float = 2.0,
         hidden_size: int = 64,
         embedding_size: int | None = None,
         entropy_weight: float = 0.01,
@@ -234,7 +259,21 @@ class RLStrategy(Strategy):
         sharing_options = {k: options.pop(k) for k in list(options) if k in _SHARING_OPTION_NAMES}
         super().__init__(space, objectives, seed=seed, **options)
         self.batch_size = _check_int("batch_size", batch_size)
-        self.lr = _check_number("lr", lr, "> 0", lambda x: x > 0)
+        sharing = weight_sharing is True
+        if optimizer is None:
+            optimizer = "adam" if sharing else "sgd"
+        if optimizer not in OPTIMIZERS:
+            msg = f"strategy 'rl': unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            raise ConfigError(msg)
+        self.optimizer = optimizer
+        self.lr = _check_number("lr", _DEFAULT_LR[optimizer] if lr is None else lr, "> 0", lambda x: x > 0)
+        if elite_size is None:
+            elite_size = 0 if sharing else _DEFAULT_ELITE_SIZE
+        if not isinstance(elite_size, Integral) or isinstance(elite_size, bool) or elite_size < 0:
+            msg = f"strategy 'rl': elite_size must be an integer >= 0, got {elite_size!r}"
+            raise ConfigError(msg)
+        self.elite_size = int(elite_size)
+        self.elite_weight = _check_number("elite_weight", elite_weight, ">= 0", lambda x: x >= 0)
         self.hidden_size = _check_int("hidden_size", hidden_size)
         self.embedding_size = (
             self.hidden_size if embedding_size is None else _check_int("embedding_size", embedding_size)
@@ -266,7 +305,9 @@ class RLStrategy(Strategy):
             tanh_constant=self.tanh_constant,
             seed=seed,
         )
-        self._trainer: ControllerTrainer = ControllerTrainer(controller, lr=self.lr, grad_clip=self.grad_clip)
+        self._trainer: ControllerTrainer = ControllerTrainer(
+            controller, lr=self.lr, grad_clip=self.grad_clip, optimizer=self.optimizer
+        )
         # The encoded controller and Adam state, kept until the next update: the engine
         # saves the strategy state after every trial, but the controller only changes
         # once per batch, and encoding it dominated the per-trial cost on tabular benchmarks.
@@ -285,6 +326,10 @@ class RLStrategy(Strategy):
         self._buffer: list[tuple[list[int], float | None]] = []
         self._pending: dict[str, int] = {}  # fingerprint -> times asked, not yet told
         self._seen: set[str] = set()  # fingerprints of told genotypes
+        # The best ``elite_size`` (option indices, reward) told so far, best first.
+        self._elite: list[tuple[list[int], float]] = []
+        # Sampled from the current policy, not yet proposed (see _propose).
+        self._candidates: list[list[int]] = []
         self._setup_sharing(weight_sharing, sharing_options)
 
     # -- weight sharing (ENAS) -----------------------------------------------------------
@@ -517,9 +562,11 @@ class RLStrategy(Strategy):
                 self._pending[key] = left
             self._seen.add(key)
             value = self.reward(trial)
+            indices = list(self.space.encode(trial.genotype))
             if value is not None:
                 self._observe(value)
-            self._buffer.append((list(self.space.encode(trial.genotype)), value))
+                self._remember(indices, value)
+            self._buffer.append((indices, value))
             self._told += 1
             if len(self._buffer) >= self.batch_size:
                 batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
@@ -559,6 +606,16 @@ class RLStrategy(Strategy):
         mean += delta / count
         self._reward_stats = [count, mean, m2 + delta * (value - mean)]
 
+    def _remember(self, indices: list[int], value: float) -> None:
+        """Keep ``indices`` among the elite if its reward is among the best ``elite_size`` told."""
+        if not self.elite_size:
+            return
+        # Stable: among equal rewards the one told first stays ahead.
+        position = sum(1 for _, r in self._elite if r >= value)
+        if position < self.elite_size:
+            self._elite.insert(position, (indices, value))
+            del self._elite[self.elite_size :]
+
     def _update(self, batch: list[tuple[list[int], float | None]]) -> None:
         """One REINFORCE step on a full batch of told trials."""
         if self._worst is None:
@@ -580,8 +637,15 @@ class RLStrategy(Strategy):
         if self.normalize_advantage and self._reward_var > 0:
             scale = math.sqrt(self._reward_var)
             advantages = [a / scale for a in advantages]
-        stats = self._trainer.update([indices for indices, _ in batch], advantages, self.entropy_weight)
+        stats = self._trainer.update(
+            [indices for indices, _ in batch],
+            advantages,
+            self.entropy_weight,
+            elite=[indices for indices, _ in self._elite],
+            elite_weight=self.elite_weight,
+        )
         self._controller_state = None
+        self._candidates = []  # samples of the old policy
         entry = {
             "step": len(self.history),
             "trials": self._told,
@@ -625,10 +689,14 @@ class RLStrategy(Strategy):
     def _propose(self) -> Genotype:
         for _ in range(_MAX_TRIES // _CANDIDATES):
             # Candidates come in batches: one batched pass of the controller costs about
-            # what a single sample does, and a converged controller needs many.
-            uniforms = self.rng.random((_CANDIDATES, len(self.sizes)))
-            for indices in self._trainer.controller.sample(uniforms):
-                genotype = self.space.decode(indices)
+            # what a single sample does, and a converged controller needs many. Unused
+            # ones wait for the next ask until the policy changes (``_update`` drops them),
+            # so they are always samples of the current policy.
+            if not self._candidates:
+                uniforms = self.rng.random((_CANDIDATES, len(self.sizes)))
+                self._candidates = self._trainer.controller.sample(uniforms)
+            while self._candidates:
+                genotype = self.space.decode(self._candidates.pop(0))
                 key = self._fingerprint(genotype)
                 if key not in self._seen and key not in self._pending:
                     return genotype
@@ -646,6 +714,7 @@ class RLStrategy(Strategy):
             "sizes": list(self.sizes),
             "hidden_size": self.hidden_size,
             "embedding_size": self.embedding_size,
+            "optimizer": self.optimizer,
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -664,6 +733,8 @@ class RLStrategy(Strategy):
             buffer=[[indices, r] for indices, r in self._buffer],
             pending=dict(sorted(self._pending.items())),
             seen=sorted(self._seen),
+            elite=[[indices, r] for indices, r in self._elite],
+            candidates=[list(indices) for indices in self._candidates],
             history=[{k: _float_to_json(v) for k, v in entry.items()} for entry in self.history],
         )
         if self.sharing is not None:
@@ -698,9 +769,17 @@ class RLStrategy(Strategy):
         if state.get("version") != _STATE_VERSION:
             msg = f"strategy 'rl' cannot read a saved state of version {state.get('version')!r}"
             raise ConfigError(msg)
-        if state.get("controller_config") != self._config():
+        sharing = state.get("weight_sharing")
+        if (sharing is None) != (self.sharing is None):
+            saved = "with" if sharing is not None else "without"
+            msg = f"strategy 'rl' was saved {saved} weight sharing; resume with the same weight_sharing option"
+            raise ConfigError(msg)
+        saved_config = state.get("controller_config")
+        if isinstance(saved_config, dict) and "optimizer" not in saved_config:
+            saved_config = {**saved_config, "optimizer": "adam"}  # saved before the option existed
+        if saved_config != self._config():
             msg = (
-                f"strategy 'rl' was saved with controller {state.get('controller_config')} but is "
+                f"strategy 'rl' was saved with controller {saved_config} but is "
                 f"configured for {self._config()}; resume with the same space and options"
             )
             raise ConfigError(msg)
@@ -717,14 +796,11 @@ class RLStrategy(Strategy):
         self._buffer = [([int(i) for i in indices], _optional_float(r)) for indices, r in state["buffer"]]
         self._pending = {str(k): int(v) for k, v in state["pending"].items()}
         self._seen = set(state["seen"])
+        self._elite = [([int(i) for i in indices], float(r)) for indices, r in state.get("elite", [])]
+        self._candidates = [[int(i) for i in indices] for indices in state.get("candidates", [])]
         self.history = [
             {k: v if k in ("step", "trials") else float(v) for k, v in entry.items()} for entry in state["history"]
         ]
-        sharing = state.get("weight_sharing")
-        if (sharing is None) != (self.sharing is None):
-            saved = "with" if sharing is not None else "without"
-            msg = f"strategy 'rl' was saved {saved} weight sharing; resume with the same weight_sharing option"
-            raise ConfigError(msg)
         if sharing is not None:
             if sharing["settings"] != self._sharing_settings:
                 msg = (
