@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="hard limit such as 'latency_ms <= 2' or 'params < 50000'; repeatable",
     )
     search.add_argument("--budget-trials", type=int, metavar="N", help="number of trials")
-    search.add_argument("--budget-seconds", type=float, metavar="S", help="wall-clock budget in seconds")
+    search.add_argument(
+        "--budget-seconds",
+        type=float,
+        metavar="S",
+        help="wall-clock budget in seconds; no trial starts that should end after it",
+    )
     search.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     search.add_argument("--epochs", type=int, default=15, help="training epochs per trial (default: 15)")
     search.add_argument(

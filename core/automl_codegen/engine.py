@@ -19,7 +19,7 @@ import numpy as np
 
 from .architecture import Architecture
 from .evaluation import EvaluationContext
-from .fidelity import RUNG
+from .fidelity import BUDGET_EPOCHS, RUNG
 from .objective import Constraint, Objective
 from .space import Genotype, SearchSpace
 from .trial import COMPLETE, FAILED, Trial
@@ -155,6 +155,52 @@ class Budget:
         return (self.trials is not None and done >= self.trials) or (
             self.seconds is not None and elapsed >= self.seconds
         )
+
+
+class TrialDuration:
+    """Predicts how long a trial of so many epochs takes, from the trials finished so far.
+
+    A trial costs a fixed part (building, profiling, testing) plus a part per epoch, so
+    with finished trials of at least two different epoch counts the prediction is the
+    least-squares line ``a + b * epochs`` through them (``a`` kept >= 0); with one epoch
+    count it is their mean duration scaled by the epochs asked (a conservative guess for
+    shorter trials); with none there is no prediction. The time budget uses it to start
+    no trial that would end after the budget.
+    """
+
+    def __init__(self, planned_epochs: int, trials: Sequence[Trial] = ()) -> None:
+        self.planned_epochs = planned_epochs
+        self._points: list[tuple[float, float]] = []  # (epochs, seconds)
+        for trial in trials:
+            self.add(trial)
+
+    def add(self, trial: Trial) -> None:
+        """Learn from a finished trial: its planned epochs (its rung's, else the run's) and duration.
+
+        Planned, not trained: a trial that early stopping cut short still says how long
+        the next one may take.
+        """
+        if not trial.ok or not trial.duration_s > 0:
+            return  # failures often end early, which says little about a full training
+        epochs = float(trial.metrics.get(BUDGET_EPOCHS, self.planned_epochs))
+        if math.isfinite(epochs) and epochs > 0:
+            self._points.append((epochs, float(trial.duration_s)))
+
+    def predict(self, epochs: float) -> float | None:
+        """Seconds a trial of ``epochs`` epochs should take, or ``None`` before any trial finished."""
+        if not self._points:
+            return None
+        xs = [x for x, _ in self._points]
+        ys = [y for _, y in self._points]
+        mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+        spread = sum((x - mean_x) ** 2 for x in xs)
+        if spread == 0:
+            return mean_y * epochs / mean_x
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in self._points) / spread
+        intercept = mean_y - slope * mean_x
+        if slope <= 0 or intercept < 0:  # noise or overlapping trials: fall back to a rate
+            return epochs * sum(ys) / sum(xs)
+        return intercept + slope * epochs
 
 
 ProgressCallback = Callable[[Trial, Trial | None], None]

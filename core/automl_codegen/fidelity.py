@@ -143,6 +143,12 @@ class FidelityScheduler:
 
         The job counts as started: a second call never returns the same promotion.
         """
+        job = self.peek()
+        self.started(self.metrics(job))
+        return job
+
+    def peek(self) -> Job:
+        """What :meth:`next` would return, without counting it as started."""
         job = None
         for rung in reversed(range(len(self._epochs) - 1)):
             candidate = self._promotable(rung)
@@ -153,7 +159,6 @@ class FidelityScheduler:
             brackets = self.fidelity.brackets
             start = brackets[self._new % len(brackets)]
             job = Job(start, self._epochs[start])
-        self.started(self.metrics(job))
         return job
 
     def _promotable(self, rung: int) -> Trial | None:

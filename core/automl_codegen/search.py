@@ -22,7 +22,17 @@ import attrs
 
 from . import pareto
 from ._progress import SearchProgress
-from .engine import Budget, ObjectiveFaultError, TrialOutcome, best_trial, is_better, run_trial, score, trial_seed
+from .engine import (
+    Budget,
+    ObjectiveFaultError,
+    TrialDuration,
+    TrialOutcome,
+    best_trial,
+    is_better,
+    run_trial,
+    score,
+    trial_seed,
+)
 from .errors import AutoMLCodeGenError, ConfigError, PluginError, RunDirectoryError
 from .evaluation import EvaluationContext, TrainingBudget
 from .fidelity import Fidelity, FidelityScheduler, top_rung
@@ -108,7 +118,10 @@ class NeuralArchitectureSearch:
         strategy: a registered strategy (``evolution``).
         objectives: objective names; the first one picks ``result.best``.
         constraints: hard limits such as ``"latency_ms <= 2"`` or ``"params < 50000"``.
-        budget: trials (int) or ``{"trials": N, "seconds": S}``.
+        budget: trials (int) or ``{"trials": N, "seconds": S}``. A trial that starts runs
+            to its end, so under ``seconds`` no trial starts that should end after the
+            budget: its duration is predicted from the trials finished so far (per epoch
+            count under multi-fidelity), and the search stops early rather than late.
         seed: makes the split, the strategy and every trial's training reproducible.
         epochs / patience / trial_seconds: the training budget of one trial.
         fidelity: multi-fidelity scheduling of the epochs: ``"successive-halving"``,
@@ -293,9 +306,10 @@ class NeuralArchitectureSearch:
         # Trials the executor is running: future -> (number, genotype, when submitted).
         in_flight: dict[Future, tuple[int, Any, float, Any]] = {}
         scheduler = None if self.fidelity is None else FidelityScheduler(self.fidelity, primary, trials)
+        durations = TrialDuration(self.training.epochs or 1, trials)
         executor = self.executor_factory(**self.executor_options)
         pm.hook.on_search_start(run=self)
-        stop_requested = out_of_proposals = False
+        stop_requested = out_of_proposals = out_of_time = False
         progress = SearchProgress(self.budget.trials, primary, enabled=self.progress, seconds=self.budget.seconds)
         try:
             slots = self._slots(executor)
@@ -309,7 +323,7 @@ class NeuralArchitectureSearch:
                     # that the budget has no room for; those running always finish.
                     while (
                         len(in_flight) < slots
-                        and not (stop_requested or out_of_proposals)
+                        and not (stop_requested or out_of_proposals or out_of_time)
                         and (
                             not self.budget.exhausted(len(trials) + len(in_flight), elapsed())
                             # A one-shot search always retrains what its supernet found, even when
@@ -318,7 +332,20 @@ class NeuralArchitectureSearch:
                         )
                     ):
                         # Multi-fidelity: a finished trial may have earned a longer training.
-                        job = None if scheduler is None else scheduler.next()
+                        job = None if scheduler is None else scheduler.peek()
+                        if self.budget.seconds is not None and (trials or in_flight or not one_shot):
+                            epochs = (self.training.epochs or 1) if job is None else job.epochs
+                            predicted = durations.predict(epochs)
+                            left = self.budget.seconds - elapsed()
+                            if predicted is not None and predicted > left:
+                                progress.log(
+                                    f"time budget: the next trial ({epochs} epochs) should take about "
+                                    f"{predicted:.1f} s and {left:.1f} s are left; starting no more trials"
+                                )
+                                out_of_time = True
+                                break
+                        if scheduler is not None:
+                            job = scheduler.next()
                         if job is not None and job.promote is not None:
                             genotype = job.promote.genotype
                         else:
@@ -356,6 +383,7 @@ class NeuralArchitectureSearch:
                         if job is not None:
                             trial = attrs.evolve(trial, metrics={**trial.metrics, **scheduler.metrics(job)})
                             scheduler.finished(trial)
+                        durations.add(trial)
                         if outcome.state_dict is not None:
                             trial = self._save_weights(journal, trial, outcome.state_dict)
                         self._plugin_call("strategy", self.strategy.tell, [trial])

@@ -128,3 +128,11 @@ def test_defaults():
     assert Fidelity.parse("successive-halving", 9) == Fidelity("successive-halving", 1, 9, 3)
     assert Fidelity.parse({"schedule": "hyperband"}, 27) == Fidelity("hyperband", 3, 27, 3)
     assert Fidelity.parse(None, 9) is None
+
+
+def test_peek_shows_the_next_job_without_starting_it():
+    scheduler = FidelityScheduler(Fidelity("hyperband", 1, 9, 3), ACCURACY)
+    run(scheduler, quality, 5)
+    peeked = [scheduler.peek() for _ in range(3)]
+    assert peeked[0] == peeked[1] == peeked[2]  # peeking twice changes nothing
+    assert scheduler.next() == peeked[0]

@@ -23,21 +23,21 @@ from automl_codegen_plugins.executors.process import ProcessExecutor
 
 
 class SleepyEvaluator:
-    """Scores without training; trial ``slow`` takes ``delay`` seconds, the others 0.05 s.
+    """Scores without training; trial ``slow`` takes ``delay`` seconds, the others ``base`` (0.05 s).
 
     Records where and when each trial ran, in ``metrics``, so tests can see the overlap.
     """
 
     measures = ("accuracy", "pid", "started", "ended")
 
-    def __init__(self, slow: int = -1, delay: float = 0.6, die: int = -1) -> None:
-        self.slow, self.delay, self.die = slow, delay, die
+    def __init__(self, slow: int = -1, delay: float = 0.6, die: int = -1, base: float = 0.05) -> None:
+        self.slow, self.delay, self.die, self.base = slow, delay, die, base
 
     def evaluate(self, architecture, context):
         started = time.time()
         if context.trial_number == self.die:
             os._exit(3)  # a worker killed mid-trial, as by a segfault in native code
-        time.sleep(self.delay if context.trial_number == self.slow else 0.05)
+        time.sleep(self.delay if context.trial_number == self.slow else self.base)
         score = (architecture.num_params % 97) / 97
         return Evaluation(metrics={"accuracy": score, "pid": os.getpid(), "started": started, "ended": time.time()})
 
@@ -139,6 +139,15 @@ def test_a_time_budget_starts_no_trial_once_spent_and_lets_running_ones_finish(t
     assert 1 in {t.number for t in result.trials}  # the long trial was waited for
     assert result.elapsed_s >= 1.0
     assert len(result.trials) < 20
+
+
+def test_a_time_budget_starts_no_trial_that_would_end_after_it(tmp_path):
+    # Two workers, 0.4 s per trial, 1 s budget: two rounds end at 0.8 s; a third would
+    # end at 1.2 s, so it is not started (before, the search ran 20% over its budget).
+    result = search(tmp_path / "run", budget={"seconds": 1.0, "trials": 50}, evaluator_options={"base": 0.4}).search()
+    assert len(result.trials) == 4
+    assert result.elapsed_s < 1.0
+    assert len(journal_rows(tmp_path / "run")[0]) == 4  # nothing started and dropped
 
 
 def test_a_plugin_stop_lets_running_trials_finish(tmp_path):
