@@ -3,12 +3,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # TensorFlow, when an emitter imports it, should not flood test output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The torch-cpu profiler keeps its CPU calibration in a cache directory: not the user's.
+os.environ.setdefault("AUTOML_CODEGEN_CACHE_DIR", tempfile.mkdtemp(prefix="automl-codegen-test-cache-"))
 
 
 def _pip_install_into(site: Path, package: Path) -> None:

@@ -72,8 +72,8 @@ def test_objective_directions():
             {"constraints": ["energy_mj <= 3"]},
             "constraint 'energy_mj <= 3' needs the measurement 'energy_mj', which no evaluator or profiler "
             "of this search produces; measured: accuracy, activation_memory_mb, best_epoch, epochs, flops, "
-            "latency_cv, latency_iqr_ms, latency_ms, latency_threads, param_memory_mb, params, peak_memory_mb, "
-            "test_accuracy, train_loss, train_seconds",
+            "latency_cv, latency_iqr_ms, latency_ms, latency_raw_ms, latency_reference_ms, latency_slowdown, "
+            "latency_threads, param_memory_mb, params, peak_memory_mb, test_accuracy, train_loss, train_seconds",
         ),
     ],
 )

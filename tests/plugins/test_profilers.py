@@ -68,8 +68,15 @@ def registered(module):
 
 def test_torch_cpu_reports_everything_it_declares():
     arch = tiny_architecture()
-    metrics = TorchCPUProfiler(**FAST).profile(build_model(arch), arch)
-    assert set(metrics) == set(TorchCPUProfiler.measures)
+    profiler = TorchCPUProfiler(**FAST)
+    metrics = profiler.profile(build_model(arch), arch)
+    assert set(metrics) == set(profiler.measures)
+    assert set(profiler.measures) == {
+        *TorchCPUProfiler.measures,
+        "latency_raw_ms",
+        "latency_reference_ms",
+        "latency_slowdown",
+    }
     assert all(math.isfinite(v) and v >= 0 for v in metrics.values())
     assert metrics["params"] == arch.num_params
     assert metrics["latency_ms"] > 0

@@ -271,7 +271,7 @@ def test_a_state_saved_before_the_optimizer_option_loads_as_adam():
     old = RLStrategy(ToySpace(), [SCORE], optimizer="adam").state_dict()
     del old["controller_config"]["optimizer"]
     RLStrategy(ToySpace(), [SCORE], optimizer="adam").load_state_dict(old)
-    with pytest.raises(ConfigError, match="'optimizer': 'adam'} but is configured for .*'optimizer': 'sgd'}"):
+    with pytest.raises(ConfigError, match=r"'optimizer': 'adam'\} but is configured for .*'optimizer': 'sgd'\}"):
         RLStrategy(ToySpace(), [SCORE]).load_state_dict(old)
 
 
