@@ -35,7 +35,7 @@ engine's sequential ask-one/tell-one loop every genotype of a batch was sampled 
 policy being updated, so this is exact; when an executor runs trials in parallel, a
 genotype asked before the previous update is scored under the newer policy, the usual
 on-policy approximation (as in ENAS). Resampling that avoids genotypes already evaluated
-or pending (at most 32 draws, then a repeat is accepted) makes the proposals differ
+or pending (at most 584 draws, then a repeat is accepted) makes the proposals differ
 slightly from the policy in the same, accepted way.
 
 Rewards (option ``reward``):
@@ -110,11 +110,11 @@ __all__ = ["OPTIMIZERS", "REWARDS", "RLStrategy", "WeightSharingOptions", "regis
 REWARDS = ("objective", "mnas")
 OPTIMIZERS = ("adam", "sgd")  # of the controller (see ControllerTrainer)
 
-# How often to re-sample a genotype that was already evaluated or is pending before
-# accepting the duplicate (as evolution does): a converged controller would otherwise
-# propose its favourite again and again.
-_MAX_TRIES = 32
-_CANDIDATES = 8  # samples drawn per controller pass while looking for a new genotype
+# Samples drawn per controller pass while looking for a genotype not evaluated or pending:
+# one pass costs about the same for 8 or 512, and a converged controller needs many to
+# find something new (with 32 draws, 4.5 of 100 NAS-Bench-201 queries were repeats). After
+# the last pass a repeat is accepted, as evolution does.
+_CANDIDATE_PASSES = (8, 64, 512)
 
 _STATE_VERSION = 1
 
@@ -687,13 +687,13 @@ class RLStrategy(Strategy):
         return self.space.decode(self._trainer.controller.greedy())
 
     def _propose(self) -> Genotype:
-        for _ in range(_MAX_TRIES // _CANDIDATES):
+        for candidates in _CANDIDATE_PASSES:
             # Candidates come in batches: one batched pass of the controller costs about
             # what a single sample does, and a converged controller needs many. Unused
             # ones wait for the next ask until the policy changes (``_update`` drops them),
             # so they are always samples of the current policy.
             if not self._candidates:
-                uniforms = self.rng.random((_CANDIDATES, len(self.sizes)))
+                uniforms = self.rng.random((candidates, len(self.sizes)))
                 self._candidates = self._trainer.controller.sample(uniforms)
             while self._candidates:
                 genotype = self.space.decode(self._candidates.pop(0))
