@@ -333,17 +333,13 @@ class NeuralArchitectureSearch:
                     ):
                         # Multi-fidelity: a finished trial may have earned a longer training.
                         job = None if scheduler is None else scheduler.peek()
-                        if self.budget.seconds is not None and (trials or in_flight or not one_shot):
-                            epochs = (self.training.epochs or 1) if job is None else job.epochs
-                            predicted = durations.predict(epochs)
-                            left = self.budget.seconds - elapsed()
-                            if predicted is not None and predicted > left:
-                                progress.log(
-                                    f"time budget: the next trial ({epochs} epochs) should take about "
-                                    f"{predicted:.1f} s and {left:.1f} s are left; starting no more trials"
-                                )
-                                out_of_time = True
-                                break
+                        epochs = (self.training.epochs or 1) if job is None else job.epochs
+                        # (The one-shot retraining above is owed whatever the time left.)
+                        if (trials or in_flight or not one_shot) and not self._fits(
+                            durations, epochs, elapsed(), progress
+                        ):
+                            out_of_time = True
+                            break
                         if scheduler is not None:
                             job = scheduler.next()
                         if job is not None and job.promote is not None:
@@ -417,6 +413,20 @@ class NeuralArchitectureSearch:
             progress.log(f"[red]{result.failure_summary()}")
         pm.hook.on_search_end(run=self, result=result)
         return result
+
+    def _fits(self, durations: TrialDuration, epochs: int, elapsed: float, progress: SearchProgress) -> bool:
+        """Whether a trial of ``epochs`` epochs should end within the time budget (logs when not)."""
+        if self.budget.seconds is None:
+            return True
+        predicted = durations.predict(epochs)
+        left = self.budget.seconds - elapsed
+        if predicted is None or predicted <= left:
+            return True
+        progress.log(
+            f"time budget: the next trial ({epochs} epochs) should take about "
+            f"{predicted:.1f} s and {left:.1f} s are left; starting no more trials"
+        )
+        return False
 
     def _slots(self, executor: Any) -> int:
         """How many trials to keep running: the executor's ``max_workers`` (1 if it has none)."""
