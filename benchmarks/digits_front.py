@@ -15,7 +15,7 @@ The profiler calibrates against an interleaved reference network (its default; s
 process, on the same calibration. The uncalibrated chunk medians (``latency_raw_ms``) are
 printed beside, to show how much the machine's speed drifted meanwhile.
 
-    python benchmarks/digits_front.py --trials 40 --seeds 0
+    python benchmarks/digits_front.py --trials 60 --seeds 0
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from automl_codegen_plugins.torch_model import build_model
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--min-run-time", type=float, default=0.3, help="torch-cpu min_run_time, seconds")
