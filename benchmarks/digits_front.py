@@ -35,11 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--min-run-time", type=float, default=0.3, help="torch-cpu min_run_time, seconds")
+    parser.add_argument("--batch-size", type=int, default=1, help="torch-cpu batch_size (default 1: one request)")
     parser.add_argument("--min-front", type=int, default=4)
     parser.add_argument("--min-span", type=float, default=3.0)
     parser.add_argument("--tolerance", type=float, default=0.15)
     args = parser.parse_args(argv)
-    profiler_options = {"min_run_time": args.min_run_time, "threads": 1}
+    profiler_options = {"min_run_time": args.min_run_time, "threads": 1, "batch_size": args.batch_size}
     failures = 0
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
