@@ -37,10 +37,10 @@ class TorchCPUProfiler:
       ``latency_raw_ms`` is the plain median of the model's chunks. A window in which the
       reference ran over 1.6x slower than calibrated is measured again, for up to
       ``patience`` seconds (2), and the least disturbed one kept (``latency_slowdown``:
-      how much slower the reference ran in it). Without
-      ``calibrate``: the median of ``torch.utils.benchmark.Timer.blocked_autorange``
-      blocks. ``latency_iqr_ms`` and ``latency_cv`` (standard deviation / mean of the
-      chunks or blocks) say how steady it was.
+      how much slower the reference ran in it). Without ``calibrate``: the median of
+      ``torch.utils.benchmark.Timer.blocked_autorange`` blocks. ``latency_iqr_ms`` and
+      ``latency_cv`` (standard deviation / mean of the chunks or blocks) say how steady
+      it was.
     * ``peak_memory_mb``: **measured** — parameters and buffers, the input, plus the
       peak of the bytes allocated during one forward pass, read from the
       ``torch.profiler`` allocator events (``profile_memory=True``).
@@ -50,8 +50,8 @@ class TorchCPUProfiler:
     * ``flops`` from ``torch.utils.flop_counter``; ``params`` counted from the module.
 
     Measurements are cached per process by (architecture fingerprint, device, batch
-    size, threads, calibration), so the same network is profiled once (``cache=False`` turns that
-    off; :func:`clear_cache` empties it).
+    size, threads, calibration), so the same network is profiled once (``cache=False``
+    turns that off; :func:`clear_cache` empties it).
     """
 
     measures = (

@@ -148,7 +148,6 @@ class ControllerTrainer:
     def __init__(self, controller: Controller, *, lr: float, grad_clip: float | None, optimizer: str = "adam") -> None:
         self.controller = controller
         self.grad_clip = grad_clip
-        self.optimizer_name = optimizer
         if optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(controller.parameters(), lr=lr)
         elif optimizer == "sgd":
