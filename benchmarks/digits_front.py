@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--min-run-time", type=float, default=0.3, help="torch-cpu min_run_time, seconds")
     parser.add_argument("--batch-size", type=int, default=1, help="torch-cpu batch_size (default 1: one request)")
+    parser.add_argument(
+        "--depths",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2, 3],
+        help="chain-cnn layer counts per stage (default 0 1 2 3: empty stages reach the cheap end)",
+    )
     parser.add_argument("--min-front", type=int, default=4)
     parser.add_argument("--min-span", type=float, default=3.0)
     parser.add_argument("--tolerance", type=float, default=0.15)
@@ -46,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             result = NeuralArchitectureSearch(
                 dataset="digits",
+                space_options={"depths": args.depths},
                 strategy="evolution",
                 objectives=["accuracy", "latency_ms"],
                 budget={"trials": args.trials},

@@ -75,7 +75,11 @@ def test_module_does_not_import_torch():
         ),
         (
             {"depths": (1, 1)},
-            "chain-cnn option 'depths' must list distinct positive integers, got (1, 1)",
+            "chain-cnn option 'depths' must list distinct non-negative integers, got (1, 1)",
+        ),
+        (
+            {"depths": [-1, 2]},
+            "chain-cnn option 'depths' must list distinct non-negative integers, got [-1, 2]",
         ),
         (
             {"kernel_sizes": (3, 4)},
@@ -296,6 +300,39 @@ def test_architecture_round_trips_through_json(space):
     for genotype in _samples(space, 20):
         arch = space.to_architecture(genotype)
         assert Architecture.from_json(arch.to_json()) == arch
+
+
+@pytest.mark.parametrize(("input_shape", "num_classes"), [DIGITS, CIFAR100])
+def test_empty_stages_are_left_out(input_shape, num_classes):
+    space = ChainCNNSpace(input_shape, num_classes, depths=(0, 1, 2), stem_width=12)
+    stem_only = space.to_architecture({"stages": [_stage(depth=0)] * 3})
+    assert [n.name for n in stem_only.nodes] == ["stem", "pool", "classifier"]
+    # The classifier reads the last layer that exists: here the stem's 12 channels.
+    assert stem_only.nodes[-1].attr("in_features") == 12
+    # An empty stage passes the map through: stage 3 follows stage 1 directly.
+    genotype = {"stages": [_stage(width=24, depth=1), _stage(width=48, depth=0), _stage(width=16, depth=2)]}
+    arch = space.to_architecture(genotype)
+    assert [n.name for n in arch.nodes if n.name.startswith("stage")] == ["stage1_0", "stage3_0", "stage3_1"]
+    assert arch.nodes[2].attr("c_in") == 24
+    last_empty = {"stages": [_stage(width=24, depth=1), _stage(width=48, depth=2), _stage(width=16, depth=0)]}
+    assert space.to_architecture(last_empty).nodes[-1].attr("in_features") == 48
+    for a in (stem_only, arch, space.to_architecture(last_empty)):
+        model = build_model(a).eval()
+        assert _num_params(model) == a.num_params
+        with torch.no_grad():
+            assert model(torch.randn(2, *input_shape)).shape == (2, num_classes)
+
+
+def test_key_ignores_every_decision_of_an_empty_stage():
+    space = ChainCNNSpace(*DIGITS, depths=(0, 1, 2))
+    genotype = {"stages": [_stage(depth=1), _stage(depth=0), _stage(depth=2)]}
+    other = copy.deepcopy(genotype)
+    other["stages"][1] = _stage(op="conv", kernel=5, width=64, depth=0, stride=1, skip=False, expand=6)
+    assert space.key(other) == space.key(genotype)
+    assert space.to_architecture(other) == space.to_architecture(genotype)
+    deeper = copy.deepcopy(genotype)
+    deeper["stages"][1]["depth"] = 1
+    assert space.key(deeper) != space.key(genotype)
 
 
 # -- the built model -------------------------------------------------------------------------

@@ -168,6 +168,8 @@ TF_CASES: dict[str, Callable[[], Architecture]] = {
 SPACE_SAMPLES: dict[str, tuple[SearchSpace, int]] = {
     "chain-cnn-3x16x16": (ChainCNNSpace((3, 16, 16), 10), 5),
     "chain-cnn-1x8x8": (ChainCNNSpace((1, 8, 8), 10), 5),
+    # Empty stages: networks down to the stem alone, as a latency-aware search finds them.
+    "chain-cnn-shallow": (ChainCNNSpace((1, 8, 8), 10, depths=(0, 1)), 4),
     "nb201": (NB201Space((3, 8, 8), 10, channels=4, cells_per_stage=1), 2),
     "darts-cell": (DartsCellSpace((3, 8, 8), 10, init_channels=4, layers=3), 1),
 }

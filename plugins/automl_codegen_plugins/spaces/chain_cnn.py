@@ -52,13 +52,14 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _int_tuple(name: str, value: object, *, odd: bool = False) -> tuple[int, ...]:
-    """A non-empty tuple of distinct positive ints, or a ConfigError naming the option."""
+def _int_tuple(name: str, value: object, *, odd: bool = False, least: int = 1) -> tuple[int, ...]:
+    """A non-empty tuple of distinct ints >= ``least``, or a ConfigError naming the option."""
     raw = tuple(value) if isinstance(value, list | tuple) else ()
-    ok = bool(raw) and all(_is_int(v) and v >= 1 for v in raw)
+    ok = bool(raw) and all(_is_int(v) and v >= least for v in raw)
     items = tuple(int(v) for v in raw) if ok else ()
     if not ok or len(set(items)) != len(items):
-        msg = f"chain-cnn option {name!r} must list distinct positive integers, got {value!r}"
+        kind = "positive" if least == 1 else "non-negative"
+        msg = f"chain-cnn option {name!r} must list distinct {kind} integers, got {value!r}"
         raise ConfigError(msg)
     if odd and any(v % 2 == 0 for v in items):
         # Only odd kernels keep "same" padding (k // 2) symmetric; even ones grow the map.
@@ -112,7 +113,10 @@ class ChainCNNSpace(SearchSpace):
         num_stages: how many stages follow the stem.
         widths: output channel counts a stage may pick.
         kernel_sizes: odd kernel sizes a stage may pick.
-        depths: layer counts a stage may pick.
+        depths: layer counts a stage may pick. 0 is allowed: a stage of depth 0 is
+            empty (its other decisions change nothing), which lets a hardware-aware
+            search reach networks shallower than ``num_stages`` layers, the cheap end
+            of a latency front.
         expand_ratios: inverted-residual expansion ratios (used by ``mbconv`` stages only,
             but always part of the encoding so it has a fixed length). A ratio of 1 keeps
             the 1×1 expansion conv, which MobileNetV2 would drop.
@@ -146,7 +150,7 @@ class ChainCNNSpace(SearchSpace):
         self.num_stages = _positive_int("num_stages", num_stages)
         self.widths = _int_tuple("widths", widths)
         self.kernel_sizes = _int_tuple("kernel_sizes", kernel_sizes, odd=True)
-        self.depths = _int_tuple("depths", depths)
+        self.depths = _int_tuple("depths", depths, least=0)
         self.expand_ratios = _int_tuple("expand_ratios", expand_ratios)
         self.stem_width = _positive_int("stem_width", stem_width)
         if type(dropout) not in (int, float) or not 0.0 <= dropout < 1.0:
@@ -228,12 +232,16 @@ class ChainCNNSpace(SearchSpace):
     def key(self, genotype: Any) -> str:
         """Equal for genotypes that lower to the same network.
 
-        ``expand`` of a non-mbconv stage and ``skip`` of a stage with no layer that can
-        take a shortcut change nothing, so they are normalised before hashing; strategies
-        that de-duplicate by key then do not train one network twice.
+        ``expand`` of a non-mbconv stage, ``skip`` of a stage with no layer that can
+        take a shortcut, and every decision of an empty (depth 0) stage change nothing,
+        so they are normalised before hashing; strategies that de-duplicate by key then
+        do not train one network twice.
         """
         canonical = self.decode(self.encode(genotype))
         for stage, has_shortcut in zip(canonical["stages"], self._shortcut_stages(canonical), strict=True):
+            if stage["depth"] == 0:
+                stage.update({field: self._options[field][0] for field in FIELDS if field != "depth"})
+                continue
             if stage["op"] != "mbconv":
                 stage["expand"] = self.expand_ratios[0]
             if not has_shortcut:
@@ -310,7 +318,8 @@ class ChainCNNSpace(SearchSpace):
             stride=1,
         )
         nodes = [stem]
-        for layer in self._layers(genotype):
+        layers = self._layers(genotype)
+        for layer in layers:
             op, kernel = layer.genes["op"], layer.genes["kernel"]
             if layer.shortcut:
                 params = {"channels": layer.c_out}
@@ -323,7 +332,8 @@ class ChainCNNSpace(SearchSpace):
         nodes.append(Node("pool", "global_avg_pool", (nodes[-1].name,)))
         if self.dropout > 0:
             nodes.append(Node("dropout", "dropout", ("pool",), {"p": self.dropout}))
-        width = genotype["stages"][-1]["width"]
+        # Not the last stage's width: that stage may be empty (depth 0).
+        width = layers[-1].c_out if layers else self.stem_width
         nodes.append(
             Node(
                 "classifier",
