@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .architecture import IR_VERSION, OPS, Architecture, Block, Node
+from .chunked import ChunkedList, FingerprintSet
 from .errors import (
     ArchitectureError,
     AutoMLCodeGenError,
@@ -36,11 +37,13 @@ __all__ = [
     "AutoMLCodeGenError",
     "Block",
     "Choice",
+    "ChunkedList",
     "ConfigError",
     "Constraint",
     "Dataset",
     "Evaluation",
     "EvaluationContext",
+    "FingerprintSet",
     "Genotype",
     "NeuralArchitectureSearch",
     "Node",

@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS strategy_state (
 # stored once by content and referenced as {"$blob": digest}: the state is saved after
 # every trial, but such parts change far less often.
 _BLOBS = "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, text TEXT NOT NULL)"
-_BLOB_MIN = 4096
+BLOB_MIN_CHARS = 4096
 _BLOB_KEY = "$blob"
 
 
@@ -305,7 +305,7 @@ class RunJournal:
                 return {k: walk(v) for k, v in value.items()}
             if isinstance(value, list | tuple):
                 return [walk(v) for v in value]
-            if isinstance(value, str) and len(value) >= _BLOB_MIN:
+            if isinstance(value, str) and len(value) >= BLOB_MIN_CHARS:
                 known = self._digests.get(id(value))
                 if known is None or known[0] is not value:
                     known = (value, hashlib.blake2b(value.encode(), digest_size=16).hexdigest())

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
 
-from automl_codegen import ConfigError, Genotype, Objective, SearchSpace, Strategy, Trial, hookimpl
+from automl_codegen import ConfigError, FingerprintSet, Genotype, Objective, SearchSpace, Strategy, Trial, hookimpl
 from automl_codegen.pareto import crowding_distance, non_dominated_sort
 
 __all__ = ["ALGORITHMS", "EvolutionStrategy", "register_strategies"]
@@ -159,7 +159,7 @@ class EvolutionStrategy(Strategy):
         # Genotypes by fingerprint of ``space.key``: the state is saved after every tell,
         # and full keys of every evaluated genotype would make that grow fast.
         self._pending: dict[str, int] = {}  # fingerprint -> times asked, not yet told
-        self._seen: set[str] = set()  # fingerprints of told genotypes
+        self._seen = FingerprintSet()  # fingerprints of told genotypes
         self._ranking: list[tuple[int, float]] | None = None  # NSGA-II cache, per pool
 
     def _resolve_algorithm(self, algorithm: str) -> str:
@@ -230,7 +230,7 @@ class EvolutionStrategy(Strategy):
             population=[m.to_json() for m in self._population],
             offspring=[m.to_json() for m in self._offspring],
             pending=dict(sorted(self._pending.items())),
-            seen=sorted(self._seen),
+            seen=self._seen.dump(),
         )
         return state
 
@@ -249,7 +249,7 @@ class EvolutionStrategy(Strategy):
         self._population = [_Member.from_json(m) for m in state["population"]]
         self._offspring = [_Member.from_json(m) for m in state["offspring"]]
         self._pending = {str(k): int(v) for k, v in state["pending"].items()}
-        self._seen = set(state["seen"])
+        self._seen = FingerprintSet.load(state["seen"])
         self._ranking = None
 
     # -- breeding ------------------------------------------------------------------------
