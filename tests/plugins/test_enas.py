@@ -272,6 +272,7 @@ def test_defaults_are_enas(data):
     # The controller keeps ENAS's Adam and has no elite: the shared weights change under it.
     strategy = make(nb201(data))
     assert (strategy.optimizer, strategy.lr, strategy.elite_size) == ("adam", 0.01, 0)
+    assert (strategy.controller, strategy.hidden_size) == ("lstm", 64)  # ENAS's width
 
 
 def test_a_search_retrains_the_chosen_children_and_resumes_after_a_kill(tmp_path):

@@ -92,6 +92,10 @@ def _bad_cell(text: str, problem: str) -> ConfigError:
     return ConfigError(f"{text!r} is not a NAS-Bench-201 cell string: {problem}. Example: {EXAMPLE}")
 
 
+# Cached: strategies key and encode every genotype they consider (an rl ask looks at a few
+# candidates, a tabular benchmark makes thousands of asks), and the space has only 15,625
+# cells. A malformed string raises, and lru_cache does not keep exceptions.
+@functools.lru_cache(maxsize=1 << 14)
 def parse_cell(text: str) -> tuple[str, ...]:
     """The six ops of a cell string, in :data:`EDGES` order (ConfigError if malformed).
 

@@ -35,8 +35,10 @@ engine's sequential ask-one/tell-one loop every genotype of a batch was sampled 
 policy being updated, so this is exact; when an executor runs trials in parallel, a
 genotype asked before the previous update is scored under the newer policy, the usual
 on-policy approximation (as in ENAS). Resampling that avoids genotypes already evaluated
-or pending (at most 584 draws, then a repeat is accepted) makes the proposals differ
-slightly from the policy in the same, accepted way.
+or pending makes the proposals differ from the policy in the same, accepted way: 32
+samples of the policy, then 512, then, if a policy grew so sure that none of those is
+new, 512 at each of the temperatures 2, 4, 8 and 16 (logits divided by it) before a
+repeat is accepted (see ``_PASSES``).
 
 Rewards (option ``reward``):
 
@@ -67,8 +69,11 @@ private ``torch.Generator`` and sampling draws from the strategy's numpy RNG, so
 torch RNG is not advanced, and the controller's arithmetic runs on one thread whatever
 ``torch.get_num_threads()`` says (it is restored after each call). ``state_dict`` holds the controller weights and
 Adam moments (base64 of the raw float32 bytes: exact and strict JSON), the baseline, the
-told-but-unused rewards, the RNG and the per-update ``history`` (step, trials, reward mean
-and max, baseline, entropy, loss, gradient norm) that run reports plot.
+told-but-unused rewards, the RNG, the current sampling pass (as the RNG state it was
+drawn from: resume draws it again) and the per-update ``history`` (step, trials, reward
+mean and max, baseline, entropy, loss, gradient norm) that run reports plot; the history
+and the fingerprints seen are saved in chunks (:class:`automl_codegen.ChunkedList`), so
+saving the state after every trial does not grow slower as trials accumulate.
 
 Weight-sharing mode (``weight_sharing=True``, ENAS, Pham et al. 2018) on the cell spaces
 (``nb201``, ``darts-cell``: any space with a supernet description): one supernet holds the
@@ -99,22 +104,42 @@ from dataclasses import asdict, dataclass
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
-from automl_codegen import ConfigError, Genotype, Objective, SearchSpace, Strategy, SupernetContext, Trial, hookimpl
+from automl_codegen import (
+    ChunkedList,
+    ConfigError,
+    FingerprintSet,
+    Genotype,
+    Objective,
+    SearchSpace,
+    Strategy,
+    SupernetContext,
+    Trial,
+    hookimpl,
+)
 from automl_codegen.objective import MAX
 
 if TYPE_CHECKING:
     from ._rl_controller import ControllerTrainer
 
-__all__ = ["OPTIMIZERS", "REWARDS", "RLStrategy", "WeightSharingOptions", "register_strategies"]
+__all__ = ["CONTROLLERS", "OPTIMIZERS", "REWARDS", "RLStrategy", "WeightSharingOptions", "register_strategies"]
 
 REWARDS = ("objective", "mnas")
 OPTIMIZERS = ("adam", "sgd")  # of the controller (see ControllerTrainer)
+CONTROLLERS = ("lstm", "factorized")
 
-# Samples drawn per controller pass while looking for a genotype not evaluated or pending:
-# one pass costs about the same for 8 or 512, and a converged controller needs many to
-# find something new (with 32 draws, 4.5 of 100 NAS-Bench-201 queries were repeats). After
-# the last pass a repeat is accepted, as evolution does.
-_CANDIDATE_PASSES = (8, 64, 512)
+# (samples, temperature) of the controller passes that look for a genotype neither told
+# nor pending, widest last. A pass's cost is mostly per call (0.6 ms for 8 samples, 0.8
+# for 32, 5 for 512 on this project's 2-core machine), and a converged controller needs
+# many draws to find something new (with 32, 4.5 of 100 NAS-Bench-201 queries were
+# repeats). A pass that yields nothing new moves on to the next one until the policy
+# changes: past 512 samples at the policy's own temperature the logits are divided by 2,
+# 4, 8, 16, which spreads the draws around the policy's favourites. Without that, a
+# collapsed controller (after ~1,000 NAS-Bench-201 queries) proposed the same few
+# architectures again and again: 191 distinct in 2,000 queries, at 47 ms a query. After
+# the widest pass a repeat is accepted, as evolution does.
+_PASSES = ((32, 1.0), (512, 1.0), (512, 2.0), (512, 4.0), (512, 8.0), (512, 16.0))
+# Fingerprints remembered per option-index tuple (computing one lowers the genotype).
+_FINGERPRINT_CACHE = 1 << 16
 
 _STATE_VERSION = 1
 
@@ -124,6 +149,9 @@ _STATE_VERSION = 1
 # validation batch on weights that keep changing, so yesterday's best is stale.
 _DEFAULT_LR = {"adam": 0.01, "sgd": 0.5}
 _DEFAULT_ELITE_SIZE = 5
+# LSTM width: 32 in multi-trial mode (NAS-Bench-201, seeds 100-299: 94.17 against 94.14
+# with 64, and the update and the saved weights cost less), ENAS's 64 with weight sharing.
+_DEFAULT_HIDDEN = {False: 32, True: 64}
 
 #: The defaults of the mnas-only options, applied when ``reward="mnas"``.
 _MNAS_DEFAULTS = {"latency_metric": "latency_ms", "latency_weight": -0.07}
@@ -184,7 +212,11 @@ class RLStrategy(Strategy):
             >= 0 (default 5; 0, i.e. off, with weight sharing, whose rewards come from
             weights that keep changing).
         elite_weight: weight of the elite term, >= 0 (default 2).
-        hidden_size: LSTM width, >= 1 (default 64).
+        controller: ``"lstm"`` (default: each decision conditioned on the earlier ones)
+            or ``"factorized"`` (an independent softmax per decision, the NAS-Bench-201
+            paper's REINFORCE policy: half the overhead per trial, and on NAS-Bench-201
+            94.07 against the LSTM's 94.17).
+        hidden_size: LSTM width, >= 1 (default 32; 64, ENAS's, with weight sharing).
         embedding_size: width of the decision embeddings, >= 1 (default: ``hidden_size``).
         entropy_weight: weight of the entropy bonus, >= 0 (default 0.01).
         baseline_decay: decay of the moving-average baseline (and of the reward spread
@@ -240,7 +272,8 @@ class RLStrategy(Strategy):
         optimizer: str | None = None,
         elite_size: int | None = None,
         elite_weight: float = 2.0,
-        hidden_size: int = 64,
+        controller: str = "lstm",
+        hidden_size: int | None = None,
         embedding_size: int | None = None,
         entropy_weight: float = 0.01,
         baseline_decay: float = 0.9,
@@ -274,10 +307,22 @@ class RLStrategy(Strategy):
             raise ConfigError(msg)
         self.elite_size = int(elite_size)
         self.elite_weight = _check_number("elite_weight", elite_weight, ">= 0", lambda x: x >= 0)
-        self.hidden_size = _check_int("hidden_size", hidden_size)
-        self.embedding_size = (
-            self.hidden_size if embedding_size is None else _check_int("embedding_size", embedding_size)
-        )
+        if controller not in CONTROLLERS:
+            msg = f"strategy 'rl': unknown controller {controller!r}; choose one of {', '.join(CONTROLLERS)}"
+            raise ConfigError(msg)
+        self.controller = controller
+        if controller == "factorized":
+            given = [name for name, v in (("hidden_size", hidden_size), ("embedding_size", embedding_size)) if v]
+            if given:
+                msg = f"strategy 'rl': {given[0]} only applies to controller='lstm'; the factorized policy has no LSTM"
+                raise ConfigError(msg)
+            self.hidden_size = self.embedding_size = 0
+        else:
+            hidden_size = _DEFAULT_HIDDEN[sharing] if hidden_size is None else hidden_size
+            self.hidden_size = _check_int("hidden_size", hidden_size)
+            self.embedding_size = (
+                self.hidden_size if embedding_size is None else _check_int("embedding_size", embedding_size)
+            )
         self.entropy_weight = _check_number("entropy_weight", entropy_weight, ">= 0", lambda x: x >= 0)
         self.baseline_decay = _check_number("baseline_decay", baseline_decay, "in [0, 1)", lambda x: 0 <= x < 1)
         self.grad_clip = None if grad_clip is None else _check_number("grad_clip", grad_clip, "> 0", lambda x: x > 0)
@@ -296,17 +341,20 @@ class RLStrategy(Strategy):
         )
         self.sizes = self._check_space(space)
 
-        from ._rl_controller import Controller, ControllerTrainer
+        from ._rl_controller import Controller, ControllerTrainer, FactorizedPolicy
 
-        controller = Controller(
-            self.sizes,
-            hidden_size=self.hidden_size,
-            embedding_size=self.embedding_size,
-            tanh_constant=self.tanh_constant,
-            seed=seed,
-        )
+        if controller == "factorized":
+            policy: Any = FactorizedPolicy(self.sizes, tanh_constant=self.tanh_constant, seed=seed)
+        else:
+            policy = Controller(
+                self.sizes,
+                hidden_size=self.hidden_size,
+                embedding_size=self.embedding_size,
+                tanh_constant=self.tanh_constant,
+                seed=seed,
+            )
         self._trainer: ControllerTrainer = ControllerTrainer(
-            controller, lr=self.lr, grad_clip=self.grad_clip, optimizer=self.optimizer
+            policy, lr=self.lr, grad_clip=self.grad_clip, optimizer=self.optimizer
         )
         # The encoded controller and Adam state, kept until the next update: the engine
         # saves the strategy state after every trial, but the controller only changes
@@ -315,6 +363,9 @@ class RLStrategy(Strategy):
 
         #: One entry per controller update, for run reports (see the module docs).
         self.history: list[dict[str, Any]] = []
+        # The same entries in their JSON form, saved in chunks (the state is saved per trial).
+        self._history_json: list[dict[str, Any]] = []
+        self._history_log = ChunkedList()
         self._asked = 0
         self._told = 0
         self._baseline: float | None = None
@@ -325,11 +376,18 @@ class RLStrategy(Strategy):
         # Told, not yet used for an update: (option indices, reward or None if failed).
         self._buffer: list[tuple[list[int], float | None]] = []
         self._pending: dict[str, int] = {}  # fingerprint -> times asked, not yet told
-        self._seen: set[str] = set()  # fingerprints of told genotypes
+        self._seen = FingerprintSet()  # fingerprints of told genotypes
         # The best ``elite_size`` (option indices, reward) told so far, best first.
         self._elite: list[tuple[list[int], float]] = []
-        # Sampled from the current policy, not yet proposed (see _propose).
+        # The current controller pass (see _propose): its samples, how many were looked
+        # at, whether any was new, which pass of _PASSES it is, and how to draw it again
+        # (the RNG state before it), so the state saves four numbers, not 512 samples.
         self._candidates: list[list[int]] = []
+        self._next = 0
+        self._fresh = False
+        self._level = 0
+        self._draw_rng: dict[str, Any] | None = None
+        self._fingerprints: dict[tuple[int, ...], str] = {}
         self._setup_sharing(weight_sharing, sharing_options)
 
     # -- weight sharing (ENAS) -----------------------------------------------------------
@@ -529,8 +587,7 @@ class RLStrategy(Strategy):
             return self._ask_derived(n)
         genotypes = []
         for _ in range(n):
-            genotype = self._propose()
-            key = self._fingerprint(genotype)
+            genotype, key = self._propose()
             self._pending[key] = self._pending.get(key, 0) + 1
             self._asked += 1
             genotypes.append(genotype)
@@ -556,13 +613,13 @@ class RLStrategy(Strategy):
             return
         # Within one batch the order the executor finished in should not matter.
         for trial in sorted(trials, key=lambda t: t.number):
-            key = self._fingerprint(trial.genotype)
+            indices = list(self.space.encode(trial.genotype))
+            key = self._fingerprint(indices)
             left = self._pending.pop(key, 0) - 1
             if left > 0:
                 self._pending[key] = left
             self._seen.add(key)
             value = self.reward(trial)
-            indices = list(self.space.encode(trial.genotype))
             if value is not None:
                 self._observe(value)
                 self._remember(indices, value)
@@ -645,7 +702,8 @@ class RLStrategy(Strategy):
             elite_weight=self.elite_weight,
         )
         self._controller_state = None
-        self._candidates = []  # samples of the old policy
+        # Samples of the old policy are dropped; the search for new ones starts narrow.
+        self._candidates, self._next, self._fresh, self._level, self._draw_rng = [], 0, False, 0, None
         entry = {
             "step": len(self.history),
             "trials": self._told,
@@ -655,6 +713,7 @@ class RLStrategy(Strategy):
             **stats,
         }
         self.history.append(entry)
+        self._history_json.append({k: _float_to_json(v) for k, v in entry.items()})
         # The run report reads reward and entropy per update from the journal's events.
         self.emit("controller", entry["step"], **{k: _float_to_json(v) for k, v in entry.items() if k != "step"})
 
@@ -686,25 +745,47 @@ class RLStrategy(Strategy):
         """The genotype made of the most likely option at each step, given the earlier ones."""
         return self.space.decode(self._trainer.controller.greedy())
 
-    def _propose(self) -> Genotype:
-        for candidates in _CANDIDATE_PASSES:
-            # Candidates come in batches: one batched pass of the controller costs about
-            # what a single sample does, and a converged controller needs many. Unused
-            # ones wait for the next ask until the policy changes (``_update`` drops them),
-            # so they are always samples of the current policy.
-            if not self._candidates:
-                uniforms = self.rng.random((candidates, len(self.sizes)))
-                self._candidates = self._trainer.controller.sample(uniforms)
-            while self._candidates:
-                genotype = self.space.decode(self._candidates.pop(0))
-                key = self._fingerprint(genotype)
-                if key not in self._seen and key not in self._pending:
-                    return genotype
-        return genotype  # a repeat is better than stalling in a (nearly) exhausted space
+    def _propose(self) -> tuple[Genotype, str]:
+        """A genotype of the current policy that is neither told nor pending, and its fingerprint.
 
-    def _fingerprint(self, genotype: Genotype) -> str:
-        # 64 bits, as in evolution: keeps the state small after many trials.
-        return hashlib.blake2b(self.space.key(genotype).encode(), digest_size=8).hexdigest()
+        Candidates come from batched controller passes (one costs about what a single
+        sample does); unused ones wait for the next ask until the policy changes
+        (``_update`` drops them). A pass that held nothing new is followed by the next,
+        wider one of ``_PASSES``.
+        """
+        while True:
+            while self._next < len(self._candidates):
+                indices = self._candidates[self._next]
+                self._next += 1
+                key = self._fingerprint(indices)
+                if key not in self._seen and key not in self._pending:
+                    self._fresh = True
+                    return self.space.decode(indices), key
+            if self._candidates and not self._fresh:
+                if self._level == len(_PASSES) - 1:
+                    # A repeat is better than stalling in a (nearly) exhausted space; the
+                    # next ask draws the widest pass again.
+                    self._candidates, self._next = [], 0
+                    return self.space.decode(indices), key
+                self._level += 1
+            self._draw_rng = self.rng.bit_generator.state
+            self._candidates, self._next, self._fresh = self._draw(), 0, False
+
+    def _draw(self) -> list[list[int]]:
+        """The samples of pass ``_level``, drawn with the RNG as it stands."""
+        samples, temperature = _PASSES[self._level]
+        return self._trainer.controller.sample(self.rng.random((samples, len(self.sizes))), temperature)
+
+    def _fingerprint(self, indices: Sequence[int]) -> str:
+        """64 bits of the space's key, as in evolution (keeps the state small); cached."""
+        row = tuple(indices)
+        fingerprint = self._fingerprints.get(row)
+        if fingerprint is None:
+            if len(self._fingerprints) >= _FINGERPRINT_CACHE:
+                self._fingerprints.clear()
+            key = self.space.key(self.space.decode(list(row)))
+            fingerprint = self._fingerprints[row] = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+        return fingerprint
 
     # -- state ---------------------------------------------------------------------------
 
@@ -712,6 +793,7 @@ class RLStrategy(Strategy):
         """What must match for a saved controller to be loadable."""
         return {
             "sizes": list(self.sizes),
+            "controller": self.controller,
             "hidden_size": self.hidden_size,
             "embedding_size": self.embedding_size,
             "optimizer": self.optimizer,
@@ -732,14 +814,35 @@ class RLStrategy(Strategy):
             reward_stats=list(self._reward_stats),
             buffer=[[indices, r] for indices, r in self._buffer],
             pending=dict(sorted(self._pending.items())),
-            seen=sorted(self._seen),
+            seen=self._seen.dump(),
             elite=[[indices, r] for indices, r in self._elite],
-            candidates=[list(indices) for indices in self._candidates],
-            history=[{k: _float_to_json(v) for k, v in entry.items()} for entry in self.history],
+            candidates=self._candidates_state(),
+            history=self._history_log.dump(self._history_json),
         )
         if self.sharing is not None:
             state["weight_sharing"] = self._sharing_state()
         return state
+
+    def _candidates_state(self) -> dict[str, Any] | list[list[int]]:
+        if self._draw_rng is None and self._candidates:
+            return [list(indices) for indices in self._candidates[self._next :]]  # loaded from an old state
+        return {"rng": self._draw_rng, "level": self._level, "next": self._next, "fresh": self._fresh}
+
+    def _load_candidates(self, saved: Any) -> None:
+        if isinstance(saved, list):  # states before the passes were replayed: the samples themselves
+            self._candidates = [[int(i) for i in indices] for indices in saved]
+            self._next, self._fresh, self._level, self._draw_rng = 0, False, 0, None
+            return
+        self._level, self._next, self._fresh = int(saved["level"]), int(saved["next"]), bool(saved["fresh"])
+        self._draw_rng = saved["rng"]
+        self._candidates = []
+        if self._draw_rng is not None:
+            # Draw the pass again from the RNG state it started from (the controller is
+            # already restored), then put the RNG back where it was saved.
+            now = self.rng.bit_generator.state
+            self.rng.bit_generator.state = self._draw_rng
+            self._candidates = self._draw()
+            self.rng.bit_generator.state = now
 
     def _encoded_controller(self) -> dict[str, Any]:
         if self._controller_state is None:
@@ -775,12 +878,18 @@ class RLStrategy(Strategy):
             msg = f"strategy 'rl' was saved {saved} weight sharing; resume with the same weight_sharing option"
             raise ConfigError(msg)
         saved_config = state.get("controller_config")
-        if isinstance(saved_config, dict) and "optimizer" not in saved_config:
-            saved_config = {**saved_config, "optimizer": "adam"}  # saved before the option existed
-        if saved_config != self._config():
+        if isinstance(saved_config, dict):
+            # Saved before these options existed: what they meant then.
+            saved_config = {"optimizer": "adam", "controller": "lstm", **saved_config}
+        config = self._config()
+        if saved_config != config:
+            if isinstance(saved_config, dict):  # name only the settings that differ
+                differ = [k for k in {**config, **saved_config} if saved_config.get(k) != config.get(k)]
+                saved_config = {k: saved_config.get(k) for k in differ}
+                config = {k: config.get(k) for k in differ}
             msg = (
                 f"strategy 'rl' was saved with controller {saved_config} but is "
-                f"configured for {self._config()}; resume with the same space and options"
+                f"configured for {config}; resume with the same space and options"
             )
             raise ConfigError(msg)
         super().load_state_dict(state)
@@ -795,11 +904,12 @@ class RLStrategy(Strategy):
         self._reward_stats = [int(count), float(mean), float(m2)]
         self._buffer = [([int(i) for i in indices], _optional_float(r)) for indices, r in state["buffer"]]
         self._pending = {str(k): int(v) for k, v in state["pending"].items()}
-        self._seen = set(state["seen"])
+        self._seen = FingerprintSet.load(state["seen"])
         self._elite = [([int(i) for i in indices], float(r)) for indices, r in state.get("elite", [])]
-        self._candidates = [[int(i) for i in indices] for indices in state.get("candidates", [])]
+        self._load_candidates(state.get("candidates", []))
+        self._history_json = ChunkedList.load(state["history"])
         self.history = [
-            {k: v if k in ("step", "trials") else float(v) for k, v in entry.items()} for entry in state["history"]
+            {k: v if k in ("step", "trials") else float(v) for k, v in entry.items()} for entry in self._history_json
         ]
         if sharing is not None:
             if sharing["settings"] != self._sharing_settings:
