@@ -518,6 +518,19 @@ def test_the_factorized_policy_has_no_lstm_options():
         RLStrategy(ToySpace(), [SCORE], controller="factorized").load_state_dict(lstm)
 
 
+def test_a_state_saved_after_an_exhausted_pass_resumes():
+    # 9 arms, all told: the widest pass finds nothing new, so asks repeat. A state saved
+    # then (right after a repeat) must resume to the same repeats.
+    space = ToySpace(length=2, options=3)
+    strategy = RLStrategy(space, [SCORE], seed=0, batch_size=50)
+    run(strategy, bandit(space), 10)
+    state = json.loads(json.dumps(strategy.state_dict()))
+    resumed = RLStrategy(space, [SCORE], seed=1, batch_size=50)
+    resumed.load_state_dict(state)
+    assert resumed.ask(3) == strategy.ask(3)
+    assert resumed._level == len(rl._PASSES) - 1
+
+
 def test_ask_rejects_negative_counts():
     with pytest.raises(ValueError, match="non-negative integer, got -1"):
         RLStrategy(ToySpace(), [SCORE]).ask(-1)

@@ -748,8 +748,8 @@ class RLStrategy(Strategy):
     def _propose(self) -> tuple[Genotype, str]:
         """A genotype of the current policy that is neither told nor pending, and its fingerprint.
 
-        Candidates come from batched controller passes (one costs about what a single
-        sample does); unused ones wait for the next ask until the policy changes
+        Candidates come from batched controller passes (a pass of 32 costs little more
+        than one sample); unused ones wait for the next ask until the policy changes
         (``_update`` drops them). A pass that held nothing new is followed by the next,
         wider one of ``_PASSES``.
         """
@@ -765,8 +765,9 @@ class RLStrategy(Strategy):
                 if self._level == len(_PASSES) - 1:
                     # A repeat is better than stalling in a (nearly) exhausted space; the
                     # next ask draws the widest pass again.
-                    self._candidates, self._next = [], 0
-                    return self.space.decode(indices), key
+                    indices = self._candidates[-1]
+                    self._candidates, self._next, self._draw_rng = [], 0, None
+                    return self.space.decode(indices), self._fingerprint(indices)
                 self._level += 1
             self._draw_rng = self.rng.bit_generator.state
             self._candidates, self._next, self._fresh = self._draw(), 0, False
