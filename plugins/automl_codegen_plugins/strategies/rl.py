@@ -5,7 +5,9 @@ Learning"; the controller shape of ENAS, Pham et al. 2018) emits one categorical
 at a time over any space that describes itself as a sequence of :class:`Choice`: each
 step's LSTM input is the embedding of the previous decision, and each decision has its own
 softmax head. It works on ``chain-cnn``, ``nb201``, ``darts-cell`` or any third-party
-space through ``choices``/``encode``/``decode`` alone.
+space through ``choices``/``encode``/``decode`` alone. ``controller="factorized"`` swaps
+the LSTM for one independent softmax per decision (the NAS-Bench-201 paper's REINFORCE
+policy): cheaper per trial, blind to how decisions interact.
 
 Multi-trial mode: ``ask`` samples genotypes from the controller, the engine trains and
 measures them, ``tell`` turns each trial into a reward. Once ``batch_size`` rewards have
