@@ -531,6 +531,23 @@ def test_a_state_saved_after_an_exhausted_pass_resumes():
     assert resumed._level == len(rl._PASSES) - 1
 
 
+def test_controller_weights_saved_a_tensor_per_name_still_load():
+    # States before the weights became one string held {name: {shape, float32}}.
+    from automl_codegen_plugins.strategies._rl_controller import _tensor_to_json
+
+    space = ToySpace()
+    strategy = RLStrategy(space, [SCORE], seed=0)
+    run(strategy, bandit(space), 12)
+    state = strategy.state_dict()
+    per_name = {name: _tensor_to_json(t) for name, t in strategy._trainer.controller.state_dict().items()}
+    old = {**state, "controller": {**state["controller"], "weights": per_name}}
+    resumed = RLStrategy(space, [SCORE], seed=5)
+    resumed.load_state_dict(json.loads(json.dumps(old)))
+    for a, b in zip(resumed._trainer.controller.parameters(), strategy._trainer.controller.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert resumed.ask(4) == strategy.ask(4)
+
+
 def test_ask_rejects_negative_counts():
     with pytest.raises(ValueError, match="non-negative integer, got -1"):
         RLStrategy(ToySpace(), [SCORE]).ask(-1)
