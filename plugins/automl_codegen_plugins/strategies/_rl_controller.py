@@ -64,23 +64,17 @@ class Controller(nn.Module):
         with torch.no_grad():
             for parameter in self.parameters():
                 nn.init.uniform_(parameter, -_INIT_RANGE, _INIT_RANGE, generator=generator)
-        # ``evaluate`` scores every decision at once over the heads' concatenated options:
-        # column j belongs to decision ``owner[j]``; ``offsets[i]`` is decision i's first.
-        owner = torch.repeat_interleave(torch.arange(len(self.sizes)), torch.tensor(self.sizes))
-        self.register_buffer("_foreign", owner.unsqueeze(0) != torch.arange(len(self.sizes)).unsqueeze(1), False)
-        self.register_buffer("_offsets", torch.tensor([0, *self.sizes[:-1]]).cumsum(0), False)
+        _register_option_layout(self)
         self._parameter_list: list[tuple[str, nn.Parameter]] | None = None
         self._array_cache: tuple[tuple[int, ...], dict[str, np.ndarray]] | None = None
 
-    def _log_probs(self, hidden: torch.Tensor, step: int, temperature: float = 1.0) -> torch.Tensor:
+    def _log_probs(self, hidden: torch.Tensor, step: int) -> torch.Tensor:
         logits = self.heads[step](hidden)
         if self.tanh_constant is not None:
             logits = self.tanh_constant * torch.tanh(logits)
-        if temperature != 1.0:
-            logits = logits / temperature
         return torch.log_softmax(logits, dim=-1)
 
-    def evaluate(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def evaluate(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Score given decisions (teacher forcing), differentiably.
 
         Args:
@@ -119,8 +113,7 @@ class Controller(nn.Module):
 
     def split(self, probabilities: torch.Tensor) -> list[torch.Tensor]:
         """``evaluate``'s ``(decisions, batch, all options)`` probabilities per decision."""
-        offsets = [int(o) for o in self._offsets]
-        return [probabilities[i, :, o : o + n] for i, (o, n) in enumerate(zip(offsets, self.sizes, strict=True))]
+        return _split_options(self, probabilities)
 
     def _named_parameters(self) -> list[tuple[str, nn.Parameter]]:
         # Walking the module tree costs more than an update's arithmetic; the parameters
@@ -315,9 +308,7 @@ class FactorizedPolicy(nn.Module):
         self.logits = nn.Parameter(torch.empty(sum(self.sizes)))
         with torch.no_grad():
             nn.init.uniform_(self.logits, -_INIT_RANGE, _INIT_RANGE, generator=generator)
-        owner = torch.repeat_interleave(torch.arange(len(self.sizes)), torch.tensor(self.sizes))
-        self.register_buffer("_foreign", owner.unsqueeze(0) != torch.arange(len(self.sizes)).unsqueeze(1), False)
-        self.register_buffer("_offsets", torch.tensor([0, *self.sizes[:-1]]).cumsum(0), False)
+        _register_option_layout(self)
 
     def _log_probs(self, temperature: float = 1.0) -> torch.Tensor:
         """``(decisions, all options)`` log-probabilities, -inf outside each decision's options."""
@@ -338,8 +329,7 @@ class FactorizedPolicy(nn.Module):
         return log_prob, entropy, p.unsqueeze(1).expand(-1, indices.shape[0], -1)
 
     def split(self, probabilities: torch.Tensor) -> list[torch.Tensor]:
-        offsets = [int(o) for o in self._offsets]
-        return [probabilities[i, :, o : o + n] for i, (o, n) in enumerate(zip(offsets, self.sizes, strict=True))]
+        return _split_options(self, probabilities)
 
     @torch.no_grad()
     def sample(self, uniforms: np.ndarray, temperature: float = 1.0) -> list[list[int]]:
@@ -360,6 +350,25 @@ class FactorizedPolicy(nn.Module):
             int(np.argmax(p[i, o : o + n]))
             for i, (o, n) in enumerate(zip(self._offsets.tolist(), self.sizes, strict=True))
         ]
+
+
+def _register_option_layout(policy: nn.Module) -> None:
+    """Buffers for scoring every decision at once over all options, concatenated.
+
+    Column j of the concatenation belongs to one decision; ``_foreign[i, j]`` says it is
+    not decision i's, and ``_offsets[i]`` is decision i's first column. Not saved: they
+    follow from ``sizes``.
+    """
+    sizes = policy.sizes
+    owner = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
+    policy.register_buffer("_foreign", owner.unsqueeze(0) != torch.arange(len(sizes)).unsqueeze(1), False)
+    policy.register_buffer("_offsets", torch.tensor([0, *sizes[:-1]]).cumsum(0), False)
+
+
+def _split_options(policy: nn.Module, probabilities: torch.Tensor) -> list[torch.Tensor]:
+    """``(decisions, batch, all options)`` probabilities as one ``(batch, options)`` per decision."""
+    offsets = [int(o) for o in policy._offsets]
+    return [probabilities[i, :, o : o + n] for i, (o, n) in enumerate(zip(offsets, policy.sizes, strict=True))]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -452,9 +461,9 @@ class ControllerTrainer:
         """Weights and Adam moments as base64 of the raw little-endian float32 bytes.
 
         Exact (bit for bit) and strict JSON; nested lists of floats would also be exact
-        but about four times larger. The weights are one string, every tensor of the
-        controller's ``state_dict`` in its order: the journal walks the state after every
-        trial, and one string costs it one step where a tensor each cost a hundred.
+        but about four times larger. The weights are one string, every parameter in the
+        order of ``named_parameters``: the journal walks the state after every trial, and
+        one string costs it one step where a tensor each cost a hundred.
         Plain SGD keeps no state: its ``adam`` list is empty.
         """
         optimizer_state = self.optimizer.state_dict()["state"]
