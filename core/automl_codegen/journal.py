@@ -5,7 +5,7 @@ Layout of a run directory::
     journal.sqlite      configuration, every trial, the strategy's state after each tell
     weights/trial_0007.pt   trained weights of each completed trial
     trials.jsonl        one JSON line per finished trial (derived, for reading and grep)
-    best.json           the best trial's architecture (derived, rewritten as it changes)
+    best.json           the best trial's architecture (derived, at most once a second: see search.py)
     summary.json        written when a search ends (derived)
 
 A trial is written as ``running`` when it starts and completed in one transaction with
@@ -27,7 +27,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .architecture import Architecture
 from .errors import ArchitectureError, RunDirectoryError
@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS strategy_state (
 _BLOBS = "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, text TEXT NOT NULL)"
 BLOB_MIN_CHARS = 4096
 _BLOB_KEY = "$blob"
+_LEAVES = frozenset({int, float, bool, type(None)})
 
 
 def _dumps(value: Any) -> str:
@@ -131,6 +132,9 @@ class RunJournal:
         # a strategy that hands back the same string object is not hashed again.
         self._live_blobs: set[str] | None = None
         self._digests: dict[int, tuple[str, str]] = {}
+        # trials.jsonl, open for appending from the first finished trial to close(): opening
+        # it per trial cost more than a table lookup of a tabular benchmark.
+        self._trials_file: TextIO | None = None
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -227,6 +231,7 @@ class RunJournal:
         self._lock_fd = fd
 
     def close(self) -> None:
+        self._close_trials_file()
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
@@ -301,10 +306,14 @@ class RunJournal:
         digests: dict[int, tuple[str, str]] = {}
 
         def walk(value: Any) -> Any:
+            # This runs over the whole state after every trial: numbers are passed over
+            # without a call, and a list of numbers only is not looked into item by item.
             if isinstance(value, dict):
-                return {k: walk(v) for k, v in value.items()}
+                return {k: v if type(v) in _LEAVES else walk(v) for k, v in value.items()}
             if isinstance(value, list | tuple):
-                return [walk(v) for v in value]
+                if _LEAVES.issuperset(map(type, value)):
+                    return value
+                return [v if type(v) in _LEAVES else walk(v) for v in value]
             if isinstance(value, str) and len(value) >= BLOB_MIN_CHARS:
                 known = self._digests.get(id(value))
                 if known is None or known[0] is not value:
@@ -401,8 +410,15 @@ class RunJournal:
                 )
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'elapsed_s'", (_dumps(elapsed_s),))
         # The readable copy is derived; losing its last line to a crash loses nothing.
-        with open(self.path / TRIALS_FILE, "a") as fh:
-            fh.write(_dumps(data) + "\n")
+        if self._trials_file is None:
+            self._trials_file = open(self.path / TRIALS_FILE, "a")  # noqa: SIM115 (closed by close())
+        self._trials_file.write(_dumps(data) + "\n")
+        self._trials_file.flush()  # readers (tail -f, a notebook) see each trial as it ends
+
+    def _close_trials_file(self) -> None:
+        if self._trials_file is not None:
+            self._trials_file.close()
+            self._trials_file = None
 
     def save_strategy_state(self, state: dict[str, Any], told: int) -> None:
         """Save a strategy's state between trials (a one-shot strategy after each epoch)."""
@@ -421,6 +437,7 @@ class RunJournal:
 
     def rewrite_derived(self, trials: list[Trial]) -> None:
         """Rebuild trials.jsonl from the journal (after a crash it may lack a line)."""
+        self._close_trials_file()  # it would go on appending to the replaced file
         _write_atomic(self.path / TRIALS_FILE, "".join(_dumps(trial_to_dict(t)) + "\n" for t in trials))
 
     def save_best(self, trial: Trial) -> None:

@@ -81,6 +81,78 @@ class FlakyPlugin:
         register("flaky", FlakyEvaluator)
 
 
+class InstantEvaluator:
+    """Scores without training, each trial better than the one before (a new best every trial)."""
+
+    measures = ("accuracy",)
+    needs_architecture = False
+
+    def evaluate(self, architecture, context):
+        return Evaluation(metrics={"accuracy": context.trial_number / 1000})
+
+
+class InstantPlugin:
+    @hookimpl
+    def register_evaluators(self, register):
+        register("instant", InstantEvaluator)
+
+
+def test_best_json_keeps_up_with_a_fast_search_without_a_write_per_improvement(tmp_path, monkeypatch):
+    from automl_codegen.journal import RunJournal
+
+    writes = []
+    save_best = RunJournal.save_best
+
+    def counted(journal, trial):
+        writes.append(trial.number)
+        save_best(journal, trial)
+
+    monkeypatch.setattr(RunJournal, "save_best", counted)
+    pm = plugin_manager_with(InstantPlugin())
+    result = small_search(tmp_path, evaluator="instant", profilers=[], plugin_manager=pm, budget=50).search()
+    assert result.best.number == 49
+    # 50 new bests; best.json is rewritten at most once a second, and once at the end.
+    assert writes[-1] == 49
+    assert len(writes) <= 1 + result.elapsed_s
+    best_json = tmp_path / "run" / "best.json"
+    assert json.loads(best_json.read_text()) == result.with_architecture(result.best).architecture.to_dict()
+
+    # A crash can leave the file behind the journal: resume writes it again.
+    best_json.unlink()
+    NeuralArchitectureSearch.resume(tmp_path / "run", progress=False, plugin_manager=pm).search()
+    assert json.loads(best_json.read_text()) == result.with_architecture(result.best).architecture.to_dict()
+
+
+def test_best_file_holds_back_writes_that_come_too_soon():
+    from automl_codegen.search import _BestFile
+    from automl_codegen.trial import Trial
+
+    class Journal:
+        def __init__(self):
+            self.saved = []
+
+        def save_best(self, trial):
+            self.saved.append(trial.number)
+
+    trials = [Trial(number=n, genotype=n) for n in range(3)]
+    journal = Journal()
+    held = _BestFile(journal, lambda t: t, every_s=3600)
+    held.update(trials[0])
+    held.update(trials[1])
+    assert journal.saved == []
+    held.flush()
+    held.flush()  # nothing new
+    assert journal.saved == [1]
+    held.update(trials[2])
+    assert journal.saved == [1]
+
+    at_once = _BestFile(journal := Journal(), lambda t: t, every_s=0)
+    for trial in trials:
+        at_once.update(trial)
+        at_once.update(trial)  # the same best again: not rewritten
+    assert journal.saved == [0, 1, 2]
+
+
 class StopAfterThree:
     @hookimpl
     def on_trial_end(self, run, trial):

@@ -222,6 +222,12 @@ def test_decode_rejects_bad_indices():
         space.decode([0, 0])
     with pytest.raises(ConfigError, match=r"edge_1_2: index 5 is outside 0..4"):
         space.decode([0, 0, 5, 0, 0, 0])
+    # Decoding is cached, and True == 1 == 1.0 as keys: they must fail even after [1] * 6 decoded.
+    assert space.decode([1] * 6) == space.decode(np.ones(6, dtype=np.int64))
+    with pytest.raises(ConfigError, match=r"edge_0_1: index True is outside 0..4"):
+        space.decode([True] * 6)
+    with pytest.raises(ConfigError, match=r"edge_0_1: index 1.0 is outside 0..4"):
+        space.decode((1.0,) * 6)
 
 
 def test_mutation_and_crossover_stay_in_the_space():

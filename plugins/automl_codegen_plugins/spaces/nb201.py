@@ -88,6 +88,19 @@ def cell_string(ops: Sequence[str]) -> str:
     return "+".join("|" + "".join(f"{edge_op[(i, j)]}~{i}|" for i in range(j)) for j in (1, 2, 3))
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _decode(indices: tuple[int, ...]) -> str:
+    """The cell string of six option indices (cached like :func:`parse_cell`)."""
+    if len(indices) != len(EDGES):
+        msg = f"nb201 decodes {len(EDGES)} indices, got {len(indices)}"
+        raise ConfigError(msg)
+    for (i, j), index in zip(EDGES, indices, strict=True):
+        if not is_int(index) or not 0 <= index < len(OPS):
+            msg = f"edge_{i}_{j}: index {index!r} is outside 0..{len(OPS) - 1}"
+            raise ConfigError(msg)
+    return cell_string([OPS[index] for index in indices])
+
+
 def _bad_cell(text: str, problem: str) -> ConfigError:
     return ConfigError(f"{text!r} is not a NAS-Bench-201 cell string: {problem}. Example: {EXAMPLE}")
 
@@ -195,14 +208,11 @@ class NB201Space(SearchSpace):
         return [Choice(f"edge_{i}_{j}", OPS) for i, j in EDGES]
 
     def decode(self, indices: Sequence[int]) -> str:
-        if len(indices) != len(EDGES):
-            msg = f"nb201 decodes {len(EDGES)} indices, got {len(indices)}"
-            raise ConfigError(msg)
-        for (i, j), index in zip(EDGES, indices, strict=True):
-            if not is_int(index) or not 0 <= index < len(OPS):
-                msg = f"edge_{i}_{j}: index {index!r} is outside 0..{len(OPS) - 1}"
-                raise ConfigError(msg)
-        return cell_string([OPS[index] for index in indices])
+        indices = tuple(indices)
+        # Plain ints are cached; a bool or 1.0 would share the cache entry of 1 and must fail.
+        if all(type(index) is int for index in indices):
+            return _decode(indices)
+        return _decode.__wrapped__(indices)
 
     def encode(self, genotype: Any) -> list[int]:
         return [OPS.index(op) for op in self.edge_ops(genotype)]

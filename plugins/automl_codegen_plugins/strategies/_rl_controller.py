@@ -67,6 +67,7 @@ class Controller(nn.Module):
         _register_option_layout(self)
         self._parameter_list: list[tuple[str, nn.Parameter]] | None = None
         self._array_cache: tuple[tuple[int, ...], dict[str, np.ndarray]] | None = None
+        self._float64_cache: tuple[tuple[int, ...], dict[str, np.ndarray]] | None = None
 
     def _log_probs(self, hidden: torch.Tensor, step: int) -> torch.Tensor:
         logits = self.heads[step](hidden)
@@ -128,9 +129,11 @@ class Controller(nn.Module):
         """``L = sum_r a_r log π(row r) + e_r H(row r)``, its per-row entropies and gradients.
 
         The same function as :meth:`evaluate` scores, differentiated by hand in float64
-        numpy (a test checks it against autograd): an update is about 150 operations on
-        arrays of a few hundred numbers, where torch's per-call and autograd overhead
-        made it cost 3 ms against 0.9 here, and the update runs every ``batch_size`` trials.
+        numpy (a test checks it against autograd). On arrays of a few hundred numbers the
+        cost is per call, not per number, so only the recurrence runs step by step (about
+        ten calls forward and eight back); the input projections, the heads, softmaxes and
+        every weight gradient are one call each over all decisions (torch and autograd:
+        3 ms an update, here about 0.4), and the update runs every ``batch_size`` trials.
 
         Args:
             indices: ``(rows, decisions)`` option indices.
@@ -140,74 +143,118 @@ class Controller(nn.Module):
             ``L``, the entropy of each row's trajectory, and the gradient of ``L`` per
             parameter name (as in ``named_parameters``).
         """
-        w = {name: t.detach().double().numpy() for name, t in self._named_parameters()}
-        w_ih, w_hh = w["cell.weight_ih"], w["cell.weight_hh"]
-        bias = w["cell.bias_ih"] + w["cell.bias_hh"]
-        rows, hidden_size = indices.shape[0], w_hh.shape[1]
-        every = np.arange(rows)
-        x = np.broadcast_to(w["start"], (rows, w["start"].size))
-        h = np.zeros((rows, hidden_size))
-        c = np.zeros((rows, hidden_size))
-        log_prob, entropy = np.zeros(rows), np.zeros(rows)
-        tape = []
-        for step in range(len(self.sizes)):
-            z = x @ w_ih.T + h @ w_hh.T + bias  # gates in torch's order: i, f, g, o
-            i_f = _sigmoid(z[:, : 2 * hidden_size])
-            i, f = i_f[:, :hidden_size], i_f[:, hidden_size:]
-            g, o = np.tanh(z[:, 2 * hidden_size : 3 * hidden_size]), _sigmoid(z[:, 3 * hidden_size :])
-            c_new = f * c + i * g
-            tanh_c = np.tanh(c_new)
-            h_new = o * tanh_c
-            logits = h_new @ w[f"heads.{step}.weight"].T + w[f"heads.{step}.bias"]
-            capped = None
-            if self.tanh_constant is not None:
-                capped = np.tanh(logits)
-                logits = self.tanh_constant * capped
-            shifted = logits - logits.max(axis=1, keepdims=True)
-            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-            p = np.exp(log_p)
-            chosen = indices[:, step]
-            step_entropy = -(p * log_p).sum(axis=1)
-            log_prob += log_p[every, chosen]
-            entropy += step_entropy
-            # d log p(chosen) / d logits = onehot - p; d H / d logits = -p (log p + H).
-            d_logits = -log_prob_weights[:, None] * p - entropy_weights[:, None] * p * (log_p + step_entropy[:, None])
-            d_logits[every, chosen] += log_prob_weights
-            if capped is not None:
-                d_logits *= self.tanh_constant * (1.0 - capped * capped)
-            tape.append((x, h, c, i, f, g, o, tanh_c, h_new, d_logits))
-            h, c = h_new, c_new
-            if step + 1 < len(self.sizes):
-                x = w[f"embeddings.{step}.weight"][chosen]
-        loss = float(log_prob_weights @ log_prob + entropy_weights @ entropy)
+        w = self._float64()
+        steps, (rows, n) = len(self.sizes), (indices.shape[0], w["w_hh"].shape[1])
+        a, e = log_prob_weights, entropy_weights
+        # Inputs (steps, rows, embedding): the start vector, then the previous decision's
+        # embedding (teacher forcing), gathered from all embedding tables at once.
+        x = np.empty((steps, rows, w["start"].size))
+        x[0] = w["start"]
+        x[1:] = w["embeddings"][(indices[:, :-1] + w["embedding_offsets"]).T]
+        projected = x @ w["w_ih"].T + w["bias"]
+        hs, cs = np.zeros((steps + 1, rows, n)), np.zeros((steps + 1, rows, n))  # [s] = before step s
+        squashed = np.empty((steps, rows, 4 * n))  # tanh of the gates' pre-activations (sigmoid = (1 + tanh(z/2)) / 2)
+        for step in range(steps):
+            squashed[step] = np.tanh((projected[step] + hs[step] @ w["w_hh"].T) * w["gate_scale"])
+            gate = 0.5 + 0.5 * squashed[step]  # i, f, _, o are sigmoids; g is squashed itself
+            cs[step + 1] = gate[:, n : 2 * n] * cs[step] + gate[:, :n] * squashed[step, :, 2 * n : 3 * n]
+            hs[step + 1] = gate[:, 3 * n :] * np.tanh(cs[step + 1])
 
-        grads = {name: np.zeros_like(value) for name, value in w.items()}
-        d_h, d_c = np.zeros((rows, hidden_size)), np.zeros((rows, hidden_size))
-        d_bias = np.zeros_like(bias)
-        d_z = np.empty((rows, 4 * hidden_size))
-        gate = [slice(k * hidden_size, (k + 1) * hidden_size) for k in range(4)]
-        for step in reversed(range(len(self.sizes))):
-            x, h_prev, c_prev, i, f, g, o, tanh_c, h_new, d_logits = tape[step]
-            grads[f"heads.{step}.weight"] = d_logits.T @ h_new
-            grads[f"heads.{step}.bias"] = d_logits.sum(axis=0)
-            d_h = d_h + d_logits @ w[f"heads.{step}.weight"]
-            d_c = d_c + d_h * o * (1.0 - tanh_c * tanh_c)
-            d_z[:, gate[0]] = d_c * g * i * (1.0 - i)
-            d_z[:, gate[1]] = d_c * c_prev * f * (1.0 - f)
-            d_z[:, gate[2]] = d_c * i * (1.0 - g * g)
-            d_z[:, gate[3]] = d_h * tanh_c * o * (1.0 - o)
-            grads["cell.weight_ih"] += d_z.T @ x
-            grads["cell.weight_hh"] += d_z.T @ h_prev
-            d_bias += d_z.sum(axis=0)
-            d_x = d_z @ w_ih
-            d_h, d_c = d_z @ w_hh, d_c * f
-            if step == 0:
-                grads["start"] = d_x.sum(axis=0)
-            else:
-                np.add.at(grads[f"embeddings.{step - 1}.weight"], indices[:, step - 1], d_x)
-        grads["cell.bias_ih"] = d_bias
-        grads["cell.bias_hh"] = d_bias.copy()
+        # Heads over the options of all decisions; each decision's softmax masked to its own.
+        logits = hs[1:] @ w["heads"].T + w["head_bias"]  # (steps, rows, all options)
+        capped = None
+        if self.tanh_constant is not None:
+            capped = np.tanh(logits)
+            logits = self.tanh_constant * capped
+        foreign = w["foreign"][:, None, :]
+        logits = np.where(foreign, -np.inf, logits)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        p = np.exp(log_p)
+        log_p = np.where(foreign, 0.0, log_p)
+        step_entropy = -(p * log_p).sum(axis=-1)  # (steps, rows)
+        step_index, row_index = np.indices((steps, rows))
+        columns = indices.T + w["option_offsets"][:, None]
+        log_prob = log_p[step_index, row_index, columns].sum(axis=0)
+        entropy = step_entropy.sum(axis=0)
+        loss = float(a @ log_prob + e @ entropy)
+
+        # d log p(chosen) / d logits = onehot - p; d H / d logits = -p (log p + H).
+        d_logits = -a[:, None] * p - e[:, None] * p * (log_p + step_entropy[..., None])
+        d_logits[step_index, row_index, columns] += a
+        if capped is not None:
+            d_logits *= self.tanh_constant * (1.0 - capped * capped)
+        d_hs = d_logits @ w["heads"]  # what the heads pass back to each step's hidden state
+
+        gate = 0.5 + 0.5 * squashed
+        i, f, g, o = (gate[..., :n], gate[..., n : 2 * n], squashed[..., 2 * n : 3 * n], gate[..., 3 * n :])
+        tanh_c = np.tanh(cs[1:])
+        to_cell = o * (1.0 - tanh_c * tanh_c)  # d c / d h, through h = o tanh(c)
+        # d z for gates i, f, g per unit of d c, and for gate o per unit of d h.
+        per_cell = np.stack([g * i * (1.0 - i), cs[:-1] * f * (1.0 - f), i * (1.0 - g * g)], axis=2)
+        per_hidden = tanh_c * o * (1.0 - o)
+        d_z = np.empty((steps, rows, 4 * n))
+        d_h, d_c = np.zeros((rows, n)), np.zeros((rows, n))
+        for step in reversed(range(steps)):
+            d_h = d_h + d_hs[step]
+            d_c = d_c + d_h * to_cell[step]
+            d_z[step, :, : 3 * n] = (d_c[:, None, :] * per_cell[step]).reshape(rows, 3 * n)
+            d_z[step, :, 3 * n :] = d_h * per_hidden[step]
+            d_h, d_c = d_z[step] @ w["w_hh"], d_c * f[step]
+
+        flat_z = d_z.reshape(-1, 4 * n)
+        d_x = d_z @ w["w_ih"]
+        d_embeddings = np.zeros_like(w["embeddings"])
+        np.add.at(d_embeddings, (indices[:, :-1] + w["embedding_offsets"]).T, d_x[1:])
+        d_bias = flat_z.sum(axis=0)
+        grads = {
+            "start": d_x[0].sum(axis=0),
+            "cell.weight_ih": flat_z.T @ x.reshape(-1, x.shape[2]),
+            "cell.weight_hh": flat_z.T @ hs[:-1].reshape(-1, n),
+            "cell.bias_ih": d_bias,
+            "cell.bias_hh": d_bias.copy(),
+        }
+        d_heads = d_logits.reshape(-1, d_logits.shape[2]).T @ hs[1:].reshape(-1, n)
+        d_head_bias = d_logits.sum(axis=(0, 1))
+        for step, (offset, size) in enumerate(zip(w["option_offsets"].tolist(), self.sizes, strict=True)):
+            grads[f"heads.{step}.weight"] = d_heads[offset : offset + size]
+            grads[f"heads.{step}.bias"] = d_head_bias[offset : offset + size]
+            grads[f"embeddings.{step}.weight"] = d_embeddings[offset : offset + size]
         return loss, entropy, grads
+
+    def _float64(self) -> dict[str, np.ndarray]:
+        """The weights in float64, laid out for :meth:`gradients`; rebuilt when one changes."""
+        versions = self._versions()
+        if self._float64_cache is None or self._float64_cache[0] != versions:
+            named = self._named_parameters()
+            with torch.no_grad():  # one conversion for all weights, then views
+                flat = torch.cat([p.reshape(-1) for _, p in named]).double().numpy()
+            ends = np.cumsum([p.numel() for _, p in named])
+            t = {name: flat[end - p.numel() : end].reshape(p.shape) for (name, p), end in zip(named, ends, strict=True)}
+            steps, hidden = len(self.sizes), t["cell.weight_hh"].shape[1]
+            offsets = np.array([0, *np.cumsum(self.sizes)[:-1]], dtype=np.int64)
+            arrays = {
+                "start": t["start"],
+                "w_ih": t["cell.weight_ih"],
+                "w_hh": t["cell.weight_hh"],
+                "bias": t["cell.bias_ih"] + t["cell.bias_hh"],
+                # Every embedding table stacked (the last decision's is never fed, but kept
+                # so that the offsets are the heads' too).
+                "embeddings": np.concatenate([t[f"embeddings.{s}.weight"] for s in range(steps)]),
+                "heads": np.concatenate([t[f"heads.{s}.weight"] for s in range(steps)]),
+                "head_bias": np.concatenate([t[f"heads.{s}.bias"] for s in range(steps)]),
+                "option_offsets": offsets,
+                "embedding_offsets": offsets[:-1],
+                "foreign": self._foreign.numpy(),
+                "gate_scale": np.repeat([0.5, 0.5, 1.0, 0.5], hidden),
+            }
+            self._float64_cache = (versions, arrays)
+        return self._float64_cache[1]
+
+    def _versions(self) -> tuple[int, ...]:
+        # Every in-place change of a parameter (an optimizer step, load_state_dict, an edit
+        # under torch.no_grad()) bumps its version counter, so a cached copy cannot go stale.
+        return tuple(p._version for _, p in self._named_parameters())
 
     @torch.no_grad()
     def sample(self, uniforms: np.ndarray, temperature: float = 1.0) -> list[list[int]]:
@@ -223,8 +270,8 @@ class Controller(nn.Module):
 
         def inverse_cdf(step: int, p: np.ndarray) -> np.ndarray:
             cumulative = np.cumsum(p, axis=1)
-            # Scaling by the total absorbs rounding in the float32 softmax; the clamp
-            # guards the last bin against u * total landing exactly on its edge.
+            # p is unnormalised: u is scaled by the row's total. The clamp guards the
+            # last bin against u * total landing exactly on its edge.
             u = uniforms[:, step : step + 1] * cumulative[:, -1:]
             return np.minimum((cumulative <= u).sum(axis=1), p.shape[1] - 1)
 
@@ -239,49 +286,52 @@ class Controller(nn.Module):
         self, count: int, choose: Callable[[int, np.ndarray], np.ndarray], temperature: float = 1.0
     ) -> list[list[int]]:
         # The arithmetic of ``evaluate`` in numpy on the float32 weights: on these tiny
-        # arrays a torch call costs more than its work, and this runs on every ask.
+        # arrays a call costs more than its work, and this runs on every pass of asks, so
+        # each step is as few calls as it can be (``_arrays`` holds what can be prepared).
         w = self._arrays()
-        inputs = np.broadcast_to(w["start"], (count, w["start"].size))
-        hidden = np.zeros((count, w["w_hh"].shape[0]), dtype=np.float32)
-        cell = np.zeros_like(hidden)
+        n = w["w_hh"].shape[0]
+        z = np.broadcast_to(w["start_gates"], (count, 4 * n))
+        cell = np.zeros((count, n), dtype=np.float32)
         chosen = []
         for step in range(len(self.sizes)):
-            z = inputs @ w["w_ih"] + hidden @ w["w_hh"] + w["bias"]  # gates i, f, g, o
-            n = hidden.shape[1]
-            i_f = _sigmoid(z[:, : 2 * n])
-            cell = i_f[:, n:] * cell + i_f[:, :n] * np.tanh(z[:, 2 * n : 3 * n])
-            hidden = _sigmoid(z[:, 3 * n :]) * np.tanh(cell)
+            squashed = np.tanh(z * w["gate_scale"])  # sigmoid(z) = (1 + tanh(z / 2)) / 2
+            gate = 0.5 + 0.5 * squashed
+            cell = gate[:, n : 2 * n] * cell + gate[:, :n] * squashed[:, 2 * n : 3 * n]
+            hidden = gate[:, 3 * n :] * np.tanh(cell)
             logits = (hidden @ w[f"head{step}"] + w[f"head{step}_bias"]).astype(np.float64)
             if self.tanh_constant is not None:
                 logits = self.tanh_constant * np.tanh(logits)
-            logits = logits / temperature
-            p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            index = np.asarray(choose(step, p), dtype=np.int64)
+            if temperature != 1.0:
+                logits /= temperature
+            # Unnormalised: both choices (inverse CDF, argmax) only compare within a row.
+            index = np.asarray(choose(step, np.exp(logits - logits.max(axis=1, keepdims=True))), dtype=np.int64)
             chosen.append(index)
-            inputs = w[f"embedding{step}"][index]
+            if step + 1 < len(self.sizes):
+                z = w[f"gates{step}"][index] + hidden @ w["w_hh"]
         return np.stack(chosen, axis=1).tolist()
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        """The weights as numpy arrays laid out for ``x @ w``, rebuilt when one changes.
+        """The float32 weights laid out for :meth:`_rollout`, rebuilt when one changes.
 
-        Every in-place change of a parameter (an optimizer step, ``load_state_dict``, an
-        edit under ``torch.no_grad()``) bumps its tensor's version counter, so the copy
-        cannot go stale.
+        ``gates{s}`` is what option ``k`` of decision ``s``, fed as the next input, adds
+        to the gates' pre-activations (its embedding times the input weights, plus both
+        biases): a row lookup instead of two products and two sums per step.
         """
-        versions = tuple(p._version for _, p in self._named_parameters())
+        versions = self._versions()
         if self._array_cache is None or self._array_cache[0] != versions:
             t = {name: p.detach().numpy() for name, p in self._named_parameters()}
+            w_ih = t["cell.weight_ih"].T
+            bias = t["cell.bias_ih"] + t["cell.bias_hh"]
+            hidden = t["cell.weight_hh"].shape[1]
             arrays = {
-                "start": t["start"],
-                "w_ih": t["cell.weight_ih"].T.copy(),
+                "start_gates": t["start"] @ w_ih + bias,
                 "w_hh": t["cell.weight_hh"].T.copy(),
-                "bias": t["cell.bias_ih"] + t["cell.bias_hh"],
+                "gate_scale": np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=np.float32), hidden),
             }
             for step in range(len(self.sizes)):
                 arrays[f"head{step}"] = t[f"heads.{step}.weight"].T.copy()
                 arrays[f"head{step}_bias"] = t[f"heads.{step}.bias"].copy()
-                arrays[f"embedding{step}"] = t[f"embeddings.{step}.weight"].copy()
+                arrays[f"gates{step}"] = t[f"embeddings.{step}.weight"] @ w_ih + bias
             self._array_cache = (versions, arrays)
         return self._array_cache[1]
 
@@ -360,8 +410,8 @@ def _register_option_layout(policy: nn.Module) -> None:
     follow from ``sizes``.
     """
     sizes = policy.sizes
-    owner = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
-    policy.register_buffer("_foreign", owner.unsqueeze(0) != torch.arange(len(sizes)).unsqueeze(1), False)
+    owner = np.repeat(np.arange(len(sizes)), sizes)  # numpy: torch's first repeat_interleave costs ms
+    policy.register_buffer("_foreign", torch.from_numpy(owner[None, :] != np.arange(len(sizes))[:, None]), False)
     policy.register_buffer("_offsets", torch.tensor([0, *sizes[:-1]]).cumsum(0), False)
 
 
@@ -369,10 +419,6 @@ def _split_options(policy: nn.Module, probabilities: torch.Tensor) -> list[torch
     """``(decisions, batch, all options)`` probabilities as one ``(batch, options)`` per decision."""
     offsets = [int(o) for o in policy._offsets]
     return [probabilities[i, :, o : o + n] for i, (o, n) in enumerate(zip(offsets, policy.sizes, strict=True))]
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
 
 
 class ControllerTrainer:
@@ -387,7 +433,9 @@ class ControllerTrainer:
     def __init__(self, controller: Controller, *, lr: float, grad_clip: float | None, optimizer: str = "adam") -> None:
         self.controller = controller
         self.grad_clip = grad_clip
+        self.lr = lr
         self._named_parameters = list(controller.named_parameters())
+        self._sizes = [p.numel() for _, p in self._named_parameters]
         # foreach: one call per step for all parameters (on CPU torch defaults to a loop).
         if optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(controller.parameters(), lr=lr, foreach=True)
@@ -420,33 +468,53 @@ class ControllerTrainer:
         # call, not per row).
         rows = [list(row) for row in [*batch, *elite]]
         n, m = len(batch), len(elite)
+        if isinstance(self.controller, Controller):
+            # loss = sum_r a_r log π(r) + e_r H(r) with these per-row weights, differentiated in numpy.
+            a = np.concatenate([-np.asarray(advantages, dtype=np.float64) / n, np.full(m, -elite_weight / max(m, 1))])
+            e = np.concatenate([np.full(n, -entropy_weight / n), np.zeros(m)])
+            loss_value, entropies, grads = self.controller.gradients(np.asarray(rows, dtype=np.int64), a, e)
+            with one_thread():
+                grad_norm = self._step(np.concatenate([grads[name].ravel() for name, _ in self._named_parameters]))
+            return {"loss": loss_value, "entropy": float(entropies[:n].mean()), "grad_norm": grad_norm}
         with one_thread():
             self.optimizer.zero_grad(set_to_none=True)
-            if isinstance(self.controller, Controller):
-                # loss = sum_r a_r log π(r) + e_r H(r) with these per-row weights.
-                a = np.concatenate(
-                    [-np.asarray(advantages, dtype=np.float64) / n, np.full(m, -elite_weight / max(m, 1))]
-                )
-                e = np.concatenate([np.full(n, -entropy_weight / n), np.zeros(m)])
-                loss_value, entropies, grads = self.controller.gradients(np.asarray(rows, dtype=np.int64), a, e)
-                for name, parameter in self._named_parameters:
-                    parameter.grad = torch.from_numpy(grads[name].astype(np.float32))
-                entropy_value = float(entropies[:n].mean())
-            else:
-                indices = torch.tensor(rows, dtype=torch.long)
-                weights = torch.tensor(list(advantages), dtype=torch.float32)
-                log_probs, entropies_t, _ = self.controller.evaluate(indices)
-                loss = -(weights * log_probs[:n]).mean() - entropy_weight * entropies_t[:n].mean()
-                if elite:
-                    loss = loss - elite_weight * log_probs[n:].mean()
-                loss.backward()
-                loss_value, entropy_value = loss.item(), entropies_t[:n].mean().item()
+            indices = torch.tensor(rows, dtype=torch.long)
+            weights = torch.tensor(list(advantages), dtype=torch.float32)
+            log_probs, entropies_t, _ = self.controller.evaluate(indices)
+            loss = -(weights * log_probs[:n]).mean() - entropy_weight * entropies_t[:n].mean()
+            if elite:
+                loss = loss - elite_weight * log_probs[n:].mean()
+            loss.backward()
+            loss_value, entropy_value = loss.item(), entropies_t[:n].mean().item()
             parameters = [parameter for _, parameter in self._named_parameters]
             max_norm = math.inf if self.grad_clip is None else self.grad_clip
             grad_norm = float(nn.utils.clip_grad_norm_(parameters, max_norm))
             if math.isfinite(grad_norm):  # a non-finite gradient would poison Adam's moments
                 self.optimizer.step()
         return {"loss": loss_value, "entropy": entropy_value, "grad_norm": grad_norm}
+
+    def _step(self, gradient: np.ndarray) -> float:
+        """Clip the flat float64 ``gradient`` (``named_parameters`` order) and step; its norm before.
+
+        What ``clip_grad_norm_`` and the optimizer do, for a gradient that is already in
+        numpy: plain SGD is one scaled subtraction per parameter, where torch's clip and
+        step cost five times as much on these tiny tensors.
+        """
+        grad_norm = float(np.sqrt(gradient @ gradient))
+        if not math.isfinite(grad_norm):  # a non-finite gradient would poison the weights and Adam's moments
+            return grad_norm
+        scale = 1.0 if self.grad_clip is None else min(1.0, self.grad_clip / (grad_norm + 1e-6))
+        if isinstance(self.optimizer, torch.optim.SGD):
+            steps = torch.from_numpy((gradient * (-self.lr * scale)).astype(np.float32)).split(self._sizes)
+            with torch.no_grad():
+                for (_, parameter), step in zip(self._named_parameters, steps, strict=True):
+                    parameter.view(-1).add_(step)
+        else:
+            grads = torch.from_numpy((gradient * scale).astype(np.float32)).split(self._sizes)
+            for (_, parameter), grad in zip(self._named_parameters, grads, strict=True):
+                parameter.grad = grad.view_as(parameter)
+            self.optimizer.step()
+        return grad_norm
 
     @torch.no_grad()
     def probabilities(self, indices: Sequence[int]) -> list[list[float]]:
