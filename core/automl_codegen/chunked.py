@@ -8,7 +8,10 @@ JSON strings: frozen chunks, each written once and then kept as the same ``str``
 and the tail not yet frozen. A chunk is frozen as soon as it reaches the journal's blob
 size (:data:`~automl_codegen.journal.BLOB_MIN_CHARS`, 4 kB): the journal stores such
 strings once by content and recognises an unchanged one by identity, so a frozen chunk
-costs nothing on later saves, while the tail, always shorter, is saved inline::
+costs next to nothing on later saves, while the tail, always shorter, is saved inline.
+Two frozen chunks of the same size class merge into one of the next (as the digits of a
+binary counter carry), so a list of n items is O(log n) chunks, which a save still walks,
+and each item is written O(log n) times::
 
     self._history_log = ChunkedList()                          # in __init__
     state["history"] = self._history_log.dump(self.history)    # in state_dict
@@ -46,6 +49,7 @@ class ChunkedList:
             raise ValueError(msg)
         self.chunk_chars = chunk_chars
         self._frozen: list[str] = []
+        self._classes: list[int] = []  # per frozen chunk: merged from 2**class chunks
         self._frozen_items = 0  # how many items the frozen chunks hold
         self._source: Sequence[Any] | None = None
         self._tail = (-1, "[]")  # (length of the list, its tail's JSON) at the last dump
@@ -57,16 +61,25 @@ class ChunkedList:
         starts the chunks afresh.
         """
         if items is not self._source or len(items) < self._frozen_items:
-            self._frozen, self._frozen_items, self._source = [], 0, items
+            self._frozen, self._classes, self._frozen_items, self._source = [], [], 0, items
             self._tail = (-1, "[]")
         if self._tail[0] != len(items):  # a history changes once per update, not per save
             tail = _compact(items[self._frozen_items :])
-            if len(tail) >= self.chunk_chars:
-                self._frozen.append(tail)
+            if len(tail) >= self.chunk_chars and len(items) > self._frozen_items:
+                self._freeze(tail)
                 self._frozen_items = len(items)
                 tail = "[]"
             self._tail = (len(items), tail)
         return {"chunks": list(self._frozen), "tail": self._tail[1]}
+
+    def _freeze(self, chunk: str) -> None:
+        self._frozen.append(chunk)
+        self._classes.append(0)
+        while len(self._classes) >= 2 and self._classes[-1] == self._classes[-2]:
+            later, size_class = self._frozen.pop(), self._classes.pop()
+            # Both are non-empty JSON arrays: "[a,b]" and "[c]" make "[a,b,c]".
+            self._frozen[-1] = self._frozen[-1][:-1] + "," + later[1:]
+            self._classes[-1] = size_class + 1
 
     @staticmethod
     def load(data: Any) -> list[Any]:

@@ -130,16 +130,17 @@ OPTIMIZERS = ("adam", "sgd")  # of the controller (see ControllerTrainer)
 CONTROLLERS = ("lstm", "factorized")
 
 # (samples, temperature) of the controller passes that look for a genotype neither told
-# nor pending, widest last. A pass's cost is mostly per call (0.6 ms for 8 samples, 0.8
-# for 32, 5 for 512 on this project's 2-core machine), and a converged controller needs
-# many draws to find something new (with 32, 4.5 of 100 NAS-Bench-201 queries were
+# nor pending, widest last. A pass's cost is mostly per call (0.3-0.4 ms for 32 samples, 0.8
+# for 128, 2.4-2.7 for 512 on this project's 2-core machine), and a converged controller
+# needs many draws to find something new (with 32, 4.5 of 100 NAS-Bench-201 queries were
 # repeats). A pass that yields nothing new moves on to the next one until the policy
 # changes: past 512 samples at the policy's own temperature the logits are divided by 2,
-# 4, 8, 16, which spreads the draws around the policy's favourites. Without that, a
-# collapsed controller (after ~1,000 NAS-Bench-201 queries) proposed the same few
-# architectures again and again: 191 distinct in 2,000 queries, at 47 ms a query. After
-# the widest pass a repeat is accepted, as evolution does.
-_PASSES = ((32, 1.0), (512, 1.0), (512, 2.0), (512, 4.0), (512, 8.0), (512, 16.0))
+# 4, 8, 16, which spreads the draws around the policy's favourites, so that 128 samples
+# hold new ones. Without that, a collapsed controller (after ~1,000 NAS-Bench-201
+# queries) proposed the same few architectures again and again: 191 distinct in 2,000
+# queries, at 47 ms a query. After the widest pass a repeat is accepted, as evolution
+# does. (In 100 NAS-Bench-201 queries no pass past the second is needed.)
+_PASSES = ((32, 1.0), (512, 1.0), (128, 2.0), (128, 4.0), (128, 8.0), (128, 16.0))
 # Fingerprints remembered per option-index tuple (computing one lowers the genotype).
 _FINGERPRINT_CACHE = 1 << 16
 
@@ -384,10 +385,15 @@ class RLStrategy(Strategy):
         # The current controller pass (see _propose): its samples, how many were looked
         # at, whether any was new, which pass of _PASSES it is, and how to draw it again
         # (the RNG state before it), so the state saves four numbers, not 512 samples.
-        self._candidates: list[list[int]] = []
+        self._candidates: list[tuple[int, ...]] = []
         self._next = 0
         self._fresh = False
         self._level = 0
+        # The pass that last found something new: after an update the search starts one
+        # pass narrower than it, not at the first. A converged controller otherwise pays
+        # for every pass up to the one it needs after each update (at 5,000 NAS-Bench-201
+        # queries, five passes per update, four of them of 512 samples).
+        self._found_level = 0
         self._draw_rng: dict[str, Any] | None = None
         self._fingerprints: dict[tuple[int, ...], str] = {}
         self._setup_sharing(weight_sharing, sharing_options)
@@ -705,7 +711,8 @@ class RLStrategy(Strategy):
         )
         self._controller_state = None
         # Samples of the old policy are dropped; the search for new ones starts narrow.
-        self._candidates, self._next, self._fresh, self._level, self._draw_rng = [], 0, False, 0, None
+        self._candidates, self._next, self._fresh, self._draw_rng = [], 0, False, None
+        self._level = max(0, self._found_level - 1)
         entry = {
             "step": len(self.history),
             "trials": self._told,
@@ -753,7 +760,8 @@ class RLStrategy(Strategy):
         Candidates come from batched controller passes (a pass of 32 costs little more
         than one sample); unused ones wait for the next ask until the policy changes
         (``_update`` drops them). A pass that held nothing new is followed by the next,
-        wider one of ``_PASSES``.
+        wider one of ``_PASSES``; after an update the search starts one pass narrower
+        than the last one that found something new.
         """
         while True:
             while self._next < len(self._candidates):
@@ -761,23 +769,28 @@ class RLStrategy(Strategy):
                 self._next += 1
                 key = self._fingerprint(indices)
                 if key not in self._seen and key not in self._pending:
-                    self._fresh = True
-                    return self.space.decode(indices), key
+                    self._fresh, self._found_level = True, self._level
+                    return self.space.decode(list(indices)), key
             if self._candidates and not self._fresh:
                 if self._level == len(_PASSES) - 1:
                     # A repeat is better than stalling in a (nearly) exhausted space; the
                     # next ask draws the widest pass again.
                     indices = self._candidates[-1]
                     self._candidates, self._next, self._draw_rng = [], 0, None
-                    return self.space.decode(indices), self._fingerprint(indices)
+                    return self.space.decode(list(indices)), self._fingerprint(indices)
                 self._level += 1
             self._draw_rng = self.rng.bit_generator.state
             self._candidates, self._next, self._fresh = self._draw(), 0, False
 
-    def _draw(self) -> list[list[int]]:
-        """The samples of pass ``_level``, drawn with the RNG as it stands."""
+    def _draw(self) -> list[tuple[int, ...]]:
+        """The distinct samples of pass ``_level`` in the order drawn, with the RNG as it stands.
+
+        A sure policy draws the same few genotypes hundreds of times in a pass; only the
+        first of each can be new, so only it is looked at.
+        """
         samples, temperature = _PASSES[self._level]
-        return self._trainer.controller.sample(self.rng.random((samples, len(self.sizes))), temperature)
+        drawn = self._trainer.controller.sample(self.rng.random((samples, len(self.sizes))), temperature)
+        return list(dict.fromkeys(map(tuple, drawn)))
 
     def _fingerprint(self, indices: Sequence[int]) -> str:
         """64 bits of the space's key, as in evolution (keeps the state small); cached."""
@@ -829,14 +842,21 @@ class RLStrategy(Strategy):
     def _candidates_state(self) -> dict[str, Any] | list[list[int]]:
         if self._draw_rng is None and self._candidates:
             return [list(indices) for indices in self._candidates[self._next :]]  # loaded from an old state
-        return {"rng": self._draw_rng, "level": self._level, "next": self._next, "fresh": self._fresh}
+        return {
+            "rng": self._draw_rng,
+            "level": self._level,
+            "next": self._next,
+            "fresh": self._fresh,
+            "found": self._found_level,
+        }
 
     def _load_candidates(self, saved: Any) -> None:
         if isinstance(saved, list):  # states before the passes were replayed: the samples themselves
-            self._candidates = [[int(i) for i in indices] for indices in saved]
+            self._candidates = [tuple(int(i) for i in indices) for indices in saved]
             self._next, self._fresh, self._level, self._draw_rng = 0, False, 0, None
             return
         self._level, self._next, self._fresh = int(saved["level"]), int(saved["next"]), bool(saved["fresh"])
+        self._found_level = int(saved.get("found", 0))  # not saved before passes were remembered
         self._draw_rng = saved["rng"]
         self._candidates = []
         if self._draw_rng is not None:
