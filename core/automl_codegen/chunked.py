@@ -64,7 +64,11 @@ class ChunkedList:
             self._frozen, self._classes, self._frozen_items, self._source = [], [], 0, items
             self._tail = (-1, "[]")
         if self._tail[0] != len(items):  # a history changes once per update, not per save
-            tail = _compact(items[self._frozen_items :])
+            dumped, tail = self._tail
+            if self._frozen_items <= dumped < len(items):  # only appended to: extend the tail's JSON
+                tail = _joined(tail, _compact(items[dumped:]))
+            else:
+                tail = _compact(items[self._frozen_items :])
             if len(tail) >= self.chunk_chars and len(items) > self._frozen_items:
                 self._freeze(tail)
                 self._frozen_items = len(items)
@@ -77,8 +81,7 @@ class ChunkedList:
         self._classes.append(0)
         while len(self._classes) >= 2 and self._classes[-1] == self._classes[-2]:
             later, size_class = self._frozen.pop(), self._classes.pop()
-            # Both are non-empty JSON arrays: "[a,b]" and "[c]" make "[a,b,c]".
-            self._frozen[-1] = self._frozen[-1][:-1] + "," + later[1:]
+            self._frozen[-1] = _joined(self._frozen[-1], later)
             self._classes[-1] = size_class + 1
 
     @staticmethod
@@ -99,6 +102,15 @@ class ChunkedList:
 
 def _compact(items: Sequence[Any]) -> str:
     return json.dumps(list(items), separators=(",", ":"), allow_nan=False)
+
+
+def _joined(first: str, second: str) -> str:
+    """Two JSON arrays as one: "[a,b]" and "[c]" make "[a,b,c]"."""
+    if first == "[]":
+        return second
+    if second == "[]":
+        return first
+    return first[:-1] + "," + second[1:]
 
 
 class FingerprintSet:
