@@ -67,7 +67,7 @@ class Controller(nn.Module):
         _register_option_layout(self)
         self._parameter_list: list[tuple[str, nn.Parameter]] | None = None
         self._array_cache: tuple[tuple[int, ...], dict[str, np.ndarray]] | None = None
-        self._float64_cache: tuple[tuple[int, ...], dict[str, np.ndarray]] | None = None
+        self._gradient_cache: tuple[tuple[int, ...], dict[str, np.ndarray]] | None = None
 
     def _log_probs(self, hidden: torch.Tensor, step: int) -> torch.Tensor:
         logits = self.heads[step](hidden)
@@ -128,12 +128,13 @@ class Controller(nn.Module):
     ) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
         """``L = sum_r a_r log π(row r) + e_r H(row r)``, its per-row entropies and gradients.
 
-        The same function as :meth:`evaluate` scores, differentiated by hand in float64
-        numpy (a test checks it against autograd). On arrays of a few hundred numbers the
-        cost is per call, not per number, so only the recurrence runs step by step (about
-        ten calls forward and eight back); the input projections, the heads, softmaxes and
-        every weight gradient are one call each over all decisions (torch and autograd:
-        3 ms an update, here about 0.4), and the update runs every ``batch_size`` trials.
+        The same function as :meth:`evaluate` scores, differentiated by hand in float32
+        numpy, torch's precision (a test checks it against autograd). On arrays of a few
+        hundred numbers the cost is per call, not per number, so only the recurrence runs
+        step by step (about ten calls forward and eight back); the input projections, the
+        heads, softmaxes and every weight gradient are one call each over all decisions
+        (torch and autograd: 3 ms an update, here about 0.45), and the update runs every
+        ``batch_size`` trials.
 
         Args:
             indices: ``(rows, decisions)`` option indices.
@@ -143,17 +144,18 @@ class Controller(nn.Module):
             ``L``, the entropy of each row's trajectory, and the gradient of ``L`` per
             parameter name (as in ``named_parameters``).
         """
-        w = self._float64()
+        w = self._gradient_arrays()
         steps, (rows, n) = len(self.sizes), (indices.shape[0], w["w_hh"].shape[1])
-        a, e = log_prob_weights, entropy_weights
+        f32 = np.float32  # every array stays float32 (float64 numbers would upcast them)
+        a, e = log_prob_weights.astype(f32), entropy_weights.astype(f32)
         # Inputs (steps, rows, embedding): the start vector, then the previous decision's
         # embedding (teacher forcing), gathered from all embedding tables at once.
-        x = np.empty((steps, rows, w["start"].size))
+        x = np.empty((steps, rows, w["start"].size), f32)
         x[0] = w["start"]
         x[1:] = w["embeddings"][(indices[:, :-1] + w["embedding_offsets"]).T]
         projected = x @ w["w_ih"].T + w["bias"]
-        hs, cs = np.zeros((steps + 1, rows, n)), np.zeros((steps + 1, rows, n))  # [s] = before step s
-        squashed = np.empty((steps, rows, 4 * n))  # tanh of the gates' pre-activations (sigmoid = (1 + tanh(z/2)) / 2)
+        hs, cs = np.zeros((steps + 1, rows, n), f32), np.zeros((steps + 1, rows, n), f32)  # [s]: before step s
+        squashed = np.empty((steps, rows, 4 * n), f32)  # tanh of the gates' inputs: sigmoid(z) = (1 + tanh(z/2)) / 2
         for step in range(steps):
             squashed[step] = np.tanh((projected[step] + hs[step] @ w["w_hh"].T) * w["gate_scale"])
             gate = 0.5 + 0.5 * squashed[step]  # i, f, _, o are sigmoids; g is squashed itself
@@ -193,8 +195,8 @@ class Controller(nn.Module):
         # d z for gates i, f, g per unit of d c, and for gate o per unit of d h.
         per_cell = np.stack([g * i * (1.0 - i), cs[:-1] * f * (1.0 - f), i * (1.0 - g * g)], axis=2)
         per_hidden = tanh_c * o * (1.0 - o)
-        d_z = np.empty((steps, rows, 4 * n))
-        d_h, d_c = np.zeros((rows, n)), np.zeros((rows, n))
+        d_z = np.empty((steps, rows, 4 * n), f32)
+        d_h, d_c = np.zeros((rows, n), f32), np.zeros((rows, n), f32)
         for step in reversed(range(steps)):
             d_h = d_h + d_hs[step]
             d_c = d_c + d_h * to_cell[step]
@@ -222,13 +224,13 @@ class Controller(nn.Module):
             grads[f"embeddings.{step}.weight"] = d_embeddings[offset : offset + size]
         return loss, entropy, grads
 
-    def _float64(self) -> dict[str, np.ndarray]:
-        """The weights in float64, laid out for :meth:`gradients`; rebuilt when one changes."""
+    def _gradient_arrays(self) -> dict[str, np.ndarray]:
+        """The weights laid out for :meth:`gradients`; rebuilt when one changes."""
         versions = self._versions()
-        if self._float64_cache is None or self._float64_cache[0] != versions:
+        if self._gradient_cache is None or self._gradient_cache[0] != versions:
             named = self._named_parameters()
-            with torch.no_grad():  # one conversion for all weights, then views
-                flat = torch.cat([p.reshape(-1) for _, p in named]).double().numpy()
+            with torch.no_grad():  # one copy of all weights, then views
+                flat = torch.cat([p.reshape(-1) for _, p in named]).numpy()
             ends = np.cumsum([p.numel() for _, p in named])
             t = {name: flat[end - p.numel() : end].reshape(p.shape) for (name, p), end in zip(named, ends, strict=True)}
             steps, hidden = len(self.sizes), t["cell.weight_hh"].shape[1]
@@ -246,10 +248,10 @@ class Controller(nn.Module):
                 "option_offsets": offsets,
                 "embedding_offsets": offsets[:-1],
                 "foreign": self._foreign.numpy(),
-                "gate_scale": np.repeat([0.5, 0.5, 1.0, 0.5], hidden),
+                "gate_scale": np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=np.float32), hidden),
             }
-            self._float64_cache = (versions, arrays)
-        return self._float64_cache[1]
+            self._gradient_cache = (versions, arrays)
+        return self._gradient_cache[1]
 
     def _versions(self) -> tuple[int, ...]:
         # Every in-place change of a parameter (an optimizer step, load_state_dict, an edit
@@ -494,13 +496,13 @@ class ControllerTrainer:
         return {"loss": loss_value, "entropy": entropy_value, "grad_norm": grad_norm}
 
     def _step(self, gradient: np.ndarray) -> float:
-        """Clip the flat float64 ``gradient`` (``named_parameters`` order) and step; its norm before.
+        """Clip the flat ``gradient`` (``named_parameters`` order) and step; its norm before.
 
         What ``clip_grad_norm_`` and the optimizer do, for a gradient that is already in
         numpy: plain SGD is one scaled subtraction per parameter, where torch's clip and
         step cost five times as much on these tiny tensors.
         """
-        grad_norm = float(np.sqrt(gradient @ gradient))
+        grad_norm = float(np.linalg.norm(gradient.astype(np.float64)))  # float64: no overflow in the squares
         if not math.isfinite(grad_norm):  # a non-finite gradient would poison the weights and Adam's moments
             return grad_norm
         scale = 1.0 if self.grad_clip is None else min(1.0, self.grad_clip / (grad_norm + 1e-6))
