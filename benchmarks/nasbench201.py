@@ -8,9 +8,10 @@ dataset, the published figures beside them, and each strategy's overhead per que
 
 * ``evolution``, ``rl`` and ``random`` (the contrib package ``automl-codegen-random``)
   run through the real engine, ``NeuralArchitectureSearch`` with the ``nasbench201``
-  evaluator, so their overhead is the framework's own: lowering each genotype to the
-  IR, the SQLite journal (one transaction per trial, strategy state included), the
-  derived files and the strategy itself.
+  evaluator, so their overhead is the framework's own: the strategy, the SQLite
+  journal (a trial is recorded when it starts and, with the strategy's state, when it
+  ends), ``trials.jsonl``, and ``best.json`` (the best genotype lowered to the IR, at
+  most once a second; the evaluator itself needs no IR).
 * ``tpe`` and ``nsga2`` are Optuna's ``TPESampler`` and ``NSGAIISampler`` (default
   settings, in-memory storage), asking for the six edge ops as categorical parameters
   and looking the same table up through the same evaluator, in this process.
@@ -19,12 +20,13 @@ dataset, the published figures beside them, and each strategy's overhead per que
 
 Overhead per query = (wall time of the search - time spent in table lookups) / queries.
 
-    # The README's figures (7 minutes on 2 busy cores; RL takes half of it):
-    python benchmarks/nasbench201.py --queries 100 --seeds 50 --seeds-for cifar100=20 --seeds-for imagenet16=20 \\
-        --strategies evolution "evolution[population_size=20,sample_size=10]" rl random tpe nsga2
-    python benchmarks/nasbench201.py --datasets cifar10 --seeds 20 \\
-        --strategies evolution "evolution[population_size=20,sample_size=10]" "rl[batch_size=2]" tpe
-    python benchmarks/nasbench201.py --breakdown --seeds 3 --strategies evolution rl random
+    # The README's figures (about a minute on 2 cores):
+    python benchmarks/nasbench201.py --queries 100 --seeds 50 --seeds-for cifar100=20 --seeds-for imagenet16=20 \
+        --strategies evolution rl "rl[controller=factorized]" random tpe nsga2
+    # 5,000 queries (40 s):
+    python benchmarks/nasbench201.py --datasets cifar10 --queries 5000 --seeds 2 \
+        --strategies evolution rl "rl[controller=factorized]" random
+    python benchmarks/nasbench201.py --breakdown --seeds 10 --strategies evolution rl random
 
 Needs ``automl-codegen-nasbench201`` and ``automl-codegen-random`` installed and, for the
 Optuna peers, ``optuna`` (left out with a note when it is missing).

@@ -130,17 +130,21 @@ OPTIMIZERS = ("adam", "sgd")  # of the controller (see ControllerTrainer)
 CONTROLLERS = ("lstm", "factorized")
 
 # (samples, temperature) of the controller passes that look for a genotype neither told
-# nor pending, widest last. A pass's cost is mostly per call (0.3-0.4 ms for 32 samples, 0.8
-# for 128, 2.4-2.7 for 512 on this project's 2-core machine), and a converged controller
-# needs many draws to find something new (with 32, 4.5 of 100 NAS-Bench-201 queries were
+# nor pending, widest last. A pass's cost is mostly per call (0.3-0.4 ms for 32 samples,
+# 2.4-2.7 for 512 on this project's 2-core machine), and a converged controller needs
+# many draws to find something new (with 32, 4.5 of 100 NAS-Bench-201 queries were
 # repeats). A pass that yields nothing new moves on to the next one until the policy
 # changes: past 512 samples at the policy's own temperature the logits are divided by 2,
-# 4, 8, 16, which spreads the draws around the policy's favourites, so that 128 samples
-# hold new ones. Without that, a collapsed controller (after ~1,000 NAS-Bench-201
-# queries) proposed the same few architectures again and again: 191 distinct in 2,000
-# queries, at 47 ms a query. After the widest pass a repeat is accepted, as evolution
-# does. (In 100 NAS-Bench-201 queries no pass past the second is needed.)
-_PASSES = ((32, 1.0), (512, 1.0), (128, 2.0), (128, 4.0), (128, 8.0), (128, 16.0))
+# 4, 8, 16, which spreads the draws around the policy's favourites, so that 64 samples
+# hold new ones; the last pass ignores the policy (infinite temperature: uniform). The
+# policy sharpens on whatever it is told, repeats included, so a search that accepts
+# repeats too early collapses: with no pass past 512 samples at the policy's own
+# temperature, 191 distinct architectures in 2,000 NAS-Bench-201 queries, at 47 ms a
+# query; with passes of 32-64 samples up to temperature 16 and none uniform, 1,700 in
+# 5,000. With the uniform pass, 5,000 queries are 5,000 distinct networks. After it a
+# repeat is accepted, as evolution does (the space is then nearly exhausted). In 100
+# NAS-Bench-201 queries no pass past the second is needed.
+_PASSES = ((32, 1.0), (512, 1.0), (64, 2.0), (64, 4.0), (64, 8.0), (64, 16.0), (128, math.inf))
 # Fingerprints remembered per option-index tuple (computing one lowers the genotype).
 _FINGERPRINT_CACHE = 1 << 16
 
