@@ -405,14 +405,20 @@ def test_no_repeats_until_the_space_runs_out():
     assert len(set(keys)) == 9  # then repeats are accepted instead of stalling
 
 
-def test_a_collapsed_policy_widens_its_draws_instead_of_repeating():
-    # A policy sure of one arm: at its own temperature 584 draws find nothing new, so
-    # the draws spread out (logits / 2, 4, ...) and every ask is still a new arm.
-    space = ToySpace(length=6, options=4)
-    strategy = RLStrategy(space, [SCORE], seed=0, batch_size=100)
+def sure_of_option_0(space: ToySpace, bias: float, batch_size: int) -> RLStrategy:
+    """A strategy whose controller prefers option 0 of each decision by ``bias`` logits."""
+    strategy = RLStrategy(space, [SCORE], seed=0, batch_size=batch_size)
     with torch.no_grad():
         for head in strategy._trainer.controller.heads:
-            head.bias.copy_(torch.tensor([12.0, 0.0, 0.0, 0.0]))
+            head.bias.copy_(torch.tensor([bias, 0.0, 0.0, 0.0]))
+    return strategy
+
+
+def test_a_collapsed_policy_widens_its_draws_instead_of_repeating():
+    # A policy sure of one arm: at its own temperature 544 draws find nothing new, so
+    # the draws spread out (logits / 2, 4, ...) and every ask is still a new arm.
+    space = ToySpace(length=6, options=4)
+    strategy = sure_of_option_0(space, 12.0, batch_size=100)
     favourite = [0] * 6
     assert min(p[0] for p in strategy.probabilities(favourite)) > 0.9999
     trials = run(strategy, bandit(space), 30)
@@ -432,10 +438,7 @@ def test_a_policy_too_sure_for_every_temperature_still_proposes_new_arms():
     # Logits of 1,000 stay decisive even divided by 16: only the last, uniform pass
     # finds new arms, and without it every ask after the first would be a repeat.
     space = ToySpace(length=6, options=4)
-    strategy = RLStrategy(space, [SCORE], seed=0, batch_size=100)
-    with torch.no_grad():
-        for head in strategy._trainer.controller.heads:
-            head.bias.copy_(torch.tensor([1000.0, 0.0, 0.0, 0.0]))
+    strategy = sure_of_option_0(space, 1000.0, batch_size=100)
     trials = run(strategy, bandit(space), 20)
     assert len({tuple(t.genotype) for t in trials}) == 20
     assert rl._PASSES[-1][1] == math.inf
@@ -449,10 +452,7 @@ def test_after_an_update_a_collapsed_policy_starts_near_the_pass_it_needed():
     space = ToySpace(length=6, options=4)
 
     def samples_drawn(forget: bool) -> tuple[int, RLStrategy]:
-        strategy = RLStrategy(space, [SCORE], seed=0, batch_size=2)
-        with torch.no_grad():
-            for head in strategy._trainer.controller.heads:
-                head.bias.copy_(torch.tensor([24.0, 0.0, 0.0, 0.0]))
+        strategy = sure_of_option_0(space, 24.0, batch_size=2)
         levels, draw, update = [], strategy._draw, strategy._update
 
         def counted():

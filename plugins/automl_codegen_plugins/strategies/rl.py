@@ -396,7 +396,7 @@ class RLStrategy(Strategy):
         # The pass that last found something new: after an update the search starts one
         # pass narrower than it, not at the first. A converged controller otherwise pays
         # for every pass up to the one it needs after each update (at 5,000 NAS-Bench-201
-        # queries, five passes per update, four of them of 512 samples).
+        # queries it climbed five passes after every update).
         self._found_level = 0
         self._draw_rng: dict[str, Any] | None = None
         self._fingerprints: dict[tuple[int, ...], str] = {}
@@ -714,7 +714,8 @@ class RLStrategy(Strategy):
             elite_weight=self.elite_weight,
         )
         self._controller_state = None
-        # Samples of the old policy are dropped; the search for new ones starts narrow.
+        # Samples of the old policy are dropped; the search for new ones starts one pass
+        # narrower than the last one that found something new.
         self._candidates, self._next, self._fresh, self._draw_rng = [], 0, False, None
         self._level = max(0, self._found_level - 1)
         entry = {
