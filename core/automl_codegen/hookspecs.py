@@ -22,99 +22,101 @@ hookspec = pluggy.HookspecMarker("automl_codegen")
 hookimpl = pluggy.HookimplMarker("automl_codegen")
 
 # -- registries --------------------------------------------------------------------------
+# Called once when the registries are built. What each kind must implement, with every
+# optional attribute and its default, is in :mod:`automl_codegen.protocols`.
 
 
 @hookspec
 def register_strategies(register):
-    """Add search strategies.
+    """Add search strategies: ``register(name, factory)``.
 
-    Called once when the plugin manager is built. ``register(name, factory)`` where
-    ``factory(space, objectives, *, seed, **options)`` returns an object with
-    ``ask(n) -> list[genotype]``, ``tell(trials)``, ``state_dict()`` and
-    ``load_state_dict(state)`` (see :class:`automl_codegen.Strategy`).
+    ``factory(space, objectives, *, seed, **options)`` returns a
+    :class:`~automl_codegen.protocols.StrategyProtocol` (subclass
+    :class:`automl_codegen.Strategy` or :class:`automl_codegen.OneShotStrategy`).
     """
 
 
 @hookspec
 def register_search_spaces(register):
-    """Add search spaces.
+    """Add search spaces: ``register(name, factory)``.
 
-    ``register(name, factory)`` where ``factory(input_shape, num_classes, **options)``
-    returns a :class:`automl_codegen.SearchSpace`: it samples, mutates and crosses over
-    genotypes and lowers one to an :class:`automl_codegen.Architecture`.
+    ``factory(input_shape, num_classes, **options)`` returns a
+    :class:`~automl_codegen.protocols.SearchSpaceProtocol` (subclass
+    :class:`automl_codegen.SearchSpace`); one that one-shot strategies can search also
+    implements :class:`~automl_codegen.protocols.OneShotSpace`.
     """
 
 
 @hookspec
 def register_objectives(register):
-    """Add objectives.
-
-    ``register(name, objective)`` with an :class:`automl_codegen.Objective`: its
-    direction (``"min"`` or ``"max"``) and how it is computed from a trial's
-    measurements.
-    """
+    """Add objectives: ``register(name, objective)`` with an :class:`automl_codegen.Objective`."""
 
 
 @hookspec
 def register_profilers(register):
-    """Add profilers.
+    """Add profilers: ``register(name, factory)``.
 
-    ``register(name, profiler)`` where ``profiler.profile(model, architecture, device)``
-    measures a built ``torch.nn.Module`` and returns ``{measurement_name: float}``
-    (latency, memory, parameter count, FLOPs, ...). ``profiler.measures`` lists the
-    names it produces so the engine can pick the profilers an objective needs. A profiler
-    with ``needs_context = True`` is called with ``context=`` the trial's
-    :class:`automl_codegen.EvaluationContext` too (genotype, space, dataset), e.g. to look
-    a latency up in a table of device measurements.
+    ``factory(**options)`` returns a :class:`~automl_codegen.protocols.Profiler`
+    (``profile(model, architecture, device) -> {measurement: float}``).
     """
 
 
 @hookspec
 def register_emitters(register):
-    """Add code emitters.
-
-    ``register(name, emitter)`` where ``emitter.render(architecture, metadata)``
-    returns the source of one standalone module and
-    ``emitter.export(architecture, out_dir, state_dict, metadata)`` writes the module
-    and its weights, returning the paths written.
-    """
+    """Add code emitters: ``register(name, emitter)`` with an :class:`~automl_codegen.protocols.Emitter` object."""
 
 
 @hookspec
 def register_datasets(register):
-    """Add datasets.
-
-    ``register(name, loader)`` where ``loader(*, seed, **options)`` returns an
-    :class:`automl_codegen.Dataset` with seeded train/validation/test splits.
-    """
+    """Add datasets: ``register(name, loader)`` with a :class:`~automl_codegen.protocols.DatasetLoader`."""
 
 
 @hookspec
 def register_evaluators(register):
-    """Add trial evaluators.
+    """Add trial evaluators: ``register(name, factory)``.
 
-    ``register(name, factory)`` where ``factory(**options)`` returns an object whose
-    ``evaluate(architecture, context)`` scores one architecture and returns
-    :class:`automl_codegen.Evaluation` (metrics and, optionally, trained weights).
+    ``factory(**options)`` returns an :class:`~automl_codegen.protocols.Evaluator`
+    (``evaluate(architecture, context) -> Evaluation``).
     """
 
 
 @hookspec
 def register_executors(register):
-    """Add executors: where trials run.
+    """Add executors, where trials run: ``register(name, factory)``.
 
-    ``register(name, factory)`` where ``factory(**options)`` returns an object with the
-    :class:`concurrent.futures.Executor` methods ``submit(fn, *args)`` and
-    ``shutdown(wait=True)``.
+    ``factory(**options)`` returns an :class:`~automl_codegen.protocols.Executor`
+    (``submit(fn, *args)``, ``shutdown(wait=True)``, optional ``max_workers``).
     """
 
 
 # -- lifecycle ---------------------------------------------------------------------------
+# ``run`` is an immutable :class:`automl_codegen.RunInfo`; see
+# :class:`automl_codegen.protocols.Lifecycle`.
+
+
+@hookspec(firstresult=True)
+def search_run(run):
+    """The whole search, from before the first trial to after the last.
+
+    Implement it as a wrapper to see the run end however it ends::
+
+        @hookimpl(wrapper=True)
+        def search_run(run):
+            started = time.time()
+            try:
+                return (yield)          # the SearchResult
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the journal is closed and intact
+                ...
+                raise
+
+    The engine's own implementation runs the search; a wrapper must re-raise what it
+    catches and return what the ``yield`` gave.
+    """
 
 
 @hookspec
 def on_search_start(run):
-    """Called once before the first trial, with the :class:`automl_codegen.Run`."""
+    """Called once before the first trial (after the supernet of a resumed one-shot run)."""
 
 
 @hookspec
@@ -128,4 +130,27 @@ def on_trial_end(run, trial):
 
 @hookspec
 def on_search_end(run, result):
-    """Called once after the search, with the :class:`automl_codegen.SearchResult`."""
+    """Called once after a search that ended normally, with the :class:`automl_codegen.SearchResult`.
+
+    A search that ends with Ctrl-C or an error does not reach this hook: use
+    :func:`search_run` to see those.
+    """
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+@hookspec
+def report_panels(result):
+    """Extra figure panels for the run report of ``result``.
+
+    Called by ``automl-codegen report`` / ``result.plot()`` once per report, on every
+    plugin; each returns a list of :class:`automl_codegen.report.Panel` (or ``None``).
+    A strategy contributes the panels that tell its own story (DARTS' α per edge, the RL
+    controller's reward), read from the events it logged (``result.events(kind)``), so
+    the core knows no strategy's event format; return ``None`` for a run without them.
+    The figure lays the panels out two per row below its own four. Import matplotlib
+    only inside a panel's ``draw``. A hook that raises is left out and a panel whose
+    ``draw`` raises is shown empty with the error, each with a warning naming the
+    plugin; the report goes on.
+    """

@@ -31,8 +31,8 @@ from torch.utils.checkpoint import checkpoint
 
 from automl_codegen import Architecture
 from automl_codegen.evaluation import Dataset
+from automl_codegen.supernet import SupernetCell, SupernetDescription
 
-from ..spaces._cells import SupernetCell, SupernetDescription
 from ..torch_model import GraphModule
 
 __all__ = [
