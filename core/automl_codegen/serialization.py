@@ -79,8 +79,13 @@ def converter_structure(value: Any, kind: type) -> Any:
 
 
 def make_converter() -> cattrs.Converter:
-    """The converter for every IR type. Build it once; see :func:`get_converter`."""
+    """The converter for every IR type and plugin options class. Build it once; see :func:`get_converter`."""
+    # Imported here: options.py imports this module for get_converter.
+    from .options import register_option_hooks
+
     conv = cattrs.Converter(forbid_extra_keys=True)
+    # Registered hooks take precedence over cattrs' built-in attrs handling.
+    register_option_hooks(conv)
     for kind in (str, int, float, bool):
         conv.register_structure_hook(kind, _strict(kind))
     generic_hooks = {
@@ -99,6 +104,7 @@ def make_converter() -> cattrs.Converter:
 
 @cache
 def get_converter() -> cattrs.Converter:
+    """The one shared converter (IR and plugin options), made once by :func:`make_converter`."""
     return make_converter()
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import numpy as np
 
-from automl_codegen import ConfigError
 from automl_codegen.evaluation import Dataset
+from automl_codegen.options import PluginOptions, structure_options
 
-__all__ = ["PREFIX", "SHAPES", "dataset_loader"]
+__all__ = ["PREFIX", "SHAPES", "NB201DatasetOptions", "dataset_loader"]
 
 PREFIX = "nb201-"
 #: Per benchmark dataset: per-sample input shape, classes, the benchmark's own name.
@@ -29,15 +30,20 @@ SHAPES: dict[str, tuple[tuple[int, int, int], int, str]] = {
 }
 
 
+@attrs.frozen(kw_only=True)
+class NB201DatasetOptions(PluginOptions):
+    """The options of the ``nb201-*`` datasets: none (they hold shapes, not images)."""
+
+    unknown_message = "dataset {owner!r} has no options (got {unknown}): it holds no images, only shapes"
+
+
 def dataset_loader(dataset: str) -> Callable[..., Dataset]:
     """The loader registered as ``nb201-<dataset>``: shapes of the benchmark, no images."""
     shape, classes, title = SHAPES[dataset]
     name = PREFIX + dataset
 
     def load(*, seed: int = 0, **options: Any) -> Dataset:
-        if options:
-            msg = f"dataset {name!r} has no options (got {sorted(options)}): it holds no images, only shapes"
-            raise ConfigError(msg)
+        structure_options(NB201DatasetOptions, options, owner=name)
         images = np.zeros((0, *shape), dtype=np.float32)
         labels = np.zeros((0,), dtype=np.int64)
         return Dataset(
@@ -56,6 +62,7 @@ def dataset_loader(dataset: str) -> Callable[..., Dataset]:
             ),
         )
 
+    load.Options = NB201DatasetOptions  # type: ignore[attr-defined]
     load.__name__ = f"load_nb201_{dataset}"
     load.__doc__ = f"{title}'s shapes for NAS-Bench-201 lookups, no images (``seed`` is ignored)."
     return load

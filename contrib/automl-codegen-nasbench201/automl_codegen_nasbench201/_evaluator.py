@@ -8,8 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from automl_codegen import ConfigError
 from automl_codegen.evaluation import Evaluation
+from automl_codegen.options import OptionError, PluginOptions, check, finite_number, structure_options
 
 from ._datasets import PREFIX
 from ._natsbench import NatsBenchTable, is_nats_bench_path
@@ -21,6 +24,7 @@ __all__ = [
     "DEVICE_MEASUREMENTS",
     "TABLE_ENV_VAR",
     "NasBench201Evaluator",
+    "NasBench201Options",
 ]
 
 TABLE_ENV_VAR = "AUTOML_CODEGEN_NB201_TABLE"
@@ -40,8 +44,63 @@ DEVICE_MEASUREMENTS: dict[str, tuple[str, str]] = {
 }
 
 _NAME = "nasbench201"
-_OPTIONS = ("table", "dataset", "latency_table", "latency_column", "time_budget", "seconds_per_query")
 _SPACE = "nb201"
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str | os.PathLike) and bool(str(value))
+
+
+_file_path = check(_is_path, "a file path", optional=True)
+_seconds = finite_number(0, low_open=True, optional=True, expected="a positive number of seconds")
+
+
+@attrs.frozen(kw_only=True)
+class NasBench201Options(PluginOptions):
+    """The options of :class:`NasBench201Evaluator`, checked (see its docstring)."""
+
+    unknown_message = "{owner} has no option(s) {unknown}; its options: {names}"
+
+    table: str | os.PathLike[str] | None = attrs.field(
+        default=None,
+        validator=_file_path,
+        metadata={
+            "help": f"nb201_accuracy.csv or the NATS-Bench archive; None: ${TABLE_ENV_VAR}, else {DEFAULT_TABLE}"
+        },
+    )
+    dataset: str | None = attrs.field(
+        default=None,
+        validator=check(
+            lambda v: isinstance(v, str) and v in DATASETS,
+            ", ".join(DATASETS),
+            optional=True,
+            message="{owner}: unknown dataset {value!r}; choose one of {expected}",
+        ),
+        metadata={"help": "cifar10, cifar100 or imagenet16; None: the one the run's dataset names"},
+    )
+    latency_table: str | os.PathLike[str] | None = attrs.field(
+        default=None, validator=_file_path, metadata={"help": "nb201_device_latency.csv, for hardware-aware searches"}
+    )
+    latency_column: str | None = attrs.field(
+        default=None,
+        validator=check(lambda v: isinstance(v, str), "a column name", optional=True),
+        metadata={"help": f"the device measurement reported as latency_ms; None: {DEFAULT_LATENCY_COLUMN}"},
+    )
+    time_budget: float | None = attrs.field(
+        default=None,
+        validator=_seconds,
+        metadata={"help": "stop once the simulated training time of the trials reaches this many seconds"},
+    )
+    seconds_per_query: float | None = attrs.field(
+        default=None, validator=_seconds, metadata={"help": "simulated training seconds charged per trial, > 0"}
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.latency_column is not None and self.latency_table is None:
+            raise OptionError(
+                "{owner}: latency_column needs latency_table=PATH (nb201_device_latency.csv)",
+                owner=type(self).__name__,
+            )
 
 
 class NasBench201Evaluator:
@@ -85,41 +144,25 @@ class NasBench201Evaluator:
     # a query's cost otherwise) and lowers only what the run exports.
     needs_architecture = False
 
-    def __init__(
-        self,
-        *,
-        table: str | os.PathLike[str] | None = None,
-        dataset: str | None = None,
-        latency_table: str | os.PathLike[str] | None = None,
-        latency_column: str | None = None,
-        time_budget: float | None = None,
-        seconds_per_query: float | None = None,
-        **options: Any,
-    ) -> None:
-        if options:
-            msg = f"evaluator {_NAME!r} has no option(s) {sorted(options)}; its options: {', '.join(_OPTIONS)}"
-            raise ConfigError(msg)
-        if dataset is not None and dataset not in DATASETS:
-            msg = f"evaluator {_NAME!r}: unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}"
-            raise ConfigError(msg)
-        self.dataset = dataset
-        self.time_budget = _positive("time_budget", time_budget)
-        self.seconds_per_query = _positive("seconds_per_query", seconds_per_query)
-        self.table = _open_table(table)
+    Options = NasBench201Options
+
+    def __init__(self, **options: Any) -> None:
+        self.options = o = structure_options(self.Options, options, owner=f"evaluator {_NAME!r}")
+        self.dataset = o.dataset
+        self.time_budget = None if o.time_budget is None else float(o.time_budget)
+        self.seconds_per_query = None if o.seconds_per_query is None else float(o.seconds_per_query)
+        self.table = _open_table(o.table)
         self.device_table = None
         self.latency_column = None
-        if latency_table is not None:
-            self.device_table = load_device_table(_path("latency_table", latency_table))
-            self.latency_column = latency_column or DEFAULT_LATENCY_COLUMN
+        if o.latency_table is not None:
+            self.device_table = load_device_table(Path(o.latency_table))
+            self.latency_column = o.latency_column or DEFAULT_LATENCY_COLUMN
             if self.latency_column not in self.device_table.columns:
                 msg = (
                     f"evaluator {_NAME!r}: latency_column {self.latency_column!r} is not a column of "
                     f"{self.device_table.path}; its columns: {', '.join(self.device_table.columns)}"
                 )
                 raise ConfigError(msg)
-        elif latency_column is not None:
-            msg = f"evaluator {_NAME!r}: latency_column needs latency_table=PATH (nb201_device_latency.csv)"
-            raise ConfigError(msg)
         self._timed = self.seconds_per_query is not None or any(self.table.has_times(d) for d in DATASETS)
         if self.dataset is not None:
             self._check_dataset(self.dataset)
@@ -226,7 +269,7 @@ class NasBench201Evaluator:
 
         A resumed search's clock starts from the simulated time of its recorded trials.
         """
-        space = run.config.get("space")
+        space = run.config.space
         if space != _SPACE:
             msg = f"evaluator {_NAME!r} looks up cells of the {_SPACE} space; use --space {_SPACE}, not {space!r}"
             raise ConfigError(msg)
@@ -249,26 +292,10 @@ def _fraction(percent: float) -> float:
     return round(percent / 100, 10)
 
 
-def _positive(option: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
-        msg = f"evaluator {_NAME!r}: {option} must be a positive number of seconds, got {value!r}"
-        raise ConfigError(msg)
-    return float(value)
-
-
-def _path(option: str, value: Any) -> Path:
-    if not isinstance(value, str | os.PathLike) or not str(value):
-        msg = f"evaluator {_NAME!r}: {option} must be a file path, got {value!r}"
-        raise ConfigError(msg)
-    return Path(value)
-
-
 def _open_table(table: Any, environ: Mapping[str, str] | None = None) -> Any:
     environ = os.environ if environ is None else environ
     if table is not None:
-        path, origin = _path("table", table), "the evaluator option table"
+        path, origin = Path(table), "the evaluator option table"
     elif environ.get(TABLE_ENV_VAR):
         path, origin = Path(environ[TABLE_ENV_VAR]), f"${TABLE_ENV_VAR}"
     else:

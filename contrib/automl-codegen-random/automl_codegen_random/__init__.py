@@ -12,9 +12,9 @@ from typing import Any
 
 from automl_codegen import hookimpl
 
-from ._search import DEFAULT_MAX_TRIES, RandomSearch
+from ._search import DEFAULT_MAX_TRIES, RandomOptions, RandomSearch
 
-__all__ = ["DEFAULT_MAX_TRIES", "RandomSearch", "register_strategies"]
+__all__ = ["DEFAULT_MAX_TRIES", "RandomOptions", "RandomSearch", "register_strategies"]
 __version__ = "0.1.0"
 
 

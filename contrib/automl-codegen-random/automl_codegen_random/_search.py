@@ -6,18 +6,32 @@ from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
 
+import attrs
 import numpy as np
 
 from automl_codegen import ConfigError, Genotype, Objective, SearchSpace, Strategy, Trial
+from automl_codegen.options import PluginOptions, integer, structure_options
 
-__all__ = ["DEFAULT_MAX_TRIES", "RandomSearch"]
+__all__ = ["DEFAULT_MAX_TRIES", "RandomOptions", "RandomSearch"]
 
 #: Draws per proposal before a repeat is accepted: enough to step around what was already
 #: proposed until the space is nearly used up, bounded so a small space cannot stall a run.
 DEFAULT_MAX_TRIES = 32
 
-_OPTIONS = ("max_tries",)
 _STATE_VERSION = 1
+
+
+@attrs.frozen(kw_only=True)
+class RandomOptions(PluginOptions):
+    """The options of :class:`RandomSearch`, checked (see its docstring)."""
+
+    unknown_message = "{owner} has no option(s) {unknown}; its options: {names}"
+
+    max_tries: int = attrs.field(
+        default=DEFAULT_MAX_TRIES,
+        validator=integer(1),
+        metadata={"help": "draws per proposal before a repeat is accepted, >= 1"},
+    )
 
 
 class RandomSearch(Strategy):
@@ -43,23 +57,13 @@ class RandomSearch(Strategy):
 
     name = "random"
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objectives: Sequence[Objective],
-        *,
-        seed: int = 0,
-        max_tries: int = DEFAULT_MAX_TRIES,
-        **options: Any,
-    ) -> None:
-        if options:
-            msg = f"strategy 'random' has no option(s) {sorted(options)}; its options: {', '.join(_OPTIONS)}"
-            raise ConfigError(msg)
+    Options = RandomOptions
+
+    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], *, seed: int = 0, **options: Any) -> None:
+        # Options first: an unknown name is reported before anything else, as it always was.
+        self.options = structure_options(self.Options, options, owner=f"strategy {self.name!r}")
         super().__init__(space, objectives, seed=seed)
-        if not isinstance(max_tries, Integral) or isinstance(max_tries, bool) or max_tries < 1:
-            msg = f"strategy 'random': max_tries must be an integer >= 1, got {max_tries!r}"
-            raise ConfigError(msg)
-        self.max_tries = int(max_tries)
+        self.max_tries = int(self.options.max_tries)
         self._size: int | None = None  # the space's size, asked for once when first needed
         self._asked = 0
         self._told = 0

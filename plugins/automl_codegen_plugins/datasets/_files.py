@@ -13,6 +13,7 @@ from pathlib import Path
 import attrs
 
 from automl_codegen import ConfigError
+from automl_codegen.options import check
 
 ENV_VAR = "AUTOML_CODEGEN_DATA"
 DEFAULT_HOME = "~/.automl_codegen/data"
@@ -45,10 +46,22 @@ class DataDirectory:
         )
 
 
+def is_directory_path(value: object) -> bool:
+    """A non-empty ``str`` or :class:`os.PathLike` (not checked for existence)."""
+    return isinstance(value, str | os.PathLike) and bool(str(value))
+
+
+#: The validator of a dataset's ``root`` option (None: the environment, or the default).
+#: Structured with the dataset's name as the owner, it words "mnist: root must be ...".
+root_path = check(
+    is_directory_path, "a directory path", optional=True, message="{owner}: {name} must be {expected}, got {value!r}"
+)
+
+
 def data_directory(dataset: str, root: str | os.PathLike[str] | None) -> DataDirectory:
     """Resolve ``root`` (or the environment, or the default) to an absolute directory."""
     if root is not None:
-        if not isinstance(root, str | os.PathLike) or not str(root):
+        if not is_directory_path(root):
             msg = f"{dataset}: root must be a directory path, got {root!r}"
             raise ConfigError(msg)
         path, origin = Path(root), "from the root option"

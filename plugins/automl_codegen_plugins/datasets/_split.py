@@ -2,23 +2,98 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import attrs
 import numpy as np
 
 from automl_codegen import ConfigError
 from automl_codegen.evaluation import Dataset
+from automl_codegen.options import (
+    OptionError,
+    PluginOptions,
+    finite_number,
+    is_integer,
+    positive_int,
+    structure_options,
+)
+
+from ._files import root_path
+
+_O = TypeVar("_O", bound="DatasetOptions")
+
+#: The wording of the sum of the held-out fractions being too large.
+TOO_LITTLE_TRAINING = (
+    "val_fraction + test_fraction = {total:g} leaves too little training data; keep their sum below 0.9"
+)
+
+
+# -- options -------------------------------------------------------------------------------------
+
+
+class DatasetOptions(PluginOptions):
+    """Base of the datasets' options classes: their messages, worded as the loaders always did.
+
+    Structured by :func:`dataset_options` with the dataset's name as the owner: a bad value
+    reads "val_fraction must be between 0 and 1 (exclusive), got 1.0", an unknown name
+    "dataset 'mnist' has no option(s) ['foo']; its options: root, val_fraction, limit".
+    """
+
+    __slots__ = ()
+
+    invalid_message = "{name} must be {expected}, got {value!r}"
+    unknown_message = "dataset {owner!r} has no option(s) {unknown}; its options: {names}"
+
+
+def dataset_options(cls: type[_O], name: str, options: Mapping[str, Any]) -> _O:
+    """``options`` as ``cls``, checked; a ConfigError naming the dataset ``name`` otherwise."""
+    return structure_options(cls, options, owner=name)
+
+
+#: The validator of a held-out share: a number strictly between 0 and 1.
+fraction = finite_number(0, 1, low_open=True, high_open=True, expected="between 0 and 1 (exclusive)")
+#: The validator of ``limit``: a positive int, or None for every image.
+image_limit = positive_int(optional=True, expected="a positive whole number of images")
+LIMIT_HELP = "use this many images in all, drawn per class (quick searches); None: every image"
+ROOT_HELP = "the data directory; None: $AUTOML_CODEGEN_DATA/<dataset>, else ~/.automl_codegen/data/<dataset>"
+
+
+def int_if_integer(value: Any) -> Any:
+    """The converter of ``limit``: numpy integers (a limit a script computed) as plain ints."""
+    return int(value) if is_integer(value) else value
+
+
+def check_held_out(val_fraction: float, test_fraction: float, owner: str) -> None:
+    """An options class's cross-check: the held-out fractions leave enough training data."""
+    if val_fraction + test_fraction >= 0.9:
+        raise OptionError(TOO_LITTLE_TRAINING, owner=owner, total=val_fraction + test_fraction)
+
+
+@attrs.frozen(kw_only=True)
+class OfficialSplitOptions(DatasetOptions):
+    """The options of a dataset published as a training and a test set (MNIST, CIFAR)."""
+
+    root: str | os.PathLike[str] | None = attrs.field(default=None, validator=root_path, metadata={"help": ROOT_HELP})
+    val_fraction: float = attrs.field(
+        default=0.1,
+        validator=fraction,
+        metadata={"help": "share of each class of the official training set held out for validation, in (0, 1)"},
+    )
+    limit: int | None = attrs.field(
+        default=None, converter=int_if_integer, validator=image_limit, metadata={"help": LIMIT_HELP}
+    )
 
 
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Each share in (0, 1) and their sum below 0.9 (for direct callers of the helpers)."""
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 < value < 1.0:
             msg = f"{name} must be between 0 and 1 (exclusive), got {value!r}"
             raise ConfigError(msg)
     if val_fraction + test_fraction >= 0.9:
-        msg = (
-            f"val_fraction + test_fraction = {val_fraction + test_fraction:g} leaves too little "
-            f"training data; keep their sum below 0.9"
-        )
-        raise ConfigError(msg)
+        raise ConfigError(TOO_LITTLE_TRAINING.format(total=val_fraction + test_fraction))
 
 
 def stratified_split(
@@ -82,23 +157,6 @@ def standardize(x_train: np.ndarray, *others: np.ndarray) -> tuple[list[np.ndarr
 
 
 # -- images read from files: limits, held-out parts and per-channel statistics ----------------
-
-
-def check_limit(limit: object) -> int | None:
-    """``limit`` as a positive int, or None for "every image"."""
-    if limit is None:
-        return None
-    if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 1:
-        msg = f"limit must be a positive whole number of images, got {limit!r}"
-        raise ConfigError(msg)
-    return int(limit)
-
-
-def check_fraction(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
-        msg = f"{name} must be between 0 and 1 (exclusive), got {value!r}"
-        raise ConfigError(msg)
-    return float(value)
 
 
 def stratified_subset(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -21,12 +21,14 @@ import numpy as np
 
 from automl_codegen import ConfigError, hookimpl
 from automl_codegen.evaluation import Dataset
+from automl_codegen.options import one_of
 
 from ._files import data_directory
-from ._split import check_fraction, check_limit, image_dataset, split_official
+from ._split import OfficialSplitOptions, dataset_options, image_dataset, split_official
 
 IMAGE_SHAPE = (3, 32, 32)
 LABEL_MODES = {"fine": 100, "coarse": 20}
+LABEL_MODE_MESSAGE = "{name} must be 'fine' (100 classes) or 'coarse' (20 superclasses), got {value!r}"
 OFFICIAL = "use the files of the official archive"
 
 
@@ -51,65 +53,67 @@ CIFAR10 = _Release(
 CIFAR100 = _Release("cifar100", "CIFAR-100", "cifar-100-python", "cifar-100-python.tar.gz", ("train",), ("test",))
 
 
-def load_cifar10(
-    *, seed: int = 0, root: str | os.PathLike[str] | None = None, val_fraction: float = 0.1, limit: int | None = None
-) -> Dataset:
+@attrs.frozen(kw_only=True)
+class Cifar10Options(OfficialSplitOptions):
+    """The options of ``cifar10`` (see :func:`load_cifar10`)."""
+
+
+@attrs.frozen(kw_only=True)
+class Cifar100Options(OfficialSplitOptions):
+    """The options of ``cifar100`` (see :func:`load_cifar100`)."""
+
+    label_mode: str = attrs.field(
+        default="fine",
+        validator=one_of(
+            LABEL_MODES, message="{name} must be 'fine' (100 classes) or 'coarse' (20 superclasses), got {value!r}"
+        ),
+        metadata={"help": "fine (100 classes) or coarse (the 20 superclasses)"},
+    )
+
+
+def load_cifar10(*, seed: int = 0, **options: Any) -> Dataset:
     """CIFAR-10 as (N, 3, 32, 32) float32, 10 classes.
 
     Args:
         seed: seeds the validation split and the ``limit`` sample.
-        root: the directory holding ``cifar-10-batches-py/`` (or the batches themselves);
-            default ``$AUTOML_CODEGEN_DATA/cifar10``, else ``~/.automl_codegen/data/cifar10``.
-        val_fraction: share of each class of the official training set held out for
-            validation. The official test set stays the test set.
-        limit: use this many images in all, drawn per class, training and test keeping
-            their published proportions (for quick searches).
+        options: :class:`Cifar10Options`:
+
+            * ``root``: the directory holding ``cifar-10-batches-py/`` (or the batches
+              themselves); default ``$AUTOML_CODEGEN_DATA/cifar10``, else
+              ``~/.automl_codegen/data/cifar10``.
+            * ``val_fraction``: share of each class of the official training set held out for
+              validation (default 0.1). The official test set stays the test set.
+            * ``limit``: use this many images in all, drawn per class, training and test keeping
+              their published proportions (for quick searches).
+
+    Raises:
+        ConfigError: an unknown option or a bad value (named), or missing or damaged files.
     """
-    return _load(CIFAR10, "labels", 10, seed=seed, root=root, val_fraction=val_fraction, limit=limit)
+    o = dataset_options(Cifar10Options, CIFAR10.name, options)
+    return _load(CIFAR10, "labels", 10, seed=seed, options=o)
 
 
-def load_cifar100(
-    *,
-    seed: int = 0,
-    root: str | os.PathLike[str] | None = None,
-    val_fraction: float = 0.1,
-    limit: int | None = None,
-    label_mode: str = "fine",
-) -> Dataset:
+def load_cifar100(*, seed: int = 0, **options: Any) -> Dataset:
     """CIFAR-100 as (N, 3, 32, 32) float32 with its 100 fine or 20 coarse classes.
 
     Args:
-        label_mode: ``"fine"`` (100 classes) or ``"coarse"`` (the 20 superclasses).
-        seed, val_fraction, limit: as for :func:`load_cifar10`.
-        root: the directory holding ``cifar-100-python/`` (or its ``train`` and ``test``);
-            default ``$AUTOML_CODEGEN_DATA/cifar100``, else ``~/.automl_codegen/data/cifar100``.
+        seed: as for :func:`load_cifar10`.
+        options: :class:`Cifar100Options`: ``root`` (the directory holding
+            ``cifar-100-python/``, or its ``train`` and ``test``; default
+            ``$AUTOML_CODEGEN_DATA/cifar100``, else ``~/.automl_codegen/data/cifar100``),
+            ``val_fraction`` and ``limit`` as for :func:`load_cifar10`, and ``label_mode``:
+            ``"fine"`` (100 classes, the default) or ``"coarse"`` (the 20 superclasses).
     """
-    if label_mode not in LABEL_MODES:
-        msg = f"label_mode must be 'fine' (100 classes) or 'coarse' (20 superclasses), got {label_mode!r}"
-        raise ConfigError(msg)
-    return _load(
-        CIFAR100,
-        f"{label_mode}_labels",
-        LABEL_MODES[label_mode],
-        seed=seed,
-        root=root,
-        val_fraction=val_fraction,
-        limit=limit,
-    )
+    o = dataset_options(Cifar100Options, CIFAR100.name, options)
+    return _load(CIFAR100, f"{o.label_mode}_labels", LABEL_MODES[o.label_mode], seed=seed, options=o)
 
 
-def _load(
-    release: _Release,
-    labels_key: str,
-    num_classes: int,
-    *,
-    seed: int,
-    root: str | os.PathLike[str] | None,
-    val_fraction: float,
-    limit: int | None,
-) -> Dataset:
-    val_fraction = check_fraction("val_fraction", val_fraction)
-    limit = check_limit(limit)
+load_cifar10.Options = Cifar10Options  # type: ignore[attr-defined]
+load_cifar100.Options = Cifar100Options  # type: ignore[attr-defined]
+
+
+def _load(release: _Release, labels_key: str, num_classes: int, *, seed: int, options: OfficialSplitOptions) -> Dataset:
+    root, val_fraction, limit = options.root, float(options.val_fraction), options.limit
     folder = _find_folder(release, root)
     train = _concatenate([read_batch(folder / name, labels_key, num_classes) for name in release.train])
     test = _concatenate([read_batch(folder / name, labels_key, num_classes) for name in release.test])

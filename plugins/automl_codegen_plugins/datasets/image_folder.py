@@ -16,13 +16,28 @@ import os
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 
 from automl_codegen import ConfigError, hookimpl
 from automl_codegen.evaluation import Dataset
+from automl_codegen.options import check, is_integer
 
-from ._files import data_directory
-from ._split import check_fractions, check_limit, image_dataset, seeded_generators, stratified_split, stratified_subset
+from ._files import data_directory, root_path
+from ._split import (
+    LIMIT_HELP,
+    ROOT_HELP,
+    DatasetOptions,
+    check_held_out,
+    dataset_options,
+    fraction,
+    image_dataset,
+    image_limit,
+    int_if_integer,
+    seeded_generators,
+    stratified_split,
+    stratified_subset,
+)
 
 NAME = "image-folder"
 SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -32,35 +47,75 @@ EXPECTED = (
 )
 
 
-def load_image_folder(
-    *,
-    seed: int = 0,
-    root: str | os.PathLike[str] | None = None,
-    image_size: int | list[int] | tuple[int, int] | None = None,
-    channels: int | None = None,
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
-    limit: int | None = None,
-) -> Dataset:
+def _is_image_size(value: Any) -> bool:
+    pair = [value, value] if is_integer(value) else value
+    return isinstance(pair, list | tuple) and len(pair) == 2 and all(is_integer(v) and v >= 1 for v in pair)
+
+
+def _size_pair(value: Any) -> Any:
+    # [height, width] as a tuple (hashable, frozen); anything else is left to the validator.
+    return tuple(value) if isinstance(value, list) and _is_image_size(value) else value
+
+
+@attrs.frozen(kw_only=True)
+class ImageFolderOptions(DatasetOptions):
+    """The options of ``image-folder`` (see :func:`load_image_folder`)."""
+
+    root: str | os.PathLike[str] | None = attrs.field(default=None, validator=root_path, metadata={"help": ROOT_HELP})
+    image_size: int | tuple[int, int] | None = attrs.field(
+        default=None,
+        converter=_size_pair,
+        validator=check(_is_image_size, "a positive number of pixels or [height, width]", optional=True),
+        metadata={"help": "resize every image to N pixels square or to [height, width]; None: keep the size"},
+    )
+    channels: int | None = attrs.field(
+        default=None,
+        validator=check(
+            lambda v: is_integer(v) and v in (1, 3),
+            "1 (grey-scale) or 3 (RGB)",
+            optional=True,
+        ),
+        metadata={"help": "1 (grey-scale) or 3 (RGB); None: 1 when every image is grey-scale, else 3"},
+    )
+    val_fraction: float = attrs.field(
+        default=0.2, validator=fraction, metadata={"help": "share of each class held out for validation, in (0, 1)"}
+    )
+    test_fraction: float = attrs.field(
+        default=0.2, validator=fraction, metadata={"help": "share of each class held out for test, in (0, 1)"}
+    )
+    limit: int | None = attrs.field(
+        default=None, converter=int_if_integer, validator=image_limit, metadata={"help": LIMIT_HELP}
+    )
+
+    def __attrs_post_init__(self) -> None:
+        check_held_out(self.val_fraction, self.test_fraction, type(self).__name__)
+
+
+def load_image_folder(*, seed: int = 0, **options: Any) -> Dataset:
     """Images of ``root/<class>/`` as (N, channels, height, width) float32.
 
     Args:
         seed: seeds the train/validation/test split and the ``limit`` sample.
-        root: the folder of class folders (default ``$AUTOML_CODEGEN_DATA/image-folder``,
-            else ``~/.automl_codegen/data/image-folder``).
-        image_size: resize every image to this many pixels square, or to ``[height, width]``.
-            By default the images keep their size, which must then be the same for all.
-        channels: 1 (grey-scale) or 3 (RGB); images are converted. By default 1 when
-            every image is grey-scale, else 3.
-        val_fraction, test_fraction: share of each class held out for validation and test.
-        limit: use this many images in all, drawn per class (for quick searches).
+        options: :class:`ImageFolderOptions`:
+
+            * ``root``: the folder of class folders (default ``$AUTOML_CODEGEN_DATA/image-folder``,
+              else ``~/.automl_codegen/data/image-folder``).
+            * ``image_size``: resize every image to this many pixels square, or to
+              ``[height, width]``. By default the images keep their size, which must then be
+              the same for all.
+            * ``channels``: 1 (grey-scale) or 3 (RGB); images are converted. By default 1 when
+              every image is grey-scale, else 3.
+            * ``val_fraction``, ``test_fraction``: share of each class held out for validation
+              and test (default 0.2 each; their sum below 0.9).
+            * ``limit``: use this many images in all, drawn per class (for quick searches).
+
+    Raises:
+        ConfigError: an unknown option or a bad value (named), or unreadable images.
     """
-    check_fractions(val_fraction, test_fraction)
-    limit = check_limit(limit)
-    size = _check_image_size(image_size)
-    if channels not in (None, 1, 3):
-        msg = f"channels must be 1 (grey-scale) or 3 (RGB), got {channels!r}"
-        raise ConfigError(msg)
+    o = dataset_options(ImageFolderOptions, NAME, options)
+    root, channels, limit = o.root, o.channels, o.limit
+    val_fraction, test_fraction = float(o.val_fraction), float(o.test_fraction)
+    size = _check_image_size(o.image_size)
     folder, classes, files, labels = _list_images(root)
     how = f"split per class: validation {val_fraction * 100:g}%, test {test_fraction * 100:g}%"
     if limit is not None and limit < len(files):
@@ -95,18 +150,11 @@ def load_image_folder(
 
 
 def _check_image_size(image_size: Any) -> tuple[int, int] | None:
-    """``image_size`` as (height, width), or None."""
+    """``image_size`` (already checked) as (height, width), or None."""
     if image_size is None:
         return None
-    pair = [image_size, image_size] if isinstance(image_size, int) else image_size
-    if not (
-        isinstance(pair, list | tuple)
-        and len(pair) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)
-    ):
-        msg = f"image_size must be a positive number of pixels or [height, width], got {image_size!r}"
-        raise ConfigError(msg)
-    return int(pair[0]), int(pair[1])
+    height, width = (image_size, image_size) if is_integer(image_size) else image_size
+    return int(height), int(width)
 
 
 def _list_images(root: str | os.PathLike[str] | None) -> tuple[Path, list[str], list[Path], np.ndarray]:
@@ -185,6 +233,9 @@ def _decode(files: list[Path], size: tuple[int, int] | None, channels: int | Non
     if channels is None and all_grey:
         out = out[..., :1]  # grey converted to RGB repeats one value three times
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2)), all_grey
+
+
+load_image_folder.Options = ImageFolderOptions  # type: ignore[attr-defined]
 
 
 @hookimpl

@@ -16,6 +16,7 @@ import gzip
 import os
 import zlib
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -24,7 +25,7 @@ from automl_codegen import ConfigError, hookimpl
 from automl_codegen.evaluation import Dataset
 
 from ._files import data_directory
-from ._split import check_fraction, check_limit, image_dataset, split_official
+from ._split import OfficialSplitOptions, dataset_options, image_dataset, split_official
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -47,42 +48,45 @@ MNIST = _Release("mnist", "MNIST", "grey-scale handwritten digits")
 FASHION_MNIST = _Release("fashion-mnist", "Fashion-MNIST", "grey-scale images of clothing")
 
 
-def load_mnist(
-    *, seed: int = 0, root: str | os.PathLike[str] | None = None, val_fraction: float = 0.1, limit: int | None = None
-) -> Dataset:
+@attrs.frozen(kw_only=True)
+class MnistOptions(OfficialSplitOptions):
+    """The options of ``mnist`` and ``fashion-mnist`` (see :func:`load_idx_release`)."""
+
+
+def load_mnist(*, seed: int = 0, **options: Any) -> Dataset:
     """MNIST as (N, 1, 28, 28) float32; see :func:`load_idx_release` for the options."""
-    return load_idx_release(MNIST, seed=seed, root=root, val_fraction=val_fraction, limit=limit)
+    return load_idx_release(MNIST, seed=seed, **options)
 
 
-def load_fashion_mnist(
-    *, seed: int = 0, root: str | os.PathLike[str] | None = None, val_fraction: float = 0.1, limit: int | None = None
-) -> Dataset:
+def load_fashion_mnist(*, seed: int = 0, **options: Any) -> Dataset:
     """Fashion-MNIST as (N, 1, 28, 28) float32; see :func:`load_idx_release` for the options."""
-    return load_idx_release(FASHION_MNIST, seed=seed, root=root, val_fraction=val_fraction, limit=limit)
+    return load_idx_release(FASHION_MNIST, seed=seed, **options)
 
 
-def load_idx_release(
-    release: _Release,
-    *,
-    seed: int = 0,
-    root: str | os.PathLike[str] | None = None,
-    val_fraction: float = 0.1,
-    limit: int | None = None,
-) -> Dataset:
+load_mnist.Options = MnistOptions  # type: ignore[attr-defined]
+load_fashion_mnist.Options = MnistOptions  # type: ignore[attr-defined]
+
+
+def load_idx_release(release: _Release, *, seed: int = 0, **options: Any) -> Dataset:
     """Read the four idx files of ``release`` and split them.
 
     Args:
         release: which dataset (MNIST or Fashion-MNIST); they share the file names.
         seed: seeds the validation split and the ``limit`` sample.
-        root: the directory with the idx files (default ``$AUTOML_CODEGEN_DATA/<name>``,
-            else ``~/.automl_codegen/data/<name>``).
-        val_fraction: share of each class of the official training set held out for
-            validation. The official test set stays the test set.
-        limit: use this many images in all, drawn per class, training and test keeping
-            their published proportions (for quick searches).
+        options: :class:`MnistOptions`:
+
+            * ``root``: the directory with the idx files (default ``$AUTOML_CODEGEN_DATA/<name>``,
+              else ``~/.automl_codegen/data/<name>``).
+            * ``val_fraction``: share of each class of the official training set held out for
+              validation (default 0.1). The official test set stays the test set.
+            * ``limit``: use this many images in all, drawn per class, training and test keeping
+              their published proportions (for quick searches).
+
+    Raises:
+        ConfigError: an unknown option or a bad value (named), or missing or damaged files.
     """
-    val_fraction = check_fraction("val_fraction", val_fraction)
-    limit = check_limit(limit)
+    o = dataset_options(MnistOptions, release.name, options)
+    root, val_fraction, limit = o.root, float(o.val_fraction), o.limit
     paths = _find_files(release, root)
     arrays = {split: _read_pair(release, *paths[split]) for split in FILES}
     (x_train, _), (x_test, _) = arrays["train"], arrays["test"]

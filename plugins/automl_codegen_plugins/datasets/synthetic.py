@@ -2,36 +2,79 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
 import numpy as np
 
-from automl_codegen import ConfigError, hookimpl
+from automl_codegen import hookimpl
 from automl_codegen.evaluation import Dataset
+from automl_codegen.options import OptionError, check, finite_number, is_integer, positive_int
 
-from ._split import split_dataset
+from ._split import DatasetOptions, check_held_out, dataset_options, fraction, split_dataset
 
 
-def load_synthetic(
-    *,
-    seed: int = 0,
-    num_samples: int = 600,
-    num_classes: int = 4,
-    image_size: int = 8,
-    channels: int = 1,
-    noise: float = 0.6,
-    val_fraction: float = 0.2,
-    test_fraction: float = 0.2,
-) -> Dataset:
+@attrs.frozen(kw_only=True)
+class SyntheticOptions(DatasetOptions):
+    """The options of ``synthetic`` (see :func:`load_synthetic`)."""
+
+    num_samples: int = attrs.field(
+        default=600, validator=positive_int(), metadata={"help": "images in all, >= 10 per class"}
+    )
+    num_classes: int = attrs.field(
+        default=4,
+        validator=check(lambda v: is_integer(v) and v >= 2, "between 2 and image_size**2"),
+        metadata={"help": "classes, 2 to image_size**2"},
+    )
+    image_size: int = attrs.field(default=8, validator=positive_int(), metadata={"help": "pixels square, >= 1"})
+    channels: int = attrs.field(default=1, validator=positive_int(), metadata={"help": "channels per image, >= 1"})
+    noise: float = attrs.field(
+        default=0.6, validator=finite_number(0), metadata={"help": "standard deviation of the Gaussian noise, >= 0"}
+    )
+    val_fraction: float = attrs.field(
+        default=0.2, validator=fraction, metadata={"help": "share of each class held out for validation, in (0, 1)"}
+    )
+    test_fraction: float = attrs.field(
+        default=0.2, validator=fraction, metadata={"help": "share of each class held out for test, in (0, 1)"}
+    )
+
+    def __attrs_post_init__(self) -> None:
+        owner = type(self).__name__
+        if self.num_samples < 10 * self.num_classes:
+            raise OptionError(
+                "num_samples={num_samples} is too small for {num_classes} classes (need >= {need})",
+                owner=owner,
+                num_samples=self.num_samples,
+                num_classes=self.num_classes,
+                need=10 * self.num_classes,
+            )
+        if self.num_classes > self.image_size * self.image_size:
+            raise OptionError(
+                "num_classes must be between 2 and image_size**2, got {num_classes}",
+                owner=owner,
+                num_classes=self.num_classes,
+            )
+        check_held_out(self.val_fraction, self.test_fraction, owner)
+
+
+def load_synthetic(*, seed: int = 0, **options: Any) -> Dataset:
     """Images of Gaussian noise with one brighter quadrant-like patch per class.
 
     Small convolutional networks learn it in a few epochs, bigger ones learn it better
     under noise, so a search has something real to improve on.
+
+    Args:
+        seed: seeds the images, the labels and the split.
+        options: :class:`SyntheticOptions`: ``num_samples`` (600), ``num_classes`` (4),
+            ``image_size`` (8), ``channels`` (1), ``noise`` (0.6), ``val_fraction`` and
+            ``test_fraction`` (0.2 each).
+
+    Raises:
+        ConfigError: an unknown option or a bad value, named.
     """
-    if num_samples < 10 * num_classes:
-        msg = f"num_samples={num_samples} is too small for {num_classes} classes (need >= {10 * num_classes})"
-        raise ConfigError(msg)
-    if not 2 <= num_classes <= image_size * image_size:
-        msg = f"num_classes must be between 2 and image_size**2, got {num_classes}"
-        raise ConfigError(msg)
+    o = dataset_options(SyntheticOptions, "synthetic", options)
+    num_samples, num_classes, image_size, channels = o.num_samples, o.num_classes, o.image_size, o.channels
+    noise, val_fraction, test_fraction = o.noise, float(o.val_fraction), float(o.test_fraction)
     rng = np.random.default_rng(seed)
     y = rng.integers(num_classes, size=num_samples).astype(np.int64)
     x = rng.normal(0.0, noise, size=(num_samples, channels, image_size, image_size))
@@ -53,6 +96,9 @@ def load_synthetic(
         test_fraction=test_fraction,
         description=f"synthetic blobs: {num_classes} classes, {image_size}x{image_size}, noise {noise}",
     )
+
+
+load_synthetic.Options = SyntheticOptions  # type: ignore[attr-defined]
 
 
 @hookimpl

@@ -13,7 +13,15 @@ from typing import Any
 
 import attrs
 
-from automl_codegen import ConfigError
+from automl_codegen.options import (
+    OptionError,
+    PluginOptions,
+    boolean,
+    finite_number,
+    integer,
+    one_of,
+    structure_options,
+)
 
 __all__ = ["AMP", "DATA", "DEFAULT_LR", "OPTIMIZERS", "SCHEDULES", "TrainingOptions"]
 
@@ -25,55 +33,28 @@ DATA = ("auto", "device", "loader")
 DEFAULT_LR = {"adamw": 3e-3, "sgd": 0.05}
 
 
-def _fail(name: str, expected: str, value: object) -> ConfigError:
-    return ConfigError(f"train evaluator: {name} must be {expected}, got {value!r}")
+_OWNER = "train evaluator"
 
 
-def _one_of(allowed: tuple[str, ...]):
-    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
-        if value not in allowed:
-            shown = ", ".join(repr(a) for a in allowed)
-            msg = f"train evaluator: {attribute.name} must be one of {shown}; got {value!r}"
-            raise ConfigError(msg)
-
-    return check
+def _one_of(allowed: tuple[str, ...]) -> Any:
+    return one_of(allowed, message="{owner}: {name} must be one of {choices_repr}; got {value!r}")
 
 
 def _number(low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False, optional=False):
-    """A real number in [low, high] (ends open as asked); None allowed when ``optional``."""
+    """A finite number in [low, high] (ends open as asked); None allowed when ``optional``."""
     lo, hi = ("(" if low_open else "["), (")" if high_open or high == math.inf else "]")
+    # Worded with both ends, inf included, as this evaluator always has.
     interval = f"a number in {lo}{low:g}, {'inf' if high == math.inf else f'{high:g}'}{hi}"
-
-    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
-        if value is None and optional:
-            return
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-        if not ok:
-            raise _fail(attribute.name, interval, value)
-
-    return check
+    return finite_number(low, high, low_open=low_open, high_open=high_open, optional=optional, expected=interval)
 
 
-def _whole(low: int, *, optional: bool = False):
-    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
-        if value is None and optional:
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise _fail(attribute.name, f"a whole number >= {low}", value)
-
-    return check
+def _whole(low: int, *, optional: bool = False) -> Any:
+    return integer(low, optional=optional, expected=f"a whole number >= {low}")
 
 
-def _flag(*, optional: bool = False):
-    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:
-        if value is None and optional:
-            return
-        if not isinstance(value, bool):
-            expected = "true, false or null (the default for the data and device)" if optional else "true or false"
-            raise _fail(attribute.name, expected, value)
-
-    return check
+def _flag(*, optional: bool = False) -> Any:
+    expected = "true, false or null (the default for the data and device)" if optional else "true or false"
+    return boolean(optional=optional, expected=expected)
 
 
 def _amp(value: object) -> object:
@@ -86,7 +67,7 @@ def _amp(value: object) -> object:
 
 
 @attrs.frozen(kw_only=True)
-class TrainingOptions:
+class TrainingOptions(PluginOptions):
     """How the train evaluator trains, as given (``None`` and ``"auto"`` resolved per trial).
 
     Attributes:
@@ -111,37 +92,79 @@ class TrainingOptions:
         threads: torch threads for training; None leaves torch's setting.
     """
 
-    optimizer: str = attrs.field(default="adamw", validator=_one_of(OPTIMIZERS))
-    lr: float | None = attrs.field(default=None, validator=_number(0, low_open=True, optional=True))
-    lr_min: float = attrs.field(default=0.0, validator=_number(0))
-    weight_decay: float = attrs.field(default=1e-4, validator=_number(0))
-    momentum: float = attrs.field(default=0.9, validator=_number(0, 1, high_open=True))
-    schedule: str = attrs.field(default="cosine", validator=_one_of(SCHEDULES))
-    warmup_epochs: int = attrs.field(default=0, validator=_whole(0))
-    batch_size: int = attrs.field(default=64, validator=_whole(2))
-    label_smoothing: float = attrs.field(default=0.0, validator=_number(0, 1, high_open=True))
-    augment: bool | None = attrs.field(default=None, validator=_flag(optional=True))
-    amp: str = attrs.field(default="auto", converter=_amp, validator=_one_of(AMP))
-    channels_last: bool | None = attrs.field(default=None, validator=_flag(optional=True))
-    compile: bool = attrs.field(default=False, validator=_flag())
-    data: str = attrs.field(default="auto", validator=_one_of(DATA))
-    workers: int | None = attrs.field(default=None, validator=_whole(0, optional=True))
-    threads: int | None = attrs.field(default=None, validator=_whole(1, optional=True))
+    unknown_message = "{owner} has no option(s) {unknown}; allowed: {sorted_names}"
+
+    optimizer: str = attrs.field(
+        default="adamw", validator=_one_of(OPTIMIZERS), metadata={"help": "adamw or sgd (Nesterov momentum)"}
+    )
+    lr: float | None = attrs.field(
+        default=None,
+        validator=_number(0, low_open=True, optional=True),
+        metadata={"help": "peak learning rate; None: the optimizer's default (3e-3 AdamW, 0.05 SGD)"},
+    )
+    lr_min: float = attrs.field(default=0.0, validator=_number(0), metadata={"help": "where the cosine schedule ends"})
+    weight_decay: float = attrs.field(
+        default=1e-4, validator=_number(0), metadata={"help": "decoupled for AdamW, L2 for SGD"}
+    )
+    momentum: float = attrs.field(
+        default=0.9, validator=_number(0, 1, high_open=True), metadata={"help": "SGD's momentum, in [0, 1)"}
+    )
+    schedule: str = attrs.field(
+        default="cosine",
+        validator=_one_of(SCHEDULES),
+        metadata={"help": "cosine (annealed per epoch to lr_min) or constant"},
+    )
+    warmup_epochs: int = attrs.field(
+        default=0, validator=_whole(0), metadata={"help": "epochs of linear warm-up before the schedule"}
+    )
+    batch_size: int = attrs.field(default=64, validator=_whole(2), metadata={"help": "training batch size, >= 2"})
+    label_smoothing: float = attrs.field(
+        default=0.0,
+        validator=_number(0, 1, high_open=True),
+        metadata={"help": "cross-entropy label smoothing, in [0, 1)"},
+    )
+    augment: bool | None = attrs.field(
+        default=None,
+        validator=_flag(optional=True),
+        metadata={"help": "random crop and flip; None: the dataset's default"},
+    )
+    amp: str = attrs.field(
+        default="auto",
+        converter=_amp,
+        validator=_one_of(AMP),
+        metadata={"help": "mixed precision: auto, off, bf16 or fp16 (true: auto, false: off)"},
+    )
+    channels_last: bool | None = attrs.field(
+        default=None,
+        validator=_flag(optional=True),
+        metadata={"help": "NHWC memory layout; None: on for CUDA, off on CPU"},
+    )
+    compile: bool = attrs.field(default=False, validator=_flag(), metadata={"help": "train through torch.compile"})
+    data: str = attrs.field(
+        default="auto",
+        validator=_one_of(DATA),
+        metadata={"help": "device (tensors on the device), loader (a DataLoader) or auto"},
+    )
+    workers: int | None = attrs.field(
+        default=None,
+        validator=_whole(0, optional=True),
+        metadata={"help": "DataLoader worker processes; None: min(4, CPUs)"},
+    )
+    threads: int | None = attrs.field(
+        default=None,
+        validator=_whole(1, optional=True),
+        metadata={"help": "torch threads for training; None: torch's setting"},
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.lr_min >= self.peak_lr:
-            msg = f"train evaluator: lr_min ({self.lr_min:g}) must be below lr ({self.peak_lr:g})"
-            raise ConfigError(msg)
+            template = "{owner}: lr_min ({lr_min:g}) must be below lr ({lr:g})"
+            raise OptionError(template, owner=type(self).__name__, lr_min=self.lr_min, lr=self.peak_lr)
 
     @classmethod
     def from_options(cls, **options: Any) -> TrainingOptions:
         """Check user options (names first, then values); the error names what is wrong."""
-        allowed = sorted(a.name for a in attrs.fields(cls))
-        unknown = sorted(set(options) - set(allowed))
-        if unknown:
-            msg = f"train evaluator has no option(s) {unknown}; allowed: {allowed}"
-            raise ConfigError(msg)
-        return cls(**options)
+        return structure_options(cls, options, owner=_OWNER)
 
     @property
     def peak_lr(self) -> float:

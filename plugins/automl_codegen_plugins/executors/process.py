@@ -19,9 +19,12 @@ from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExec
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from automl_codegen import ConfigError, hookimpl
+import attrs
 
-__all__ = ["START_METHODS", "ProcessExecutor", "WorkerDiedError", "register_executors"]
+from automl_codegen import hookimpl
+from automl_codegen.options import PluginOptions, one_of, positive_int, structure_options
+
+__all__ = ["START_METHODS", "ProcessExecutor", "ProcessOptions", "WorkerDiedError", "register_executors"]
 
 # Never "fork": a process forked from one that has started torch's thread pools (or any
 # other thread) can deadlock.
@@ -42,6 +45,25 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
+@attrs.frozen(kw_only=True)
+class ProcessOptions(PluginOptions):
+    """The options of :class:`ProcessExecutor`, checked (see its docstring)."""
+
+    workers: int | None = attrs.field(
+        default=None,
+        validator=positive_int(optional=True),
+        metadata={"help": "trials running at once; None: the CPUs this process may use"},
+    )
+    threads_per_worker: int | None = attrs.field(
+        default=None,
+        validator=positive_int(optional=True),
+        metadata={"help": "torch threads in each worker; None: CPUs // workers, at least 1"},
+    )
+    start_method: str = attrs.field(
+        default="spawn", validator=one_of(START_METHODS), metadata={"help": "spawn or forkserver (never fork)"}
+    )
+
+
 class ProcessExecutor(Executor):
     """Runs up to ``workers`` trials at once in worker processes.
 
@@ -60,20 +82,16 @@ class ProcessExecutor(Executor):
         ConfigError: naming the option, for a value of the wrong type or out of range.
     """
 
-    def __init__(
-        self, *, workers: int | None = None, threads_per_worker: int | None = None, start_method: str = "spawn"
-    ) -> None:
+    Options = ProcessOptions
+
+    def __init__(self, **options: Any) -> None:
+        self.options = o = structure_options(self.Options, options, owner="executor 'process'")
         cpus = available_cpus()
-        self.max_workers = cpus if workers is None else _positive_int("workers", workers)
+        self.max_workers = cpus if o.workers is None else o.workers
         self.threads_per_worker = (
-            max(1, cpus // self.max_workers)
-            if threads_per_worker is None
-            else _positive_int("threads_per_worker", threads_per_worker)
+            max(1, cpus // self.max_workers) if o.threads_per_worker is None else o.threads_per_worker
         )
-        if start_method not in START_METHODS:
-            msg = f"executor 'process': start_method must be one of {', '.join(START_METHODS)}, got {start_method!r}"
-            raise ConfigError(msg)
-        self._context = multiprocessing.get_context(start_method)
+        self._context = multiprocessing.get_context(o.start_method)
         # A done-callback may run at once, in the thread that holds the lock: hence RLock.
         self._lock = threading.RLock()
         self._pools: list[ProcessPoolExecutor | None] = [None] * self.max_workers
@@ -217,13 +235,6 @@ def _death_notice(pool: ProcessPoolExecutor | None, seconds: float) -> str:
     elif codes:
         how = f"exited with code {codes[0]}"
     return f"the worker process running this trial {how} after {seconds:.1f} s; the search goes on with a new worker"
-
-
-def _positive_int(option: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"executor 'process': {option} must be an integer >= 1, got {value!r}"
-        raise ConfigError(msg)
-    return value
 
 
 @hookimpl

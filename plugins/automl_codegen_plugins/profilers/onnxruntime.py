@@ -21,9 +21,12 @@ import time
 import warnings
 from typing import Any
 
-from automl_codegen import ConfigError, Objective, PluginError, hookimpl
+import attrs
 
-__all__ = ["EXPORTERS", "OnnxRuntimeProfiler", "clear_cache", "export_onnx", "inference_session"]
+from automl_codegen import ConfigError, Objective, PluginError, hookimpl
+from automl_codegen.options import OptionError, PluginOptions, boolean, check, is_integer, one_of, structure_options
+
+__all__ = ["EXPORTERS", "OnnxRuntimeOptions", "OnnxRuntimeProfiler", "clear_cache", "export_onnx", "inference_session"]
 
 _NAME = "onnxruntime"
 _INSTALL = "pip install 'automl-codegen[onnx]'"
@@ -123,6 +126,47 @@ def inference_session(onnx_model: bytes, *, threads: int = 1, provider: str = "C
     return ort.InferenceSession(onnx_model, options, providers=[provider])
 
 
+@attrs.frozen(kw_only=True)
+class OnnxRuntimeOptions(PluginOptions):
+    """The options of :class:`OnnxRuntimeProfiler`, checked (see its docstring); the
+    provider is checked against the installed onnxruntime by the profiler."""
+
+    batch_size: int = attrs.field(default=1, metadata={"help": "samples per run, >= 1"})
+    threads: int = attrs.field(default=1, metadata={"help": "ONNX Runtime's intra-op threads, >= 1"})
+    warmup: int = attrs.field(default=10, metadata={"help": "untimed runs first, >= 0"})
+    repeats: int = attrs.field(default=50, metadata={"help": "timed runs, >= 3"})
+    provider: str = attrs.field(
+        default="CPUExecutionProvider",
+        validator=check(lambda v: isinstance(v, str), "an execution provider name"),
+        metadata={"help": "the execution provider"},
+    )
+    exporter: str = attrs.field(
+        default="torchscript",
+        validator=one_of(EXPORTERS, message="{owner}: unknown exporter {value!r}; choose one of {choices}"),
+        metadata={"help": "torchscript (fast) or dynamo (torch.export-based)"},
+    )
+    as_latency: bool = attrs.field(
+        default=False, validator=boolean(), metadata={"help": "also record the figures under the latency_* names"}
+    )
+    cache: bool = attrs.field(
+        default=True, validator=boolean(), metadata={"help": "reuse the measurements of a network already profiled"}
+    )
+
+    def __attrs_post_init__(self) -> None:
+        # One message for the four sizes, as this profiler always worded it.
+        sizes = ((self.batch_size, 1), (self.threads, 1), (self.warmup, 0), (self.repeats, 3))
+        if not all(is_integer(value) and value >= least for value, least in sizes):
+            raise OptionError(
+                "{owner} needs batch_size >= 1, threads >= 1, warmup >= 0 and repeats >= 3; "
+                "got {batch_size}, {threads}, {warmup}, {repeats}",
+                owner=type(self).__name__,
+                batch_size=self.batch_size,
+                threads=self.threads,
+                warmup=self.warmup,
+                repeats=self.repeats,
+            )
+
+
 class OnnxRuntimeProfiler:
     """Measures a model as ONNX Runtime runs it after export to ONNX.
 
@@ -161,27 +205,11 @@ class OnnxRuntimeProfiler:
             exporter's package) is not installed.
     """
 
-    def __init__(
-        self,
-        *,
-        batch_size: int = 1,
-        threads: int = 1,
-        warmup: int = 10,
-        repeats: int = 50,
-        provider: str = "CPUExecutionProvider",
-        exporter: str = "torchscript",
-        as_latency: bool = False,
-        cache: bool = True,
-    ):
-        if batch_size < 1 or threads < 1 or warmup < 0 or repeats < 3:
-            msg = (
-                f"{_NAME} profiler needs batch_size >= 1, threads >= 1, warmup >= 0 and repeats >= 3; "
-                f"got {batch_size}, {threads}, {warmup}, {repeats}"
-            )
-            raise ConfigError(msg)
-        if exporter not in EXPORTERS:
-            msg = f"{_NAME} profiler: unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}"
-            raise ConfigError(msg)
+    Options = OnnxRuntimeOptions
+
+    def __init__(self, **options: Any):
+        self.options = o = structure_options(self.Options, options, owner=f"{_NAME} profiler")
+        provider, exporter = o.provider, o.exporter
         # Fail when the search is set up, not at its first trial.
         ort = _require("onnxruntime", "to run the exported model")
         _require(EXPORTERS[exporter], f"for the {exporter} exporter")
@@ -192,16 +220,16 @@ class OnnxRuntimeProfiler:
                 f"it has {', '.join(available)}"
             )
             raise ConfigError(msg)
-        self.batch_size = batch_size
-        self.threads = threads
-        self.warmup = warmup
-        self.repeats = repeats
+        self.batch_size = o.batch_size
+        self.threads = o.threads
+        self.warmup = o.warmup
+        self.repeats = o.repeats
         self.provider = provider
         self.exporter = exporter
-        self.as_latency = as_latency
-        self.cache = cache
+        self.as_latency = o.as_latency
+        self.cache = o.cache
         names = ["ort_latency_ms", "ort_latency_iqr_ms", "ort_latency_cv", "ort_threads"]
-        if as_latency:
+        if self.as_latency:
             names += ["latency_ms", "latency_iqr_ms", "latency_cv", "latency_threads"]
         self.measures = tuple(names)
 

@@ -22,11 +22,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from automl_codegen import ConfigError, hookimpl
+import attrs
 
-__all__ = ["LatencyTable", "TableLatencyProfiler", "load_latency_table", "lookup_latency"]
+from automl_codegen import ConfigError, hookimpl
+from automl_codegen.options import PluginOptions, check, file_path, structure_options
+
+__all__ = ["LatencyTable", "TableLatencyOptions", "TableLatencyProfiler", "load_latency_table", "lookup_latency"]
 
 _NAME = "table-latency"
+_NEEDS_TABLE = "{owner} needs table=PATH, the CSV of latencies (e.g. nb201_device_latency.csv)"
 
 
 class LatencyTable:
@@ -138,6 +142,34 @@ def lookup_latency(genotype: Any, table: LatencyTable) -> float:
     return table.values[key]
 
 
+@attrs.frozen(kw_only=True)
+class TableLatencyOptions(PluginOptions):
+    """The options of :class:`TableLatencyProfiler`, checked (see its docstring); the files
+    are checked to exist by the profiler, which reads them."""
+
+    table: str | os.PathLike[str] | None = attrs.field(
+        default=None,
+        # None is the default only so that a missing table gets this message.
+        validator=[check(lambda v: v is not None, "a file path", message=_NEEDS_TABLE), file_path()],
+        metadata={"help": "the CSV file of measurements (required)"},
+    )
+    column: str = attrs.field(
+        default="pi5_onnx_latency_ms",
+        validator=check(lambda v: isinstance(v, str), "a column name"),
+        metadata={"help": "the value column"},
+    )
+    key: str = attrs.field(
+        default="index",
+        validator=check(lambda v: isinstance(v, str), "a column name"),
+        metadata={"help": "the column that identifies a row: index, or arch for cell strings"},
+    )
+    index_table: str | os.PathLike[str] | None = attrs.field(
+        default=None,
+        validator=file_path(),
+        metadata={"help": "CSV with columns index and arch, to turn a cell string into an index"},
+    )
+
+
 class TableLatencyProfiler:
     """Reports a trial's latency from a table of measurements on another device.
 
@@ -159,17 +191,11 @@ class TableLatencyProfiler:
     #: Ask the evaluator for the trial's context: the genotype is not in the model.
     needs_context = True
 
-    def __init__(
-        self,
-        *,
-        table: str | os.PathLike[str] | None = None,
-        column: str = "pi5_onnx_latency_ms",
-        key: str = "index",
-        index_table: str | os.PathLike[str] | None = None,
-    ):
-        if table is None:
-            msg = f"{_NAME} profiler needs table=PATH, the CSV of latencies (e.g. nb201_device_latency.csv)"
-            raise ConfigError(msg)
+    Options = TableLatencyOptions
+
+    def __init__(self, **options: Any):
+        self.options = o = structure_options(self.Options, options, owner=f"{_NAME} profiler")
+        table, column, key, index_table = o.table, o.column, o.key, o.index_table
         for option, path in (("table", table), ("index_table", index_table)):
             if path is not None and not Path(path).is_file():
                 msg = f"{_NAME} profiler: {option} {str(path)!r} is not a file"

@@ -5,11 +5,24 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from automl_codegen import ConfigError, hookimpl
+import attrs
+
+from automl_codegen import hookimpl
+from automl_codegen.options import (
+    OptionError,
+    PluginOptions,
+    boolean,
+    finite_number,
+    is_integer,
+    is_number,
+    structure_options,
+)
 
 from ._memory import MB, activation_bytes, measured_forward_peak_bytes, module_bytes
 
-__all__ = ["TorchCPUProfiler", "clear_cache"]
+__all__ = ["TorchCPUOptions", "TorchCPUProfiler", "clear_cache"]
+
+_NAME = "torch-cpu"
 
 # (architecture fingerprint, device, batch size, threads) -> measurements. Latency and
 # memory depend on the network's structure, not on its weights, so a model measured
@@ -21,6 +34,45 @@ _CACHE: dict[tuple[str, str, int, int, bool, bool], dict[str, float]] = {}
 def clear_cache() -> None:
     """Forget every cached measurement of this process (tests, or after changing the machine's load)."""
     _CACHE.clear()
+
+
+@attrs.frozen(kw_only=True)
+class TorchCPUOptions(PluginOptions):
+    """The options of :class:`TorchCPUProfiler`, checked (see its docstring)."""
+
+    invalid_message = "{owner} option {name} must be {expected}, got {value!r}"
+
+    batch_size: int = attrs.field(default=1, metadata={"help": "samples per timed call, >= 1"})
+    threads: int = attrs.field(default=1, metadata={"help": "torch threads while timing, >= 1"})
+    min_run_time: float = attrs.field(default=0.2, metadata={"help": "seconds of timed calls per measurement, > 0"})
+    warmup: int = attrs.field(default=5, metadata={"help": "untimed calls first, >= 0"})
+    memory: bool = attrs.field(default=True, validator=boolean(), metadata={"help": "measure the peak memory"})
+    cache: bool = attrs.field(
+        default=True, validator=boolean(), metadata={"help": "reuse the measurements of a network already profiled"}
+    )
+    calibrate: bool = attrs.field(
+        default=True, validator=boolean(), metadata={"help": "time against a reference network (steadier ranks)"}
+    )
+    patience: float = attrs.field(
+        default=2.0,
+        validator=finite_number(0, expected="a number of seconds >= 0"),
+        metadata={"help": "seconds to spend re-measuring a disturbed window"},
+    )
+
+    def __attrs_post_init__(self) -> None:
+        # One message for the four sizes, as this profiler always worded it.
+        ok = is_integer(self.batch_size) and self.batch_size >= 1 and is_integer(self.threads) and self.threads >= 1
+        ok = ok and is_number(self.min_run_time) and self.min_run_time > 0
+        if not (ok and is_integer(self.warmup) and self.warmup >= 0):
+            raise OptionError(
+                "{owner} needs batch_size >= 1, threads >= 1, min_run_time > 0 and warmup >= 0; "
+                "got {batch_size}, {threads}, {min_run_time}, {warmup}",
+                owner=type(self).__name__,
+                batch_size=self.batch_size,
+                threads=self.threads,
+                min_run_time=self.min_run_time,
+                warmup=self.warmup,
+            )
 
 
 class TorchCPUProfiler:
@@ -66,38 +118,18 @@ class TorchCPUProfiler:
         "param_memory_mb",
     )
 
-    def __init__(
-        self,
-        *,
-        batch_size: int = 1,
-        threads: int = 1,
-        min_run_time: float = 0.2,
-        warmup: int = 5,
-        memory: bool = True,
-        cache: bool = True,
-        calibrate: bool = True,
-        patience: float = 2.0,
-    ):
-        if batch_size < 1 or threads < 1 or min_run_time <= 0 or warmup < 0:
-            msg = (
-                f"torch-cpu profiler needs batch_size >= 1, threads >= 1, min_run_time > 0 and "
-                f"warmup >= 0; got {batch_size}, {threads}, {min_run_time}, {warmup}"
-            )
-            raise ConfigError(msg)
-        self.batch_size = batch_size
-        self.threads = threads
-        self.min_run_time = min_run_time
-        self.warmup = warmup
-        self.memory = memory
-        self.cache = cache
-        if not isinstance(calibrate, bool):
-            msg = f"torch-cpu profiler option calibrate must be true or false, got {calibrate!r}"
-            raise ConfigError(msg)
-        self.calibrate = calibrate
-        if type(patience) not in (int, float) or not 0 <= patience < float("inf"):
-            msg = f"torch-cpu profiler option patience must be a number of seconds >= 0, got {patience!r}"
-            raise ConfigError(msg)
-        self.patience = float(patience)
+    Options = TorchCPUOptions
+
+    def __init__(self, **options: Any):
+        self.options = o = structure_options(self.Options, options, owner=f"{_NAME} profiler")
+        self.batch_size = o.batch_size
+        self.threads = o.threads
+        self.min_run_time = o.min_run_time
+        self.warmup = o.warmup
+        self.memory = memory = o.memory
+        self.cache = o.cache
+        self.calibrate = calibrate = o.calibrate
+        self.patience = float(o.patience)
         if not memory:
             self.measures = tuple(m for m in self.measures if m not in ("peak_memory_mb", "param_memory_mb"))
         if calibrate:
@@ -179,4 +211,4 @@ class TorchCPUProfiler:
 
 @hookimpl
 def register_profilers(register):
-    register("torch-cpu", TorchCPUProfiler)
+    register(_NAME, TorchCPUProfiler)

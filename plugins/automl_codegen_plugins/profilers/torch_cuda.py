@@ -5,13 +5,47 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+import attrs
+
 from automl_codegen import ConfigError, hookimpl
+from automl_codegen.options import OptionError, PluginOptions, boolean, is_integer, structure_options
 
 from ._memory import MB, activation_bytes, module_bytes
 
-__all__ = ["TorchCUDAProfiler"]
+__all__ = ["TorchCUDAOptions", "TorchCUDAProfiler"]
+
+_NAME = "torch-cuda"
 
 _CACHE: dict[tuple[str, str, int], dict[str, float]] = {}
+
+
+@attrs.frozen(kw_only=True)
+class TorchCUDAOptions(PluginOptions):
+    """The options of :class:`TorchCUDAProfiler`, checked (see its docstring)."""
+
+    invalid_message = "{owner} option {name} must be {expected}, got {value!r}"
+
+    batch_size: int = attrs.field(default=1, metadata={"help": "samples per forward pass, >= 1"})
+    warmup: int = attrs.field(default=10, metadata={"help": "untimed passes first, >= 0"})
+    repeats: int = attrs.field(default=50, metadata={"help": "timed passes, >= 3"})
+    train_step: bool = attrs.field(
+        default=True, validator=boolean(), metadata={"help": "also measure one training step's peak memory"}
+    )
+    cache: bool = attrs.field(
+        default=True, validator=boolean(), metadata={"help": "reuse the measurements of a network already profiled"}
+    )
+
+    def __attrs_post_init__(self) -> None:
+        # One message for the three sizes, as this profiler always worded it.
+        sizes = ((self.batch_size, 1), (self.warmup, 0), (self.repeats, 3))
+        if not all(is_integer(value) and value >= least for value, least in sizes):
+            raise OptionError(
+                "{owner} needs batch_size >= 1, warmup >= 0 and repeats >= 3; got {batch_size}, {warmup}, {repeats}",
+                owner=type(self).__name__,
+                batch_size=self.batch_size,
+                warmup=self.warmup,
+                repeats=self.repeats,
+            )
 
 
 class TorchCUDAProfiler:
@@ -55,15 +89,10 @@ class TorchCUDAProfiler:
         "param_memory_mb",
     )
 
-    def __init__(
-        self, *, batch_size: int = 1, warmup: int = 10, repeats: int = 50, train_step: bool = True, cache: bool = True
-    ):
-        if batch_size < 1 or warmup < 0 or repeats < 3:
-            msg = (
-                f"torch-cuda profiler needs batch_size >= 1, warmup >= 0 and repeats >= 3; "
-                f"got {batch_size}, {warmup}, {repeats}"
-            )
-            raise ConfigError(msg)
+    Options = TorchCUDAOptions
+
+    def __init__(self, **options: Any):
+        self.options = o = structure_options(self.Options, options, owner=f"{_NAME} profiler")
         import torch
 
         if not torch.cuda.is_available():
@@ -72,12 +101,12 @@ class TorchCUDAProfiler:
                 f"nothing to measure; use --profiler torch-cpu, or a CUDA build of torch on a machine with a GPU"
             )
             raise ConfigError(msg)
-        self.batch_size = batch_size
-        self.warmup = warmup
-        self.repeats = repeats
-        self.train_step = train_step
-        self.cache = cache
-        if not train_step:
+        self.batch_size = o.batch_size
+        self.warmup = o.warmup
+        self.repeats = o.repeats
+        self.train_step = o.train_step
+        self.cache = o.cache
+        if not self.train_step:
             self.measures = tuple(m for m in self.measures if m != "train_peak_memory_mb")
 
     def profile(self, model: Any, architecture: Any, device: str = "cuda") -> dict[str, float]:
@@ -164,4 +193,4 @@ class TorchCUDAProfiler:
 
 @hookimpl
 def register_profilers(register):
-    register("torch-cuda", TorchCUDAProfiler)
+    register(_NAME, TorchCUDAProfiler)

@@ -27,9 +27,12 @@ import numbers
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from automl_codegen import Architecture, Block, Choice, ConfigError, Node, SearchSpace, hookimpl
+import attrs
 
-__all__ = ["ChainCNNSpace"]
+from automl_codegen import Architecture, Block, Choice, ConfigError, Node, SearchSpace, hookimpl
+from automl_codegen.options import OptionError, PluginOptions, check, finite_number, positive_int, structure_options
+
+__all__ = ["ChainCNNOptions", "ChainCNNSpace"]
 
 OPS = ("conv", "dsconv", "mbconv")
 STRIDES = (1, 2)
@@ -52,20 +55,65 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _int_tuple(name: str, value: object, *, odd: bool = False, least: int = 1) -> tuple[int, ...]:
-    """A non-empty tuple of distinct ints >= ``least``, or a ConfigError naming the option."""
+def _distinct_ints(value: object, least: int) -> bool:
     raw = tuple(value) if isinstance(value, list | tuple) else ()
-    ok = bool(raw) and all(_is_int(v) and v >= least for v in raw)
-    items = tuple(int(v) for v in raw) if ok else ()
-    if not ok or len(set(items)) != len(items):
-        kind = "positive" if least == 1 else "non-negative"
-        msg = f"chain-cnn option {name!r} must list distinct {kind} integers, got {value!r}"
-        raise ConfigError(msg)
-    if odd and any(v % 2 == 0 for v in items):
+    return bool(raw) and all(_is_int(v) and v >= least for v in raw) and len({int(v) for v in raw}) == len(raw)
+
+
+# "must list ..." and "must hold ...": the list options word their problem themselves.
+_LIST_MESSAGE = "{owner} option {name!r} must {expected}, got {value!r}"
+
+
+def _int_set(default: tuple[int, ...], help: str, *, least: int = 1, odd: bool = False) -> Any:
+    """A field holding a non-empty tuple of distinct ints >= ``least`` (odd ones if ``odd``)."""
+    kind = "positive" if least == 1 else "non-negative"
+    validators = [check(lambda v: _distinct_ints(v, least), f"list distinct {kind} integers", message=_LIST_MESSAGE)]
+    if odd:
         # Only odd kernels keep "same" padding (k // 2) symmetric; even ones grow the map.
-        msg = f"chain-cnn option {name!r} must hold odd kernel sizes, got {value!r}"
-        raise ConfigError(msg)
-    return items
+        validators.append(check(lambda v: all(int(k) % 2 for k in v), "hold odd kernel sizes", message=_LIST_MESSAGE))
+
+    def convert(value: Any) -> Any:
+        # Only a good value becomes a tuple of ints: a bad one is reported as it was given.
+        good = _distinct_ints(value, least) and (not odd or all(int(k) % 2 for k in value))
+        return tuple(int(v) for v in value) if good else value
+
+    return attrs.field(default=default, converter=convert, validator=validators, metadata={"help": help})
+
+
+@attrs.frozen(kw_only=True)
+class ChainCNNOptions(PluginOptions):
+    """The options of :class:`ChainCNNSpace`, checked (see its docstring)."""
+
+    invalid_message = "{owner} option {name!r} must be {expected}, got {value!r}"
+
+    num_stages: int = attrs.field(
+        default=3, validator=positive_int(expected="a positive integer"), metadata={"help": "stages after the stem"}
+    )
+    widths: tuple[int, ...] = _int_set((8, 16, 24, 32, 48, 64), "output channel counts a stage may pick")
+    kernel_sizes: tuple[int, ...] = _int_set((3, 5), "odd kernel sizes a stage may pick", odd=True)
+    depths: tuple[int, ...] = _int_set((1, 2, 3), "layer counts a stage may pick (0: an empty stage)", least=0)
+    expand_ratios: tuple[int, ...] = _int_set((2, 4, 6), "inverted-residual expansion ratios (mbconv)")
+    stem_width: int = attrs.field(
+        default=16,
+        validator=positive_int(expected="a positive integer"),
+        metadata={"help": "output channels of the stem convolution"},
+    )
+    dropout: float = attrs.field(
+        default=0.0,
+        validator=finite_number(0, 1, high_open=True),
+        metadata={"help": "dropout probability before the classifier, in [0, 1)"},
+    )
+
+    def __attrs_post_init__(self) -> None:
+        # Fail here rather than on some sampled genotype: the IR bounds kernels and channels.
+        owner = type(self).__name__
+        if max(self.kernel_sizes) > 31:
+            template = "{owner} option 'kernel_sizes' allows at most 31, got {kernel_sizes}"
+            raise OptionError(template, owner=owner, kernel_sizes=list(self.kernel_sizes))
+        channels = max(self.widths) * max(self.expand_ratios)
+        if channels > 1 << 16:
+            template = "{owner} options 'widths' × 'expand_ratios' reach {channels} channels, more than 65536"
+            raise OptionError(template, owner=owner, channels=channels)
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -129,44 +177,22 @@ class ChainCNNSpace(SearchSpace):
 
     name = "chain-cnn"
 
-    def __init__(
-        self,
-        input_shape: Sequence[int],
-        num_classes: int,
-        *,
-        num_stages: int = 3,
-        widths: Sequence[int] = (8, 16, 24, 32, 48, 64),
-        kernel_sizes: Sequence[int] = (3, 5),
-        depths: Sequence[int] = (1, 2, 3),
-        expand_ratios: Sequence[int] = (2, 4, 6),
-        stem_width: int = 16,
-        dropout: float = 0.0,
-    ) -> None:
+    Options = ChainCNNOptions
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, **options: Any) -> None:
         shape = tuple(input_shape) if isinstance(input_shape, list | tuple) else ()
         if len(shape) != 3 or not all(_is_int(d) and d >= 1 for d in shape):
             msg = f"chain-cnn needs input_shape (C, H, W) of positive integers, got {input_shape!r}"
             raise ConfigError(msg)
         super().__init__(tuple(int(d) for d in shape), _positive_int("num_classes", num_classes))
-        self.num_stages = _positive_int("num_stages", num_stages)
-        self.widths = _int_tuple("widths", widths)
-        self.kernel_sizes = _int_tuple("kernel_sizes", kernel_sizes, odd=True)
-        self.depths = _int_tuple("depths", depths, least=0)
-        self.expand_ratios = _int_tuple("expand_ratios", expand_ratios)
-        self.stem_width = _positive_int("stem_width", stem_width)
-        if type(dropout) not in (int, float) or not 0.0 <= dropout < 1.0:
-            msg = f"chain-cnn option 'dropout' must be a number in [0, 1), got {dropout!r}"
-            raise ConfigError(msg)
-        self.dropout = float(dropout)
-        # Fail here rather than on some sampled genotype: the IR bounds kernels and channels.
-        if max(self.kernel_sizes) > 31:
-            msg = f"chain-cnn option 'kernel_sizes' allows at most 31, got {list(self.kernel_sizes)}"
-            raise ConfigError(msg)
-        if max(self.widths) * max(self.expand_ratios) > 1 << 16:
-            msg = (
-                f"chain-cnn options 'widths' × 'expand_ratios' reach "
-                f"{max(self.widths) * max(self.expand_ratios)} channels, more than 65536"
-            )
-            raise ConfigError(msg)
+        self.options = o = structure_options(self.Options, options, owner=self.name)
+        self.num_stages = int(o.num_stages)
+        self.widths = o.widths
+        self.kernel_sizes = o.kernel_sizes
+        self.depths = o.depths
+        self.expand_ratios = o.expand_ratios
+        self.stem_width = int(o.stem_width)
+        self.dropout = float(o.dropout)
         self._options = {
             "op": OPS,
             "kernel": self.kernel_sizes,

@@ -54,7 +54,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from automl_codegen import Architecture, Block, Choice, ConfigError, Node, SearchSpace, hookimpl
+from automl_codegen.options import PluginOptions, boolean, check, structure_options
+from automl_codegen.options import positive_int as positive_int_option
 
 from ._cells import (
     SupernetCell,
@@ -216,6 +220,38 @@ def _parse_text(text: str) -> Any:
     return {field: _literal(field, node) for field, node in fields.items()}
 
 
+_NO_AUXILIARY = (
+    "{owner} option 'auxiliary' is not supported yet: the auxiliary head is a second, "
+    "training-only output, and the architecture IR has a single output; use auxiliary=false"
+)
+
+
+@attrs.frozen(kw_only=True)
+class DartsCellOptions(PluginOptions):
+    """The options of :class:`DartsCellSpace`, checked (see its docstring)."""
+
+    invalid_message = "{owner} option {name!r} must be {expected}, got {value!r}"
+
+    init_channels: int = attrs.field(
+        default=36,
+        validator=positive_int_option(expected="a positive integer"),
+        metadata={"help": "C of the first cells; the stem has 3C (the paper's 36)"},
+    )
+    layers: int = attrs.field(
+        default=20,
+        validator=positive_int_option(expected="a positive integer"),
+        metadata={"help": "number of cells (the paper's evaluation network: 20)"},
+    )
+    auxiliary: bool = attrs.field(
+        default=False,
+        validator=[boolean(), check(lambda v: not v, "false", message=_NO_AUXILIARY)],
+        metadata={"help": "the auxiliary head (not supported yet)"},
+    )
+    allow_none: bool = attrs.field(
+        default=False, validator=boolean(), metadata={"help": "whether 'none' is one of the ops"}
+    )
+
+
 class DartsCellSpace(SearchSpace):
     """Normal and reduction cells of DARTS on the authors' evaluation network.
 
@@ -236,32 +272,16 @@ class DartsCellSpace(SearchSpace):
 
     name = _SPACE
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = DEFAULT_INPUT,
-        num_classes: int = 10,
-        *,
-        init_channels: int = 36,
-        layers: int = 20,
-        auxiliary: bool = False,
-        allow_none: bool = False,
-    ) -> None:
+    Options = DartsCellOptions
+
+    def __init__(self, input_shape: Sequence[int] = DEFAULT_INPUT, num_classes: int = 10, **options: Any) -> None:
         shape = check_input_shape(_SPACE, input_shape)
         super().__init__(shape, positive_int(_SPACE, "num_classes", num_classes))
-        self.init_channels = positive_int(_SPACE, "init_channels", init_channels)
-        self.layers = positive_int(_SPACE, "layers", layers)
-        for option, value in (("auxiliary", auxiliary), ("allow_none", allow_none)):
-            if not isinstance(value, bool):
-                msg = f"darts-cell option {option!r} must be true or false, got {value!r}"
-                raise ConfigError(msg)
-        if auxiliary:
-            msg = (
-                "darts-cell option 'auxiliary' is not supported yet: the auxiliary head is a second, "
-                "training-only output, and the architecture IR has a single output; use auxiliary=false"
-            )
-            raise ConfigError(msg)
-        self.allow_none = allow_none
-        self.ops = OPS if allow_none else OPS[1:]
+        self.options = o = structure_options(self.Options, options, owner=self.name)
+        self.init_channels = int(o.init_channels)
+        self.layers = int(o.layers)
+        self.allow_none = o.allow_none
+        self.ops = OPS if self.allow_none else OPS[1:]
         self.reductions = sorted({self.layers // 3, 2 * self.layers // 3})
         factor = 2 ** len(self.reductions)
         if shape[1] % factor or shape[2] % factor:

@@ -42,7 +42,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from automl_codegen import Architecture, Block, Choice, ConfigError, Node, SearchSpace, hookimpl
+from automl_codegen.options import PluginOptions, file_path, structure_options
+from automl_codegen.options import positive_int as positive_int_option
 
 from ._cells import (
     SupernetCell,
@@ -159,6 +163,29 @@ def _read_table(path: str) -> tuple[str, ...]:
     return tuple(arch for _, arch in rows)
 
 
+@attrs.frozen(kw_only=True)
+class NB201Options(PluginOptions):
+    """The options of :class:`NB201Space`, checked (see its docstring)."""
+
+    invalid_message = "{owner} option {name!r} must be {expected}, got {value!r}"
+
+    channels: int = attrs.field(
+        default=16,
+        validator=positive_int_option(expected="a positive integer"),
+        metadata={"help": "C, the width of the first stage (the benchmark's 16)"},
+    )
+    cells_per_stage: int = attrs.field(
+        default=5,
+        validator=positive_int_option(expected="a positive integer"),
+        metadata={"help": "N, cells per stage (the benchmark's 5)"},
+    )
+    benchmark_table: str | Path | None = attrs.field(
+        default=None,
+        validator=file_path(),
+        metadata={"help": "the NAS-Bench-201 CSV table that turns an index into a cell string"},
+    )
+
+
 class NB201Space(SearchSpace):
     """The NAS-Bench-201 cell on the benchmark's network.
 
@@ -178,15 +205,9 @@ class NB201Space(SearchSpace):
 
     name = _SPACE
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = DEFAULT_INPUT,
-        num_classes: int = 10,
-        *,
-        channels: int = 16,
-        cells_per_stage: int = 5,
-        benchmark_table: str | Path | None = None,
-    ) -> None:
+    Options = NB201Options
+
+    def __init__(self, input_shape: Sequence[int] = DEFAULT_INPUT, num_classes: int = 10, **options: Any) -> None:
         shape = check_input_shape(_SPACE, input_shape)
         super().__init__(shape, positive_int(_SPACE, "num_classes", num_classes))
         if shape[1] % 4 or shape[2] % 4:
@@ -195,12 +216,10 @@ class NB201Space(SearchSpace):
                 f"blocks halve them), got {shape[1]}x{shape[2]}"
             )
             raise ConfigError(msg)
-        self.channels = positive_int(_SPACE, "channels", channels)
-        self.cells_per_stage = positive_int(_SPACE, "cells_per_stage", cells_per_stage)
-        if benchmark_table is not None and not isinstance(benchmark_table, str | Path):
-            msg = f"nb201 option 'benchmark_table' must be a file path, got {benchmark_table!r}"
-            raise ConfigError(msg)
-        self.benchmark_table = Path(benchmark_table) if benchmark_table is not None else DEFAULT_TABLE
+        self.options = o = structure_options(self.Options, options, owner=self.name)
+        self.channels = int(o.channels)
+        self.cells_per_stage = int(o.cells_per_stage)
+        self.benchmark_table = Path(o.benchmark_table) if o.benchmark_table is not None else DEFAULT_TABLE
 
     # -- genotypes -----------------------------------------------------------------------
 

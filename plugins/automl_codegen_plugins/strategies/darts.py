@@ -41,11 +41,10 @@ This module imports torch only when the supernet trains, so listing plugins stay
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from numbers import Integral, Real
 from typing import Any
+
+import attrs
 
 from automl_codegen import (
     ConfigError,
@@ -57,6 +56,18 @@ from automl_codegen import (
     Trial,
     hookimpl,
 )
+from automl_codegen.options import (
+    OptionError,
+    PluginOptions,
+    boolean,
+    check,
+    finite_number,
+    integer,
+    is_integer,
+    one_of,
+    structure_options,
+    unstructure_options,
+)
 
 __all__ = ["REMEDIES", "DartsOptions", "DartsStrategy", "register_strategies"]
 
@@ -65,46 +76,84 @@ _STATE_VERSION = 1
 _NAME = "darts"
 
 
-@dataclass(frozen=True)
-class DartsOptions:
-    """The training options of :class:`DartsStrategy`, validated (see its docstring)."""
+def _within_w_lr(instance: DartsOptions, attribute: attrs.Attribute, value: Any) -> None:
+    # Runs after w_lr's own validator (attrs checks fields in order), so w_lr is a number.
+    if value > instance.w_lr:
+        template = "{owner}: {name} must be a number in [0, w_lr={w_lr}], got {value!r}"
+        raise OptionError(template, owner=type(instance).__name__, name=attribute.name, w_lr=instance.w_lr, value=value)
 
-    order: int = 1
-    epochs: int = 10
-    batch_size: int = 64
-    w_lr: float = 0.025
-    w_lr_min: float = 0.001
-    w_momentum: float = 0.9
-    w_weight_decay: float = 3e-4
-    alpha_lr: float = 3e-4
-    alpha_weight_decay: float = 1e-3
-    grad_clip: float | None = 5.0
-    affine: bool = False
-    remedy: str = "none"
-    checkpointing: bool = False
 
-    def __post_init__(self) -> None:
-        if self.order not in (1, 2) or isinstance(self.order, bool):
-            _bad("order", self.order, "1 (first order) or 2 (second order)")
-        _integer("epochs", self.epochs, 1)
-        _integer("batch_size", self.batch_size, 2)
-        _number("w_lr", self.w_lr, positive=True)
-        _number("w_lr_min", self.w_lr_min, positive=False)
-        if self.w_lr_min > self.w_lr:
-            _bad("w_lr_min", self.w_lr_min, f"a number in [0, w_lr={self.w_lr}]")
-        _number("w_momentum", self.w_momentum, positive=False)
-        if self.w_momentum >= 1:
-            _bad("w_momentum", self.w_momentum, "a number in [0, 1)")
-        _number("w_weight_decay", self.w_weight_decay, positive=False)
-        _number("alpha_lr", self.alpha_lr, positive=True)
-        _number("alpha_weight_decay", self.alpha_weight_decay, positive=False)
-        if self.grad_clip is not None:
-            _number("grad_clip", self.grad_clip, positive=True)
-        for name in ("affine", "checkpointing"):
-            if not isinstance(getattr(self, name), bool):
-                _bad(name, getattr(self, name), "true or false")
-        if self.remedy not in REMEDIES:
-            _bad("remedy", self.remedy, f"one of {', '.join(REMEDIES)}")
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@attrs.frozen(kw_only=True)
+class DartsOptions(PluginOptions):
+    """The options of :class:`DartsStrategy`, checked (see its docstring).
+
+    The supernet sizes (``partial_channels`` and after) are checked by the space, which
+    knows its cells.
+    """
+
+    order: int = attrs.field(
+        default=1,
+        validator=check(lambda v: is_integer(v) and v in (1, 2), "1 (first order) or 2 (second order)"),
+        metadata=_help("1 (first order) or 2 (second order, unrolled)"),
+    )
+    epochs: int = attrs.field(default=10, validator=integer(1), metadata=_help("supernet epochs"))
+    batch_size: int = attrs.field(
+        default=64, validator=integer(2), metadata=_help("training and validation batch size, >= 2")
+    )
+    w_lr: float = attrs.field(
+        default=0.025, validator=finite_number(0, low_open=True), metadata=_help("SGD learning rate of the weights")
+    )
+    w_lr_min: float = attrs.field(
+        default=0.001, validator=[finite_number(0), _within_w_lr], metadata=_help("where the cosine schedule ends")
+    )
+    # Two checks keep the two wordings: a negative momentum is "a number >= 0".
+    w_momentum: float = attrs.field(
+        default=0.9,
+        validator=[finite_number(0), finite_number(0, 1, high_open=True)],
+        metadata=_help("SGD momentum, in [0, 1)"),
+    )
+    w_weight_decay: float = attrs.field(default=3e-4, validator=finite_number(0), metadata=_help("SGD weight decay"))
+    alpha_lr: float = attrs.field(
+        default=3e-4, validator=finite_number(0, low_open=True), metadata=_help("Adam learning rate of alpha")
+    )
+    alpha_weight_decay: float = attrs.field(
+        default=1e-3, validator=finite_number(0), metadata=_help("Adam weight decay of alpha")
+    )
+    grad_clip: float | None = attrs.field(
+        default=5.0,
+        validator=finite_number(0, low_open=True, optional=True),
+        metadata=_help("maximum gradient norm of the weights, or None"),
+    )
+    affine: bool = attrs.field(
+        default=False, validator=boolean(), metadata=_help("keep BatchNorm's affine parameters inside cells")
+    )
+    remedy: str = attrs.field(
+        default="none", validator=one_of(REMEDIES), metadata=_help("none or darts-minus (auxiliary skip)")
+    )
+    checkpointing: bool = attrs.field(
+        default=False, validator=boolean(), metadata=_help("gradient checkpointing of cells")
+    )
+    partial_channels: int = attrs.field(
+        default=1, metadata=_help("PC-DARTS's K (1: off); must divide every cell's width")
+    )
+    init_channels: int | None = attrs.field(
+        default=None, metadata=_help("darts-cell supernet width; None: 16, at most the space's")
+    )
+    layers: int | None = attrs.field(
+        default=None, metadata=_help("darts-cell supernet cells; None: 8, at most the space's")
+    )
+    channels: int | None = attrs.field(default=None, metadata=_help("nb201 supernet width; None: the space's"))
+    cells_per_stage: int | None = attrs.field(
+        default=None, metadata=_help("nb201 supernet cells per stage; None: the space's")
+    )
+
+
+#: The supernet size overrides, passed to the space only when given.
+_SIZES = ("init_channels", "layers", "channels", "cells_per_stage")
 
 
 class DartsStrategy(OneShotStrategy):
@@ -142,48 +191,12 @@ class DartsStrategy(OneShotStrategy):
 
     name = _NAME
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objectives: Sequence[Objective],
-        *,
-        seed: int = 0,
-        order: int = 1,
-        epochs: int = 10,
-        batch_size: int = 64,
-        w_lr: float = 0.025,
-        w_lr_min: float = 0.001,
-        w_momentum: float = 0.9,
-        w_weight_decay: float = 3e-4,
-        alpha_lr: float = 3e-4,
-        alpha_weight_decay: float = 1e-3,
-        grad_clip: float | None = 5.0,
-        affine: bool = False,
-        remedy: str = "none",
-        checkpointing: bool = False,
-        partial_channels: int = 1,
-        init_channels: int | None = None,
-        layers: int | None = None,
-        channels: int | None = None,
-        cells_per_stage: int | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(space, objectives, seed=seed, **options)
-        self.options = DartsOptions(
-            order=order,
-            epochs=epochs,
-            batch_size=batch_size,
-            w_lr=w_lr,
-            w_lr_min=w_lr_min,
-            w_momentum=w_momentum,
-            w_weight_decay=w_weight_decay,
-            alpha_lr=alpha_lr,
-            alpha_weight_decay=alpha_weight_decay,
-            grad_clip=grad_clip,
-            affine=affine,
-            remedy=remedy,
-            checkpointing=checkpointing,
-        )
+    Options = DartsOptions
+
+    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], *, seed: int = 0, **options: Any) -> None:
+        # Options first: an unknown name is reported before anything else, as it always was.
+        self.options = structure_options(self.Options, options, owner=f"strategy {self.name!r}")
+        super().__init__(space, objectives, seed=seed)
         describe = getattr(space, "supernet_description", None)
         if not callable(describe) or not callable(getattr(space, "genotype_from_weights", None)):
             msg = (
@@ -191,16 +204,15 @@ class DartsStrategy(OneShotStrategy):
                 f"(space {getattr(space, 'name', type(space).__name__)!r} has none)"
             )
             raise ConfigError(msg)
-        sizes = {
-            "init_channels": init_channels,
-            "layers": layers,
-            "channels": channels,
-            "cells_per_stage": cells_per_stage,
+        # What a saved state must have been trained with to be resumed here: every option,
+        # the supernet sizes only when given (the keys of states saved before the sizes).
+        self.settings = {
+            key: value
+            for key, value in unstructure_options(self.options).items()
+            if key not in _SIZES or value is not None
         }
-        sizes = {key: value for key, value in sizes.items() if value is not None}
-        self.description = describe(partial_channels=partial_channels, **sizes)
-        # What a saved state must have been trained with to be resumed here.
-        self.settings = {**asdict(self.options), "partial_channels": partial_channels, **sizes}
+        sizes = {key: self.settings[key] for key in _SIZES if key in self.settings}
+        self.description = describe(partial_channels=self.options.partial_channels, **sizes)
         self.epoch = 0
         self.finished = False
         self.derived: Genotype | None = None
@@ -320,20 +332,3 @@ class DartsStrategy(OneShotStrategy):
 @hookimpl
 def register_strategies(register: Callable[[str, Any], None]) -> None:
     register(_NAME, DartsStrategy)
-
-
-def _bad(option: str, value: Any, expected: str) -> None:
-    msg = f"strategy 'darts': {option} must be {expected}, got {value!r}"
-    raise ConfigError(msg)
-
-
-def _integer(option: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
-        _bad(option, value, f"an integer >= {minimum}")
-
-
-def _number(option: str, value: Any, *, positive: bool) -> None:
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > 0 if positive else value >= 0)
-    if not ok:
-        _bad(option, value, "a number > 0" if positive else "a number >= 0")

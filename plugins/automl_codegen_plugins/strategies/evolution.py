@@ -22,13 +22,16 @@ import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
+import attrs
+
 from automl_codegen import ConfigError, FingerprintSet, Genotype, Objective, SearchSpace, Strategy, Trial, hookimpl
+from automl_codegen.options import OptionError, PluginOptions, integer, one_of, probability, structure_options
 from automl_codegen.pareto import crowding_distance, non_dominated_sort
 
-__all__ = ["ALGORITHMS", "EvolutionStrategy", "register_strategies"]
+__all__ = ["ALGORITHMS", "EvolutionOptions", "EvolutionStrategy", "register_strategies"]
 
 ALGORITHMS = ("auto", "regularized", "nsga2")
 
@@ -38,6 +41,48 @@ ALGORITHMS = ("auto", "regularized", "nsga2")
 _MAX_TRIES = 32
 
 _STATE_VERSION = 1
+
+
+@attrs.frozen(kw_only=True)
+class EvolutionOptions(PluginOptions):
+    """The options of :class:`EvolutionStrategy`, checked (see its docstring)."""
+
+    # Sized for searches of tens of trials (each one trains a network): a population of
+    # 20 would spend a 30-trial budget almost entirely on random samples.
+    population_size: int = attrs.field(
+        default=10,
+        validator=integer(2),
+        metadata={"help": "members kept (regularized) or parents per generation (NSGA-II), >= 2"},
+    )
+    sample_size: int | None = attrs.field(
+        default=None,
+        validator=integer(1, optional=True),
+        metadata={"help": "tournament size of regularized evolution; None: the population, at most 10"},
+    )
+    mutation_rate: float | None = attrs.field(
+        default=None,
+        validator=probability(low_open=True, optional=True),
+        metadata={"help": "probability of re-drawing each decision, in (0, 1]; None: the space's default"},
+    )
+    crossover_prob: float | None = attrs.field(
+        default=None,
+        validator=probability(optional=True),
+        metadata={"help": "probability of uniform crossover, in [0, 1]; None: 0.5 for NSGA-II, else 0"},
+    )
+    algorithm: str = attrs.field(
+        default="auto",
+        validator=one_of(ALGORITHMS, message="{owner}: unknown algorithm {value!r}; choose one of {choices}"),
+        metadata={"help": "auto (regularized for one objective, NSGA-II for more), regularized or nsga2"},
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.sample_size is not None and self.sample_size > self.population_size:
+            raise OptionError(
+                "{owner}: sample_size ({sample_size}) must be at most population_size ({population_size})",
+                owner=type(self).__name__,
+                sample_size=self.sample_size,
+                population_size=self.population_size,
+            )
 
 
 @dataclass(frozen=True)
@@ -114,38 +159,20 @@ class EvolutionStrategy(Strategy):
 
     name = "evolution"
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        objectives: Sequence[Objective],
-        *,
-        seed: int = 0,
-        # Sized for searches of tens of trials (each one trains a network): a population
-        # of 20 would spend a 30-trial budget almost entirely on random samples.
-        population_size: int = 10,
-        sample_size: int | None = None,
-        mutation_rate: float | None = None,
-        crossover_prob: float | None = None,
-        algorithm: str = "auto",
-        **options: Any,
-    ) -> None:
-        super().__init__(space, objectives, seed=seed, **options)
-        self.population_size = _check_int("population_size", population_size, minimum=2)
-        if sample_size is None:
-            sample_size = min(10, self.population_size)
-        self.sample_size = _check_int("sample_size", sample_size, minimum=1)
-        if self.sample_size > self.population_size:
-            msg = (
-                f"strategy 'evolution': sample_size ({sample_size}) must be at most population_size ({population_size})"
-            )
-            raise ConfigError(msg)
-        self.mutation_rate = (
-            None if mutation_rate is None else _check_fraction("mutation_rate", mutation_rate, allow_zero=False)
-        )
-        self.algorithm = self._resolve_algorithm(algorithm)
+    Options = EvolutionOptions
+
+    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], *, seed: int = 0, **options: Any) -> None:
+        # Options first: an unknown name is reported before anything else, as it always was.
+        self.options = o = structure_options(self.Options, options, owner=f"strategy {self.name!r}")
+        super().__init__(space, objectives, seed=seed)
+        self.population_size = int(o.population_size)
+        self.sample_size = min(10, self.population_size) if o.sample_size is None else int(o.sample_size)
+        self.mutation_rate = None if o.mutation_rate is None else float(o.mutation_rate)
+        self.algorithm = self._resolve_algorithm(o.algorithm)
+        crossover_prob = o.crossover_prob
         if crossover_prob is None:
             crossover_prob = 0.5 if self.algorithm == "nsga2" else 0.0
-        self.crossover_prob = _check_fraction("crossover_prob", crossover_prob, allow_zero=True)
+        self.crossover_prob = float(crossover_prob)
 
         #: Completed generations: environmental selections for NSGA-II, told trials
         #: divided by ``population_size`` for regularized evolution.
@@ -163,9 +190,6 @@ class EvolutionStrategy(Strategy):
         self._ranking: list[tuple[int, float]] | None = None  # NSGA-II cache, per pool
 
     def _resolve_algorithm(self, algorithm: str) -> str:
-        if algorithm not in ALGORITHMS:
-            msg = f"strategy 'evolution': unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}"
-            raise ConfigError(msg)
         if algorithm == "auto":
             return "regularized" if len(self.objectives) == 1 else "nsga2"
         if algorithm == "regularized" and len(self.objectives) > 1:
@@ -343,23 +367,6 @@ def register_strategies(register: Callable[[str, Any], None]) -> None:
 
 def _fronts(members: list[_Member]) -> list[list[int]]:
     return non_dominated_sort([m.loss for m in members], [m.violation for m in members])
-
-
-def _check_int(option: str, value: Any, *, minimum: int) -> int:
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
-        msg = f"strategy 'evolution': {option} must be an integer >= {minimum}, got {value!r}"
-        raise ConfigError(msg)
-    return int(value)
-
-
-def _check_fraction(option: str, value: Any, *, allow_zero: bool) -> float:
-    ok = isinstance(value, Real) and not isinstance(value, bool) and value <= 1
-    ok = ok and (value >= 0 if allow_zero else value > 0)  # NaN fails both comparisons
-    if not ok:
-        interval = "[0, 1]" if allow_zero else "(0, 1]"
-        msg = f"strategy 'evolution': {option} must be a number in {interval}, got {value!r}"
-        raise ConfigError(msg)
-    return float(value)
 
 
 def _float_to_json(value: float) -> float | str:
