@@ -1,6 +1,6 @@
-"""ENAS (rl with weight sharing) on `digits` against random architectures of the same space, on CPU.
+"""ENAS (the `enas` strategy) on `digits` against random architectures of the same space, on CPU.
 
-Per seed: a whole search through the engine (``strategy="rl"``, ``weight_sharing=True``):
+Per seed: a whole search through the engine (``strategy="enas"``):
 the shared supernet and its controller, then the ``retrain`` best children retrained
 from scratch, profiled and recorded as trials. The search's result is its best trial by
 validation accuracy (what ``result.best`` gives a user); its test accuracy is compared
@@ -40,9 +40,8 @@ def run_enas(args, seed: int, run_dir: Path) -> tuple[NeuralArchitectureSearch, 
         dataset="digits",
         space=args.space,
         space_options=SPACES[args.space],
-        strategy="rl",
+        strategy="enas",
         strategy_options={
-            "weight_sharing": True,
             "epochs": args.supernet_epochs,
             "controller_steps": args.controller_steps,
             "retrain": args.retrain,

@@ -1,8 +1,11 @@
-"""The rl strategy's weight-sharing mode (ENAS): child paths, training, derivation, resume."""
+"""The enas strategy (and rl's deprecated weight_sharing spelling of it): child paths, training, resume."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -15,7 +18,8 @@ from automl_codegen_plugins.spaces.chain_cnn import ChainCNNSpace
 from automl_codegen_plugins.spaces.darts_cell import DARTS_V2, DartsCellSpace
 from automl_codegen_plugins.spaces.nb201 import NB201Space
 from automl_codegen_plugins.strategies._darts_supernet import Supernet, batch_statistics_only, child_path
-from automl_codegen_plugins.strategies.rl import RLStrategy, WeightSharingOptions
+from automl_codegen_plugins.strategies.enas import EnasOptions, EnasStrategy
+from automl_codegen_plugins.strategies.rl import RLStrategy
 
 ACCURACY = Objective("accuracy", "max")
 
@@ -44,7 +48,6 @@ def darts_cell(data, **options):
 
 def make(space, **options):
     options = {
-        "weight_sharing": True,
         "epochs": 2,
         "w_batch_size": 32,
         "controller_steps": 3,
@@ -53,7 +56,24 @@ def make(space, **options):
         "retrain": 2,
         **options,
     }
-    return RLStrategy(space, [ACCURACY], seed=0, **options)
+    return EnasStrategy(space, [ACCURACY], seed=0, **options)
+
+
+def deprecated(space, **options):
+    """``rl`` with ``weight_sharing=true``, enas's spelling before; checks the warning names the new one."""
+    with pytest.warns(DeprecationWarning, match="use --strategy enas"):
+        return RLStrategy(space, [ACCURACY], seed=0, weight_sharing=True, **options)
+
+
+def test_registered_and_importable_without_torch():
+    from automl_codegen.plugins import get_plugin_manager, get_registry
+    from automl_codegen_plugins.strategies import enas
+
+    pm = get_plugin_manager(entry_points=False, plugins=[("enas", enas)])
+    assert get_registry(pm).get("strategy", "enas") is EnasStrategy
+    code = "import sys, automl_codegen_plugins.strategies.enas; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 # -- the supernet along one child --------------------------------------------------------------
@@ -210,13 +230,44 @@ def test_resume_continues_exactly(data):
     assert resumed.history == straight.history
 
 
-def test_a_state_from_other_options_or_mode_is_refused(data):
+def test_a_state_from_other_options_or_strategy_is_refused(data):
     strategy = make(nb201(data))
     state = json.loads(json.dumps(strategy.state_dict()))
     with pytest.raises(ConfigError, match="trained with other options"):
         make(nb201(data), epochs=3).load_state_dict(state)
-    with pytest.raises(ConfigError, match="saved with weight sharing; resume with the same weight_sharing option"):
+    with pytest.raises(ConfigError, match="saved with weight sharing; resume it as strategy 'enas'"):
         RLStrategy(nb201(data), [ACCURACY], seed=0).load_state_dict(state)
+    multi_trial = RLStrategy(nb201(data), [ACCURACY], seed=0, hidden_size=64, optimizer="adam").state_dict()
+    with pytest.raises(ConfigError, match="strategy 'enas' cannot resume a state of strategy 'rl'"):
+        strategy.load_state_dict(json.loads(json.dumps(multi_trial)))
+
+
+def test_the_deprecated_rl_spelling_builds_enas_and_resumes_its_states(data):
+    """``rl`` with ``weight_sharing=true`` (and the options it took, even those that never acted
+    with weight sharing) is the enas strategy; states it saved, with rl's multi-trial keys, resume."""
+    old = deprecated(nb201(data), epochs=2, w_batch_size=32, controller_steps=3, reward_batch_size=32,
+                     derive_samples=6, retrain=2, elite_size=5, reward="objective", failure_margin=2.0)  # fmt: skip
+    assert isinstance(old, EnasStrategy)
+    assert old.options == make(nb201(data)).options
+    context = RecordingSupernetContext(data, old, stop_after=1)
+    with pytest.raises(KeyboardInterrupt):
+        old.train_supernet(context)
+    # What rl saved besides: its multi-trial bookkeeping, unused with weight sharing.
+    rl_keys = {"asked": 0, "worst": 0.25, "reward_stats": [3, 0.3, 0.01], "buffer": [], "pending": {}, "seen": [],
+               "elite": [], "candidates": {"rng": None, "level": 0, "next": 0, "fresh": False, "found": 0}}  # fmt: skip
+    saved = {**json.loads(context.saved[-1]), **rl_keys}
+    resumed, straight = make(nb201(data)), make(nb201(data))
+    resumed.load_state_dict(saved)
+    for strategy in (resumed, straight):
+        strategy.train_supernet(RecordingSupernetContext(data, strategy))
+    assert resumed.derived == straight.derived
+    assert resumed.history == straight.history
+    # weight_sharing=false is rl itself, with a warning that the option does nothing now.
+    with pytest.warns(DeprecationWarning, match="weight_sharing=false is deprecated"):
+        assert type(RLStrategy(nb201(data), [ACCURACY], weight_sharing=False)) is RLStrategy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert type(RLStrategy(nb201(data), [ACCURACY])) is RLStrategy
 
 
 def test_the_deadline_stops_training_and_still_proposes(data):
@@ -231,12 +282,14 @@ def test_the_deadline_stops_training_and_still_proposes(data):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"weight_sharing": "yes"}, "strategy 'rl': weight_sharing must be true or false, got 'yes'"),
-        ({"epochs": 0}, "strategy 'rl': epochs must be an integer >= 1, got 0"),
-        ({"w_batch_size": 1}, "strategy 'rl': w_batch_size must be an integer >= 2 (BatchNorm needs two samples)"),
-        ({"w_lr_min": 1.0}, "strategy 'rl': w_lr_min must be a finite number in [0, w_lr=0.05], got 1.0"),
-        ({"w_grad_clip": 0}, "strategy 'rl': w_grad_clip must be a finite number > 0, got 0"),
-        ({"derive_samples": -1}, "strategy 'rl': derive_samples must be an integer >= 0, got -1"),
+        ({"epochs": 0}, "strategy 'enas': epochs must be an integer >= 1, got 0"),
+        ({"w_batch_size": 1}, "strategy 'enas': w_batch_size must be an integer >= 2 (BatchNorm needs two samples)"),
+        ({"w_lr_min": 1.0}, "strategy 'enas': w_lr_min must be a finite number in [0, w_lr=0.05], got 1.0"),
+        ({"w_lr_min": -1}, "strategy 'enas': w_lr_min must be a finite number in [0, w_lr=0.05], got -1"),
+        ({"w_grad_clip": 0}, "strategy 'enas': w_grad_clip must be a finite number > 0, got 0"),
+        ({"derive_samples": -1}, "strategy 'enas': derive_samples must be an integer >= 0, got -1"),
+        ({"lr": 0}, "strategy 'enas': lr must be a finite number > 0, got 0"),
+        ({"elite_size": 5}, "strategy 'enas' has no option(s) ['elite_size']"),
         ({"channels": 0}, "nb201"),
     ],
 )
@@ -246,49 +299,64 @@ def test_bad_options_name_the_option(data, options, message):
     assert message in str(caught.value)
 
 
-def test_sharing_options_are_refused_without_weight_sharing(data):
+def test_the_deprecated_spelling_keeps_its_messages(data):
+    with pytest.raises(ConfigError, match="strategy 'rl': weight_sharing must be true or false, got 'yes'"):
+        RLStrategy(nb201(data), [ACCURACY], weight_sharing="yes")
+    with pytest.raises(ConfigError, match="with weight_sharing=true the controller learns from the shared weights'"):
+        deprecated(nb201(data), reward="mnas", latency_target=1.0)
+    with pytest.raises(ConfigError, match="strategy 'enas': epochs must be an integer >= 1, got 0"):
+        deprecated(nb201(data), epochs=0)
+
+
+def test_enas_options_given_to_rl_name_the_enas_strategy(data):
     with pytest.raises(ConfigError) as caught:
         RLStrategy(nb201(data), [ACCURACY], epochs=3, w_lr=0.1)
     assert str(caught.value) == (
-        "strategy 'rl': epochs, w_lr only apply with weight_sharing=true (ENAS mode); drop them or turn weight sharing on"
+        "strategy 'rl': epochs, w_lr only apply to weight sharing, which is strategy 'enas'; "
+        "drop them or use --strategy enas"
     )
 
 
-def test_spaces_without_a_supernet_and_the_mnas_reward_are_refused(data):
+def test_spaces_without_a_supernet_are_refused(data):
     chain = ChainCNNSpace(data.input_shape, data.num_classes)
     with pytest.raises(ConfigError) as caught:
         make(chain)
     assert str(caught.value) == (
-        "strategy 'rl' with weight_sharing=true needs a cell space with a supernet: nb201 or darts-cell "
-        "(space 'chain-cnn' has none); or use weight_sharing=false"
+        "strategy 'enas' needs a cell space with a supernet: nb201 or darts-cell "
+        "(space 'chain-cnn' has none); or use strategy 'rl'"
     )
-    with pytest.raises(ConfigError, match="with weight_sharing=true the controller learns from the shared weights'"):
-        make(nb201(data), reward="mnas", latency_target=1.0)
 
 
 def test_defaults_are_enas(data):
-    options = WeightSharingOptions()
+    options = EnasOptions()
     assert (options.w_lr, options.w_lr_min, options.w_momentum, options.w_weight_decay) == (0.05, 0.0005, 0.9, 1e-4)
-    # The controller keeps ENAS's Adam and has no elite: the shared weights change under it.
-    strategy = make(nb201(data))
-    assert (strategy.optimizer, strategy.lr, strategy.elite_size) == ("adam", 0.01, 0)
-    assert (strategy.controller, strategy.hidden_size) == ("lstm", 64)  # ENAS's width
+    # The controller keeps ENAS's Adam (and has no elite: the shared weights change under it).
+    assert (options.optimizer, options.learning_rate) == ("adam", 0.01)
+    assert (options.controller, options.hidden, options.embedding) == ("lstm", 64, 64)  # ENAS's width
 
 
-def test_a_search_retrains_the_chosen_children_and_resumes_after_a_kill(tmp_path):
+@pytest.mark.parametrize(
+    ("strategy", "spelling"),
+    [("enas", {}), pytest.param("rl", {"weight_sharing": True}, id="deprecated-rl-weight_sharing")],
+)
+def test_a_search_retrains_the_chosen_children_and_resumes(tmp_path, strategy, spelling):
     options = {
         "dataset": "synthetic",
         "dataset_options": {"num_samples": 120},
         "space": "nb201",
         "space_options": {"channels": 4, "cells_per_stage": 1},
-        "strategy": "rl",
-        "strategy_options": {"weight_sharing": True, "epochs": 2, "controller_steps": 2, "retrain": 2},
+        "strategy": strategy,
+        "strategy_options": {**spelling, "epochs": 2, "controller_steps": 2, "retrain": 2},
         "budget": {"trials": 5},
         "epochs": 1,
         "profilers": (),
         "progress": False,
     }
-    nas = NeuralArchitectureSearch(**options, run_dir=tmp_path / "run")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        nas = NeuralArchitectureSearch(**options, run_dir=tmp_path / "run")
+    assert isinstance(nas.strategy, EnasStrategy)
+    assert any("--strategy enas" in str(w.message) for w in caught) == bool(spelling)
     result = nas.search()
     assert [t.genotype for t in result.history] == [c["genotype"] for c in nas.strategy.derived]
     assert all(t.ok for t in result.history)
@@ -297,5 +365,7 @@ def test_a_search_retrains_the_chosen_children_and_resumes_after_a_kill(tmp_path
     ((_, derive),) = result.events("derive")
     assert len(derive["candidates"]) >= 2
     # Resuming the finished run trains nothing again and proposes nothing new.
-    again = NeuralArchitectureSearch.resume(tmp_path / "run", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        again = NeuralArchitectureSearch.resume(tmp_path / "run", progress=False)
     assert [t.number for t in again.search().trials] == [0, 1]

@@ -113,7 +113,7 @@ def test_policy_gradient_finds_the_best_arm_of_a_toy_bandit_and_beats_random_sea
         ours.append(np.mean(np.maximum.accumulate(scores)))
         theirs.append(np.mean(np.maximum.accumulate(randoms)))
         assert max(scores) == 8 > max(randoms)
-        assert len(strategy.history) == 200 // strategy.batch_size
+        assert len(strategy.history) == 200 // strategy.options.batch_size
     assert np.mean(ours) > np.mean(theirs) + 1.0
 
 
@@ -251,9 +251,7 @@ def test_resume_from_json_restores_the_controller_exactly(optimizer):
     assert drive(resumed, evaluate, range(21, 40)) == expected[21:]
     # Weights, Adam moments, baseline, elite, unused samples, history: bit for bit.
     assert resumed.state_dict() == uninterrupted.state_dict()
-    for a, b in zip(
-        resumed._trainer.controller.parameters(), uninterrupted._trainer.controller.parameters(), strict=True
-    ):
+    for a, b in zip(resumed._learner.policy.parameters(), uninterrupted._learner.policy.parameters(), strict=True):
         assert torch.equal(a, b)
     assert resumed.history == uninterrupted.history
 
@@ -394,7 +392,7 @@ def test_batch_asks_and_out_of_order_partial_tells_never_repeat():
     keys = [space.key(g) for g in asked]
     assert len(set(keys)) == len(keys)
     assert sum(strategy.state_dict()["pending"].values()) == len(outstanding)
-    assert len(strategy.history) == number // strategy.batch_size
+    assert len(strategy.history) == number // strategy.options.batch_size
 
 
 def test_no_repeats_until_the_space_runs_out():
@@ -409,7 +407,7 @@ def sure_of_option_0(space: ToySpace, bias: float, batch_size: int) -> RLStrateg
     """A strategy whose controller prefers option 0 of each decision by ``bias`` logits."""
     strategy = RLStrategy(space, [SCORE], seed=0, batch_size=batch_size)
     with torch.no_grad():
-        for head in strategy._trainer.controller.heads:
+        for head in strategy._learner.policy.heads:
             head.bias.copy_(torch.tensor([bias, 0.0, 0.0, 0.0]))
     return strategy
 
@@ -424,7 +422,7 @@ def test_a_collapsed_policy_widens_its_draws_instead_of_repeating():
     trials = run(strategy, bandit(space), 30)
     assert trials[0].genotype == favourite
     assert len({tuple(t.genotype) for t in trials}) == 30
-    assert strategy._level >= 3  # past the three passes at the policy's own temperature
+    assert strategy._proposals.level >= 3  # past the three passes at the policy's own temperature
     # Saved mid-pass at a widened level, the state replays the pass: the resumed
     # strategy asks exactly what the uninterrupted one does.
     state = json.loads(json.dumps(strategy.state_dict()))
@@ -441,8 +439,8 @@ def test_a_policy_too_sure_for_every_temperature_still_proposes_new_arms():
     strategy = sure_of_option_0(space, 1000.0, batch_size=100)
     trials = run(strategy, bandit(space), 20)
     assert len({tuple(t.genotype) for t in trials}) == 20
-    assert rl._PASSES[-1][1] == math.inf
-    assert strategy._level == len(rl._PASSES) - 1
+    assert rl.PASSES[-1][1] == math.inf
+    assert strategy._proposals.level == len(rl.PASSES) - 1
 
 
 def test_after_an_update_a_collapsed_policy_starts_near_the_pass_it_needed():
@@ -453,22 +451,23 @@ def test_after_an_update_a_collapsed_policy_starts_near_the_pass_it_needed():
 
     def samples_drawn(forget: bool) -> tuple[int, RLStrategy]:
         strategy = sure_of_option_0(space, 24.0, batch_size=2)
-        levels, draw, update = [], strategy._draw, strategy._update
+        proposals = strategy._proposals
+        levels, draw, changed = [], proposals._draw, proposals.policy_changed
 
         def counted():
-            levels.append(strategy._level)
+            levels.append(proposals.level)
             return draw()
 
-        def forgetful(batch):
-            update(batch)
-            strategy._level = 0  # what every update did before
+        def forgetful():
+            changed()
+            proposals.level = 0  # what every update did before
 
-        strategy._draw = counted
+        proposals._draw = counted
         if forget:
-            strategy._update = forgetful
+            proposals.policy_changed = forgetful
         trials = run(strategy, bandit(space), 40)
         assert len({tuple(t.genotype) for t in trials}) == 40
-        return sum(rl._PASSES[level][0] for level in levels), strategy
+        return sum(rl.PASSES[level][0] for level in levels), strategy
 
     # Measured: 7,264 samples drawn, against 14,208.
     remembered, strategy = samples_drawn(forget=False)
@@ -477,7 +476,7 @@ def test_after_an_update_a_collapsed_policy_starts_near_the_pass_it_needed():
     state = json.loads(json.dumps(strategy.state_dict()))
     resumed = RLStrategy(space, [SCORE], seed=7, batch_size=2)
     resumed.load_state_dict(state)
-    assert resumed._found_level == strategy._found_level
+    assert resumed._proposals.found_level == strategy._proposals.found_level
     assert resumed.ask(3) == strategy.ask(3)
 
 
@@ -487,7 +486,11 @@ def test_a_state_with_the_samples_themselves_still_loads():
     strategy = RLStrategy(space, [SCORE], seed=0)
     run(strategy, bandit(space), 7)
     state = strategy.state_dict()
-    old = {**state, "candidates": [[1, 1, 1, 1, 1, 1, 1, 1], [2, 2, 2, 2, 2, 2, 2, 2]], "seen": sorted(strategy._seen)}
+    old = {
+        **state,
+        "candidates": [[1, 1, 1, 1, 1, 1, 1, 1], [2, 2, 2, 2, 2, 2, 2, 2]],
+        "seen": sorted(strategy._proposals.seen),
+    }
     old["history"] = ChunkedList.load(state["history"])
     resumed = RLStrategy(space, [SCORE], seed=0)
     resumed.load_state_dict(old)
@@ -516,7 +519,7 @@ def test_saving_costs_no_more_as_trials_accumulate():
     blobs = [*seen["chunks"], *history["chunks"], state["controller"]["weights"]["float32"]]
     assert all(len(b) >= BLOB_MIN_CHARS for b in blobs)
     assert sizes[-1] - sum(len(b) for b in blobs) < 10_000
-    assert ChunkedList.load(seen) == list(strategy._seen)
+    assert ChunkedList.load(seen) == list(strategy._proposals.seen)
     assert len(ChunkedList.load(history)) == 120
     again = strategy.state_dict()
     assert all(a is b for a, b in zip(seen["chunks"], again["seen"]["chunks"], strict=True))
@@ -583,7 +586,7 @@ def test_a_state_saved_after_an_exhausted_pass_resumes():
     resumed = RLStrategy(space, [SCORE], seed=1, batch_size=50)
     resumed.load_state_dict(state)
     assert resumed.ask(3) == strategy.ask(3)
-    assert resumed._level == len(rl._PASSES) - 1
+    assert resumed._proposals.level == len(rl.PASSES) - 1
 
 
 def test_controller_weights_saved_a_tensor_per_name_still_load():
@@ -594,11 +597,11 @@ def test_controller_weights_saved_a_tensor_per_name_still_load():
     strategy = RLStrategy(space, [SCORE], seed=0)
     run(strategy, bandit(space), 12)
     state = strategy.state_dict()
-    per_name = {name: _tensor_to_json(t) for name, t in strategy._trainer.controller.state_dict().items()}
+    per_name = {name: _tensor_to_json(t) for name, t in strategy._learner.policy.state_dict().items()}
     old = {**state, "controller": {**state["controller"], "weights": per_name}}
     resumed = RLStrategy(space, [SCORE], seed=5)
     resumed.load_state_dict(json.loads(json.dumps(old)))
-    for a, b in zip(resumed._trainer.controller.parameters(), strategy._trainer.controller.parameters(), strict=True):
+    for a, b in zip(resumed._learner.policy.parameters(), strategy._learner.policy.parameters(), strict=True):
         assert torch.equal(a, b)
     assert resumed.ask(4) == strategy.ask(4)
 
@@ -682,17 +685,17 @@ def test_space_without_choices_is_refused():
 
 
 def test_defaults():
-    strategy = RLStrategy(ToySpace(), [SCORE])
-    assert (strategy.batch_size, strategy.lr, strategy.hidden_size, strategy.embedding_size) == (5, 0.5, 32, 32)
-    assert strategy.controller == "lstm"
-    assert (strategy.optimizer, strategy.elite_size, strategy.elite_weight) == ("sgd", 5, 2.0)
-    assert RLStrategy(ToySpace(), [SCORE], optimizer="adam").lr == 0.01  # each optimizer has its own default
-    assert (strategy.entropy_weight, strategy.baseline_decay, strategy.grad_clip, strategy.tanh_constant) == (
+    options = RLStrategy(ToySpace(), [SCORE]).options
+    assert (options.batch_size, options.learning_rate, options.hidden, options.embedding) == (5, 0.5, 32, 32)
+    assert options.controller == "lstm"
+    assert (options.optimizer, options.elite, options.elite_weight) == ("sgd", 5, 2.0)
+    assert RLStrategy(ToySpace(), [SCORE], optimizer="adam").options.learning_rate == 0.01  # per optimizer
+    assert (options.entropy_weight, options.baseline_decay, options.grad_clip, options.tanh_constant) == (
         0.01,
         0.9,
         5.0,
         None,
     )
-    assert (strategy.reward_kind, strategy.latency_target, strategy.constraint_penalty) == ("objective", None, 1.0)
-    mnas = RLStrategy(ToySpace(), [ACCURACY], reward="mnas", latency_target=5)
+    assert (options.reward, options.latency_target, options.constraint_penalty) == ("objective", None, 1.0)
+    mnas = RLStrategy(ToySpace(), [ACCURACY], reward="mnas", latency_target=5).rewards
     assert (mnas.latency_weight, mnas.latency_metric) == (-0.07, "latency_ms")

@@ -4,8 +4,8 @@ Efficient Neural Architecture Search (Pham et al., ICML 2018) trains one set of 
 for every network of a cell space: at each training step the controller samples a child,
 and the child, which is a path through the supernet, takes an SGD step. The controller is
 then trained on the validation accuracy of the children it samples, computed with the
-shared weights. This module holds the weights side; the controller and its REINFORCE
-updates stay in :mod:`.rl`, which drives both (imported only when a search trains).
+shared weights. This module holds the weights side; :mod:`.enas` drives both, with the
+controller of :mod:`._reinforce` (it imports this module only when a search trains).
 
 The supernet is the DARTS one (:class:`~._darts_supernet.Supernet`, the space's own
 network with every cell's candidate ops), run along a :data:`~._darts_supernet.ChildPath`
@@ -25,8 +25,8 @@ import torch.nn.functional as F  # noqa: N812 - the name every PyTorch reader ex
 from torch import nn
 
 from automl_codegen.evaluation import Dataset
+from automl_codegen.supernet import SupernetDescription
 
-from ..spaces._cells import SupernetDescription
 from ._darts_supernet import ChildPath, Supernet, batch_statistics_only
 
 __all__ = ["SharedWeights"]
@@ -42,8 +42,8 @@ class SharedWeights:
 
     Args:
         description: the space's supernet description.
-        options: the strategy's ENAS options (``epochs``, ``w_batch_size``, ``w_lr``,
-            ``w_lr_min``, ``w_momentum``, ``w_weight_decay``, ``grad_clip``).
+        options: the strategy's options (``epochs``, ``w_batch_size``, ``w_lr``,
+            ``w_lr_min``, ``w_momentum``, ``w_weight_decay``, ``w_grad_clip``).
         dataset: x/y train and validation arrays.
         device: ``"cpu"`` or ``"cuda"``.
         seed: seeds the weights (in a forked RNG: the global one is untouched) and the
@@ -98,8 +98,8 @@ class SharedWeights:
                 msg = f"shared-weight training diverged: the training loss is {loss.item()}; lower w_lr"
                 raise FloatingPointError(msg)
             loss.backward()
-            if self.options.grad_clip is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.options.grad_clip)
+            if self.options.w_grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.options.w_grad_clip)
             self.optimizer.step()
             loss_sum += float(loss.detach()) * len(batch)
             correct += int((logits.argmax(1) == y).sum())
