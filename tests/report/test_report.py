@@ -196,10 +196,12 @@ def test_constraint_lines_on_the_axes_they_limit(tmp_path):
     assert sorted(map(tuple, hollow[0].get_offsets())) == [(1.0, 0.5), (3.0, 0.8)]
 
 
-def test_generation_size_comes_from_the_strategy():
+def test_generation_size_comes_from_the_recorded_first_generation_size():
     assert data.generation_size({"first_generation_size": 20}, 100) == 20
-    assert data.generation_size({"strategy_options": {"population_size": 8}}, 100) == 8
-    assert data.generation_size({"strategy_options": {"batch_size": 5}}, 100) == 5
+    # Only the recorded size counts, never a strategy's own options.
+    assert data.generation_size({"strategy_options": {"population_size": 8}}, 100) == data.DEFAULT_GENERATION
+    # Runs recorded before the attribute: a strategy without a population recorded null.
+    assert data.generation_size({"first_generation_size": None}, 100) == data.DEFAULT_GENERATION
     assert data.generation_size({}, 100) == data.DEFAULT_GENERATION
     assert data.generation_size({"first_generation_size": 20}, 6) == 6
     assert [len(g) for g in data.generations(list(range(7)), 3)] == [3, 3, 1]

@@ -1,12 +1,20 @@
-"""Panels for strategies that log their own story: DARTS' α per edge, the RL controller's reward and entropy."""
+"""Panels that plugins add to the report: DARTS' α per edge, the RL controller's reward and entropy, anyone's."""
 
 from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from report_runs import axes_titled, make_trial, write_run
 
-from automl_codegen import Evaluation, NeuralArchitectureSearch, hookimpl
-from automl_codegen.testing import plugin_manager_with
+import automl_codegen.report
+from automl_codegen import Evaluation, NeuralArchitectureSearch, SearchResult, hookimpl
+from automl_codegen.report import Panel
+from automl_codegen.report.panels import event_values
+from automl_codegen.testing import plugin_manager_with, registry_with
 from automl_codegen_plugins.spaces.nb201 import EDGES, OPS
 
 BASE_PANELS = 5  # search space, progress, trade-off, ops, parameters
@@ -148,3 +156,113 @@ def test_a_darts_search_reports_alpha_with_the_spaces_op_names(tmp_path):
     supernet = axes_titled(report.figure, "Supernet: accuracy")
     assert {line.get_label() for line in supernet.lines} >= {"train accuracy", "val accuracy"}
     assert f"Trial {result.best.number} &mdash; best" in report.html_path.read_text()
+
+
+# -- panels from any plugin ------------------------------------------------------------
+
+
+class LossPanel:
+    """A third-party plugin: one panel from the events its strategy logged."""
+
+    @hookimpl
+    def report_panels(self, result):
+        losses = result.events("my_loss")
+        if not losses:
+            return None
+
+        def draw(ax):
+            ax.plot([step for step, _ in losses], event_values(losses, "loss"), label="loss")
+
+        return [Panel("My strategy: loss per step", draw)]
+
+
+class Exploding:
+    @hookimpl
+    def report_panels(self, result):
+        raise RuntimeError("no panels today")
+
+
+class BadDraw:
+    @hookimpl
+    def report_panels(self, result):
+        def draw(ax):
+            raise ValueError("bad data")
+
+        return [Panel("Broken panel", draw)]
+
+
+class NotPanels:
+    @hookimpl
+    def report_panels(self, result):
+        return ["a title, not a panel"]
+
+
+def run_with(tmp_path, *plugins, events=None):
+    """A one-trial run loaded with the built-in plugins plus ``plugins``."""
+    write_run(tmp_path / "run", [make_trial(0, ["accuracy"], metrics={"accuracy": 0.5})], events=events)
+    return SearchResult.load(tmp_path / "run", registry_with(*plugins))
+
+
+def test_a_third_party_plugin_adds_its_panel(tmp_path):
+    result = run_with(
+        tmp_path, LossPanel(), events={"my_loss": [(step, {"loss": 1.0 / (1 + step)}) for step in range(3)]}
+    )
+    figure = result.plot(tmp_path / "out", html=False).figure
+    assert len(figure.axes) == BASE_PANELS + 1 + 1
+    (line,) = axes_titled(figure, "My strategy: loss per step").lines
+    assert list(line.get_ydata()) == pytest.approx([1.0, 0.5, 1 / 3])
+
+
+def test_a_panel_hook_that_raises_is_skipped_with_a_warning_naming_the_plugin(tmp_path):
+    controller = [(step, {"reward_mean": 0.1, "entropy": 1.0}) for step in range(2)]
+    result = run_with(tmp_path, Exploding(), events={"controller": controller})
+    with pytest.warns(
+        RuntimeWarning, match=r"plugin 'Exploding' .* raised in report_panels: RuntimeError: no panels today"
+    ):
+        report = result.plot(tmp_path / "out")
+    titles = [ax.get_title() for ax in report.figure.axes]
+    assert "RL controller: reward per update" in titles  # the other plugins' panels are kept
+    assert report.html_path.is_file()
+
+
+def test_a_panel_that_fails_to_draw_shows_the_error_and_the_report_goes_on(tmp_path):
+    result = run_with(tmp_path, BadDraw())
+    with pytest.warns(RuntimeWarning, match=r"plugin 'BadDraw' .* failed to draw its report panel 'Broken panel'"):
+        figure = result.plot(tmp_path / "out", html=False).figure
+    broken = axes_titled(figure, "Broken panel")
+    assert "ValueError: bad data" in broken.texts[0].get_text()
+
+
+def test_a_hook_returning_something_else_than_panels_is_warned_about(tmp_path):
+    result = run_with(tmp_path, NotPanels())
+    with pytest.warns(RuntimeWarning, match=r"plugin 'NotPanels' .* not an automl_codegen.report.Panel"):
+        figure = result.plot(tmp_path / "out", html=False).figure
+    assert len(figure.axes) == BASE_PANELS + 1
+
+
+def test_a_panel_needs_a_title_and_a_drawing_function():
+    with pytest.raises(TypeError, match="title"):
+        Panel("", lambda ax: None)
+    with pytest.raises(TypeError, match="callable"):
+        Panel("A title", "not callable")
+
+
+def test_the_core_report_knows_no_strategys_events():
+    # The strategies' event formats live in their plugins (darts_report, rl_report).
+    report = Path(automl_codegen.report.__file__).parent
+    words = re.compile(r'"alpha"|"controller"|"supernet"|population_size|batch_size')
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(report.rglob("*"))
+        if path.is_file()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if words.search(line)
+    ]
+    assert found == []
+
+
+def test_loading_the_plugins_does_not_import_matplotlib():
+    # The report plugins are loaded with every other plugin, by `automl-codegen --help` too.
+    code = "import sys; from automl_codegen.plugins import get_registry; get_registry(); print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]

@@ -7,11 +7,12 @@
 The figure has four panels for every run — the search space (parameters against
 accuracy, the Pareto front marked), progress over generations (best so far and each
 generation's spread), the trade-off between the objectives with the front and the
-constraint lines, and the ops and sizes of the sampled architectures — plus panels for
-strategies that log their own story: DARTS' α per edge over the supernet epochs, the RL
-controller's reward and entropy per update. The page adds the configuration, a sortable
-table of every trial, the front, and the generated PyTorch code of the best
-architectures.
+constraint lines, and the ops and sizes of the sampled architectures — plus the
+:class:`Panel` values that plugins return from the ``report_panels(result)`` hook: a
+strategy draws its own story from the events it logged (the built-in DARTS and RL
+plugins add α per edge, the supernet's accuracy, the controller's reward and entropy).
+The page adds the configuration, a sortable table of every trial, the front, and the
+generated PyTorch code of the best architectures.
 
 matplotlib is an optional dependency (``pip install 'automl-codegen[report]'``); it is
 imported only when a report is built, never by ``automl-codegen --help``.
@@ -25,11 +26,12 @@ from typing import Any
 
 import attrs
 
-from ._data import showcase, supernet_labels
+from ._data import showcase
 from ._figure import make_figure, require_matplotlib
 from ._html import METRIC_COLUMNS, ShownCode, fmt, genotype_text, render_html
+from .panels import Panel
 
-__all__ = ["FIGURE_FILE", "HTML_FILE", "Report", "build_report", "make_figure", "render_html"]
+__all__ = ["FIGURE_FILE", "HTML_FILE", "Panel", "Report", "build_report", "make_figure", "render_html"]
 
 FIGURE_FILE = "report.png"
 HTML_FILE = "report.html"
@@ -76,8 +78,7 @@ def build_report(
     require_matplotlib()
     out = Path(out_dir) if out_dir is not None else Path(result.run_dir)
     out.mkdir(parents=True, exist_ok=True)
-    labels = supernet_labels(result) if result.events("alpha") else None
-    figure = make_figure(result, alpha_labels=labels)
+    figure = make_figure(result)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     png = buffer.getvalue()

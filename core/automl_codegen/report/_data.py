@@ -19,7 +19,7 @@ from ..objective import MAX, MIN, Objective
 from ..pareto import non_dominated_sort
 from ..trial import Trial
 
-#: Trials per "generation" when the strategy has no population (or batch) size.
+#: Trials per "generation" when the run recorded no first generation size.
 DEFAULT_GENERATION = 10
 
 # Measurements that are better when larger; every other axis that is not an objective
@@ -28,14 +28,17 @@ _HIGHER_IS_BETTER = ("accuracy", "test_accuracy")
 
 
 def generation_size(config: Mapping[str, Any], n_trials: int) -> int:
-    """Trials per generation: the strategy's population (or RL batch), else about ten.
+    """Trials per generation of the progress panel: the run's ``first_generation_size``, else ten.
 
-    Evolution records ``first_generation_size`` (its population); a strategy that
-    learns in batches (``rl``'s ``batch_size``) changes its policy once per batch, so
-    a batch is its generation. The size never exceeds the number of trials.
+    The engine records the strategy's ``first_generation_size`` (its population or
+    first batch: the trials proposed before the strategy learns anything)
+    in the run's config; each later generation is taken to be as large. Runs recorded
+    before strategies had that attribute hold the strategy's population size under that
+    key, or null for a strategy without a population (older runs of batch learners): they
+    are read by the same rule, so a null gives generations of ten. The size never
+    exceeds the number of trials.
     """
-    options = config.get("strategy_options") or {}
-    size = config.get("first_generation_size") or options.get("population_size") or options.get("batch_size")
+    size = config.get("first_generation_size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         size = DEFAULT_GENERATION
     return max(1, min(size, n_trials or 1))
@@ -162,23 +165,3 @@ def showcase(best: Trial | None, front: Sequence[Trial], objectives: Sequence[Ob
         if trial.architecture is not None and all(p.trial.number != trial.number for p in picked):
             picked.append(Showcase(trial, "on the Pareto front"))
     return picked[:limit]
-
-
-def supernet_labels(result: Any) -> tuple[list[str], list[str]] | None:
-    """``(op names, edge labels)`` of the run's supernet, for the α panel; None if unknown.
-
-    The journal's α events hold bare matrices; the names come from the search space the
-    run used, rebuilt from its recorded options. A run read on a machine without that
-    space (or with a changed one) still gets its panel, labelled by position.
-    """
-    config = result.config
-    data = config.get("dataset_summary") or {}
-    try:
-        factory = result.registry.get("search_space", config["space"])
-        space = factory(tuple(data["input_shape"]), int(data["num_classes"]), **dict(config.get("space_options") or {}))
-        description = space.supernet_description()
-        ops = [str(op) for op in description.ops]
-        edges = [f"{i}→{j}" for i, j in description.edges]
-    except Exception:  # any failure only costs the labels, never the report
-        return None
-    return ops, edges

@@ -1,4 +1,4 @@
-"""The report's figure: four panels for every run, plus panels for strategies that log their own story.
+"""The report's figure: four panels for every run, plus the panels plugins contribute.
 
 Drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas, never through
 ``pyplot``: no global state, no GUI backend, so building a report in a notebook, a
@@ -8,7 +8,7 @@ thread or a headless server behaves the same.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,12 +17,11 @@ from ..errors import ConfigError
 from ..objective import MIN, Objective
 from ..trial import Trial
 from . import _data
+from ._contributed import Contributed, contributed_panels, warn
 from ._data import value
+from .panels import FRONT_COLOR, MUTED, POINT_COLOR, integer_ticks
 
-FRONT_COLOR = "crimson"
-POINT_COLOR = "steelblue"
-MUTED = "0.55"
-#: Figure width in inches; a base height for the four panels and one more per strategy row.
+#: Figure width in inches; a base height for the four panels and one more per row of contributed panels.
 WIDTH, BASE_HEIGHT, ROW_HEIGHT = 13.0, 9.5, 4.2
 
 
@@ -35,12 +34,11 @@ def require_matplotlib() -> None:
         raise ConfigError(msg) from None
 
 
-def make_figure(result: Any, alpha_labels: tuple[list[str], list[str]] | None = None) -> Any:
+def make_figure(result: Any) -> Any:
     """The report figure of ``result`` (a :class:`~automl_codegen.search.SearchResult`).
 
-    Args:
-        result: the run.
-        alpha_labels: ``(op names, edge labels)`` for DARTS' α panels; positions when None.
+    Below the four panels every run has come the :class:`~automl_codegen.report.Panel`
+    values that plugins return from ``report_panels(result)``, two per row.
 
     Returns:
         A :class:`matplotlib.figure.Figure` with an Agg canvas attached (``savefig`` works).
@@ -49,7 +47,7 @@ def make_figure(result: Any, alpha_labels: tuple[list[str], list[str]] | None = 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    extras = _strategy_panels(result, alpha_labels)
+    extras = contributed_panels(result)
     rows = math.ceil(len(extras) / 2)
     fig = Figure(figsize=(WIDTH, BASE_HEIGHT + ROW_HEIGHT * rows), layout="constrained")
     FigureCanvasAgg(fig)
@@ -60,8 +58,8 @@ def make_figure(result: Any, alpha_labels: tuple[list[str], list[str]] | None = 
     _progress(fig.add_subplot(grid[0, 1]), trials, result.objectives, _data.generation_size(result.config, len(trials)))
     _trade_off(fig.add_subplot(grid[1, 0]), trials, result.objectives, result.constraints, front)
     _distribution(fig, grid[1, 1], trials, result.best)
-    for i, draw in enumerate(extras):
-        draw(fig.add_subplot(grid[2 + i // 2, i % 2]))
+    for i, extra in enumerate(extras):
+        _contributed(fig.add_subplot(grid[2 + i // 2, i % 2]), extra)
     fig.suptitle(_title(result), fontsize=13)
     return fig
 
@@ -93,16 +91,6 @@ def _log_if_wide(ax: Any, values: Sequence[float], axis: str = "x") -> None:
     positive = [v for v in values if v > 0]
     if len(positive) == len(values) and positive and max(positive) / min(positive) > 20:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-
-
-def _integer_ticks(ax: Any, steps: Sequence[int]) -> None:
-    """Ticks on whole numbers only (trials, epochs, updates), every one of them when there are few."""
-    from matplotlib.ticker import MaxNLocator
-
-    if 0 < len(steps) <= 12:
-        ax.set_xticks(sorted(set(steps)))
-    else:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _plain_numbers(ax: Any) -> None:
@@ -208,19 +196,21 @@ def _progress(ax: Any, trials: Sequence[Trial], objectives: Sequence[Objective],
         if group[0].number > trials[0].number:
             ax.axvline(group[0].number - 0.5, color="0.85", linestyle=":", zorder=0)
     if data:
-        ax.boxplot(
+        boxes = ax.boxplot(
             data,
             positions=positions,
             widths=max(0.6 * size, 0.5),
             manage_ticks=False,
             showfliers=False,
             patch_artist=True,
-            boxprops={"facecolor": "lightsteelblue", "alpha": 0.45, "edgecolor": "slategray"},
+            boxprops={"facecolor": "lightsteelblue", "edgecolor": "slategray"},
             medianprops={"color": "slategray"},
             whiskerprops={"color": "slategray"},
             capprops={"color": "slategray"},
             zorder=1,
         )
+        for box in boxes["boxes"]:
+            box.set_alpha(0.45)  # the trials' points show through the spread
     points = [(t, float(t.number), value(t, primary)) for t in trials if t.ok and not math.isnan(value(t, primary))]
     _scatter_trials(ax, points, s=18, color=POINT_COLOR, label="trial")
     best = _data.best_so_far(trials, objectives)
@@ -239,7 +229,7 @@ def _progress(ax: Any, trials: Sequence[Trial], objectives: Sequence[Objective],
             label=f"failed ({len(failed)})",
             zorder=4,
         )
-    _integer_ticks(ax, [t.number for t in trials])
+    integer_ticks(ax, [t.number for t in trials])
     ax.set_xlabel("trial")
     ax.set_ylabel(_axis_label(primary, objectives))
     ax.set_title(f"{title}: {len(groups)} generation{'s' * (len(groups) != 1)} of {size} (boxes: spread)")
@@ -333,118 +323,16 @@ def _distribution(fig: Any, cell: Any, trials: Sequence[Trial], best: Trial | No
     params_ax.set_title("Parameters", fontsize=10)
 
 
-# -- strategy panels --------------------------------------------------------------------------
+# -- contributed panels -------------------------------------------------------------------------
 
 
-def _strategy_panels(result: Any, alpha_labels: tuple[list[str], list[str]] | None) -> list[Callable[[Any], None]]:
-    """One drawing function per extra panel, chosen by the events the run's strategy logged.
-
-    Keyed on the events, not the strategy's name, so a third-party strategy that logs
-    ``alpha`` or ``controller`` events in the same shape gets the same panels.
-    """
-    panels: list[Callable[[Any], None]] = []
-    alpha = result.events("alpha")
-    if alpha:
-        for kind, matrices in _alpha_series(alpha).items():
-            panels.append(lambda ax, k=kind, m=matrices: _alpha_panel(ax, k, [s for s, _ in alpha], m, alpha_labels))
-    supernet = result.events("supernet")
-    if supernet:
-        panels.append(lambda ax: _supernet_panel(ax, supernet))
-    controller = result.events("controller")
-    if controller:
-        panels.append(lambda ax: _reward_panel(ax, controller))
-        panels.append(lambda ax: _entropy_panel(ax, controller))
-    return panels
-
-
-def _alpha_series(events: list[tuple[int, dict[str, Any]]]) -> dict[str, np.ndarray]:
-    """Per cell kind, softmax(α) as an array (epochs, edges, ops); malformed kinds are left out."""
-    series = {}
-    kinds = sorted({k for _, payload in events for k in payload}, key=lambda k: (k != "normal", k))
-    for kind in kinds:
-        try:
-            array = np.array([payload[kind] for _, payload in events], dtype=float)
-        except (KeyError, ValueError, TypeError):
-            continue  # missing in some epoch or ragged: not a matrix per epoch
-        if array.ndim == 2:
-            array = array[:, None, :]  # a single edge
-        if array.ndim == 3 and array.shape[2] > 0:
-            series[kind] = array
-    return series
-
-
-def _alpha_panel(
-    ax: Any, kind: str, steps: list[int], alpha: np.ndarray, labels: tuple[list[str], list[str]] | None
-) -> None:
-    _, n_edges, n_ops = alpha.shape
-    ops, edges = labels if labels and len(labels[0]) == n_ops and len(labels[1]) == n_edges else ([], [])
-    ops = ops or [f"op {i}" for i in range(n_ops)]
-    edges = edges or [f"edge {i}" for i in range(n_edges)]
-    strongest = alpha[-1].argmax(axis=1)
-    colors = _cycle(n_edges)
-    for edge in range(n_edges):
-        op = int(strongest[edge])
-        ax.plot(steps, alpha[:, edge, op], color=colors[edge], marker=".", label=f"{edges[edge]}: {ops[op]}")
-    ax.axhline(1 / n_ops, color=MUTED, linestyle=":", linewidth=1, label=f"uniform (1/{n_ops})")
-    ax.set_xlabel("supernet epoch")
-    ax.set_ylabel("softmax(α) of the op")
-    ax.set_title(f"DARTS α, {kind} cell: each edge's strongest op at the end")
-    ax.legend(fontsize=6, ncol=3 if n_edges > 8 else 2, loc="best")
-
-
-def _supernet_panel(ax: Any, events: list[tuple[int, dict[str, Any]]]) -> None:
-    steps = [step for step, _ in events]
-    for key, color in (("train_accuracy", POINT_COLOR), ("search_accuracy", "seagreen"), ("val_accuracy", FRONT_COLOR)):
-        values = _series(events, key)
-        if not all(math.isnan(v) for v in values):
-            ax.plot(steps, values, color=color, marker=".", label=key.replace("_", " "))
-    # Where the derived cell changed: a run whose genotype still moves at the end was stopped early.
-    changed = [
-        s for (s, p), (_, q) in zip(events[1:], events[:-1], strict=True) if p.get("genotype") != q.get("genotype")
-    ]
-    for i, step in enumerate(changed):
-        ax.axvline(step, color=MUTED, linestyle=":", linewidth=1, label="derived cell changed" if i == 0 else None)
-    _integer_ticks(ax, steps)
-    ax.set_xlabel("supernet epoch")
-    ax.set_ylabel("accuracy")
-    ax.set_title("Supernet: accuracy per epoch")
-    ax.legend(fontsize=7)
-
-
-def _cycle(n: int) -> list[Any]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab20" if n > 10 else "tab10"]
-    return [cmap(i % cmap.N) for i in range(n)]
-
-
-def _series(events: list[tuple[int, dict[str, Any]]], key: str) -> list[float]:
-    out = []
-    for _, payload in events:
-        raw = payload.get(key)
-        out.append(float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else math.nan)
-    return out
-
-
-def _reward_panel(ax: Any, events: list[tuple[int, dict[str, Any]]]) -> None:
-    steps = [step for step, _ in events]
-    for key, style in (
-        ("reward_mean", {"color": POINT_COLOR, "marker": "."}),
-        ("reward_max", {"color": "seagreen", "linestyle": "--"}),
-        ("baseline", {"color": FRONT_COLOR}),
-    ):
-        ax.plot(steps, _series(events, key), label=key.replace("_", " "), **style)
-    _integer_ticks(ax, steps)
-    ax.set_xlabel("controller update")
-    ax.set_ylabel("reward")
-    ax.set_title("RL controller: reward per update")
-    ax.legend(fontsize=7)
-
-
-def _entropy_panel(ax: Any, events: list[tuple[int, dict[str, Any]]]) -> None:
-    steps = [step for step, _ in events]
-    ax.plot(steps, _series(events, "entropy"), color="darkorange", marker=".")
-    _integer_ticks(ax, steps)
-    ax.set_xlabel("controller update")
-    ax.set_ylabel("entropy of one architecture's decisions (nats)")
-    ax.set_title("RL controller: entropy per update")
+def _contributed(ax: Any, extra: Contributed) -> None:
+    """Draw a plugin's panel; one that raises is shown empty with the error, not allowed to end the report."""
+    title = extra.panel.title
+    try:
+        extra.panel.draw(ax)
+    except Exception as exc:
+        warn(extra.source, f"failed to draw its report panel {title!r}: {type(exc).__name__}: {exc}")
+        ax.clear()
+        _empty(ax, title, f"could not be drawn:\n{type(exc).__name__}: {exc}")
+    ax.set_title(title)
