@@ -7,8 +7,8 @@ import time
 import numpy as np
 
 from automl_codegen import NeuralArchitectureSearch
-from automl_codegen.engine import trial_seed
 from automl_codegen.evaluation import EvaluationContext
+from automl_codegen.scoring import trial_seed
 from automl_codegen_plugins.evaluators.train import TrainEvaluator
 
 

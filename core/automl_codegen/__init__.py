@@ -20,12 +20,17 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .objective import Constraint, Objective
-from .space import Choice, Genotype, OneShotStrategy, SearchSpace, Strategy, SupernetContext
+from .space import Choice, Genotype, SearchSpace
+from .strategy import OneShotStrategy, Strategy, SupernetContext
+from .supernet import SupernetCell, SupernetDescription
 from .trial import Trial
 
 if TYPE_CHECKING:
+    from .config import SearchConfig
     from .evaluation import Dataset, Evaluation, EvaluationContext
-    from .search import NeuralArchitectureSearch, SearchResult
+    from .result import SearchResult
+    from .run import RunInfo
+    from .search import NeuralArchitectureSearch
 
 __version__ = "0.1.0"
 
@@ -51,10 +56,14 @@ __all__ = [
     "OneShotStrategy",
     "PluginError",
     "RunDirectoryError",
+    "RunInfo",
+    "SearchConfig",
     "SearchResult",
     "SearchSpace",
     "Strategy",
+    "SupernetCell",
     "SupernetContext",
+    "SupernetDescription",
     "Trial",
     "UnknownNameError",
     "hookimpl",
@@ -62,7 +71,9 @@ __all__ = [
 
 _LAZY = {
     "NeuralArchitectureSearch": "search",
-    "SearchResult": "search",
+    "SearchResult": "result",
+    "SearchConfig": "config",
+    "RunInfo": "run",
     "Dataset": "evaluation",
     "Evaluation": "evaluation",
     "EvaluationContext": "evaluation",

@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--no-html", action="store_true", help="write only the figure")
 
     plugins = sub.add_parser("plugins", help="list installed plugins and what they register")
-    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output (options included)")
+    plugins.add_argument("--options", action="store_true", help="list each plugin's options, types and defaults")
 
     demo = sub.add_parser("demo", help="a short search on digits that ends in model.py (about 2 minutes)")
     demo.add_argument("-o", "--output", metavar="RUN_DIR", help="new run directory (default: runs/demo-<date>-<time>)")
@@ -328,6 +329,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .errors import ConfigError
     from .plugins import get_registry
+    from .protocols import attribute
 
     registry = get_registry()
     metadata: dict[str, Any] = {}
@@ -339,8 +341,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             msg = f"--space {args.space} needs --genotype TEXT (the genotype in the space's notation)"
             raise ConfigError(msg)
         space = registry.get("search_space", args.space)(**_key_values(args.space_option, "--space-option"))
-        parse = getattr(space, "parse_genotype", None)
-        genotype = parse(args.genotype) if parse else json.loads(args.genotype)
+        parse = attribute("search_space", space, "parse_genotype") or json.loads
+        genotype = parse(args.genotype)
         arch = space.to_architecture(genotype)
         metadata = {"space": args.space, "genotype": genotype}
     elif args.architecture:
@@ -371,33 +373,33 @@ def _read_architecture(path: Path) -> Any:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from .plugins import get_plugin_manager, get_registry
+    from .plugins import describe_plugins, get_plugin_manager, get_registry
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported below, with the listing
         pm = get_plugin_manager()
         registry = get_registry(pm)
-    rows = [
-        {
-            "name": entry.name,
-            "kind": entry.kind,
-            "plugin": entry.source.name,
-            "module": entry.source.module,
-            "distribution": entry.source.distribution,
-            "version": entry.source.version,
-        }
-        for entry in registry.entries()
-    ]
+    rows = describe_plugins(registry)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, default=str))
     else:
         width = max((len(r["kind"]) for r in rows), default=4)
         for row in rows:
             dist = f"{row['distribution']} {row['version']}" if row["distribution"] else "(not installed)"
             print(f"{row['kind']:<{width}}  {row['name']:<18} {row['module']:<45} {dist}")
-    # Broken plugins go to stderr so --json output stays a plain list.
+            detail = row["description"] or ", ".join(row.get("hooks", ()))
+            if detail:
+                print(f"{'':<{width}}  {'':<18} {detail}")
+            if args.options and row["options"]:
+                for option in row["options"]:
+                    typed = f"{option['name']}: {option['type']} = {option['default']!r}"
+                    print(f"{'':<{width}}      {typed}  {option['help']}")
+    # Broken plugins go to stderr so --json output stays a plain list; the traceback
+    # locates the failing line for the plugin's author.
     for error in pm.load_errors:
         print(f"broken: {error.source.describe()} {error.message}", file=sys.stderr)
+        if error.traceback:
+            print("  " + error.traceback.rstrip().replace("\n", "\n  "), file=sys.stderr)
     return 0
 
 
@@ -452,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import AutoMLCodeGenError
 
     # Plugin load failures are warnings; show them as one line, not with a source excerpt.
+    # Restored afterwards: main() may be called by a program with warnings of its own.
+    formatwarning = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         return COMMANDS[args.command](args)
@@ -461,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nautoml-codegen: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":

@@ -1,208 +1,398 @@
-"""The search loop: ask the strategy, evaluate through the executor, record, tell.
+"""The search loop: fill the executor's slots, collect finished trials, record them.
 
-The engine owns timing, profiling, objectives and constraints; strategies only see
-finished :class:`Trial` records. A trial that fails (an exception while lowering,
-building, training or profiling, a NaN loss) is recorded as failed with its reason and
-the search goes on.
+:class:`SearchEngine` runs one search described by a :class:`~automl_codegen.RunInfo`
+against an open journal. It owns timing, objectives and constraints; strategies only
+see finished :class:`~automl_codegen.Trial` records (the guarantees are listed in
+:mod:`automl_codegen.protocols`). The facade, :class:`automl_codegen.NeuralArchitectureSearch`,
+builds the plugins and calls :meth:`SearchEngine.run` through the ``search_run`` hook.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
+import inspect
+import itertools
 import time
-import traceback
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 import attrs
-import numpy as np
 
-from .architecture import Architecture
-from .evaluation import EvaluationContext
-from .fidelity import BUDGET_EPOCHS, RUNG
-from .objective import Constraint, Objective
-from .space import Genotype, SearchSpace
-from .trial import COMPLETE, FAILED, Trial
+from ._progress import SearchProgress
+from .errors import AutoMLCodeGenError, ConfigError, PluginError, RunDirectoryError
+from .evaluation import EvaluationContext, TrainingBudget
+from .fidelity import Fidelity, FidelityScheduler, Job
+from .journal import RunJournal
+from .protocols import attribute
+from .result import SearchResult
+from .run import RunInfo
+from .scoring import ObjectiveFaultError, TrialOutcome, best_trial, is_better, run_trial, score, trial_seed
+from .strategy import SupernetContext
+from .timing import TrialDuration
+from .trial import Trial
+from .weights import save_weights
 
-
-def trial_seed(seed: int, number: int) -> int:
-    """A per-trial seed that differs between trials and runs but is reproducible."""
-    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0] % (2**31 - 1))
-
-
-@attrs.frozen
-class TrialOutcome:
-    """What comes back from a worker: the lowered architecture and metrics, or an error."""
-
-    architecture: Architecture | None
-    metrics: dict[str, float]
-    state_dict: Any
-    error: str | None
-    duration_s: float
-
-
-def run_trial(space: SearchSpace, genotype: Genotype, evaluator: Any, context: EvaluationContext) -> TrialOutcome:
-    """Lower and evaluate one genotype; never raises for a failing trial.
-
-    An evaluator with ``needs_architecture = False`` (a tabular benchmark, which looks
-    the genotype up) gets ``None``: lowering would be most of the cost of such a trial,
-    and the run lowers the genotypes it exports on demand.
-    """
-    started = time.perf_counter()
-    architecture = None
-    try:
-        if getattr(evaluator, "needs_architecture", True):
-            architecture = space.to_architecture(genotype)
-        evaluation = evaluator.evaluate(architecture, context)
-        bad = {k: v for k, v in evaluation.metrics.items() if isinstance(v, float) and math.isnan(v)}
-        if "accuracy" in bad:
-            msg = "evaluation produced NaN accuracy"
-            raise RuntimeError(msg)
-        return TrialOutcome(
-            architecture, dict(evaluation.metrics), evaluation.state_dict, None, time.perf_counter() - started
-        )
-    except Exception as exc:
-        # Keep the last frames: enough to locate a plugin bug without flooding the journal.
-        tail = "".join(traceback.format_exception(exc)[-3:]).strip()
-        error = f"{type(exc).__name__}: {exc}\n{tail}"
-        return TrialOutcome(architecture, {}, None, error, time.perf_counter() - started)
-
-
-class ObjectiveFaultError(Exception):
-    """An objective's own code raised (not a missing measurement): a plugin bug."""
-
-    def __init__(self, objective: str) -> None:
-        super().__init__(objective)
-        self.objective = objective
-
-
-def _objective_values(objectives: Sequence[Objective], metrics: dict[str, float]) -> dict[str, float]:
-    values = {}
-    for objective in objectives:
-        try:
-            values[objective.name] = objective.value(metrics)
-        except KeyError:
-            raise  # a measurement is missing: the trial fails, the search goes on
-        except Exception as exc:
-            raise ObjectiveFaultError(objective.name) from exc
-    return values
-
-
-def score(
-    number: int,
-    genotype: Genotype,
-    outcome: TrialOutcome,
-    objectives: Sequence[Objective],
-    constraints: Sequence[Constraint],
-) -> Trial:
-    """Turn a worker's outcome into a Trial with objective values and constraint check."""
-    error, values = outcome.error, {}
-    if error is None:
-        try:
-            values = _objective_values(objectives, outcome.metrics)
-        except KeyError as exc:
-            error = f"objective could not be computed: {exc.args[0] if exc.args else exc}"
-    return Trial(
-        number=number,
-        genotype=genotype,
-        architecture=outcome.architecture,
-        status=COMPLETE if error is None else FAILED,
-        metrics=outcome.metrics,
-        objectives=values,
-        # A failed trial counts as infinitely infeasible so no ranking can prefer it.
-        constraint_violation=sum(c.violation(outcome.metrics) for c in constraints) if error is None else math.inf,
-        error=error,
-        duration_s=outcome.duration_s,
-    )
-
-
-def is_better(a: Trial, b: Trial | None, objectives: Sequence[Objective]) -> bool:
-    """Whether ``a`` beats ``b`` for picking a single best: feasible first, then (in a
-    multi-fidelity run) the longer-trained, then the objectives in order (later ones
-    break ties, so the best is never dominated)."""
-    if not a.ok:
-        return False
-    if b is None or not b.ok:
-        return True
-    if a.feasible != b.feasible:
-        return a.feasible
-    if not a.feasible:
-        return a.constraint_violation < b.constraint_violation
-    # A network trained for 1 epoch is not compared with one trained for 9: its
-    # accuracy says how promising it is, not how good.
-    rung_a, rung_b = a.metrics.get(RUNG), b.metrics.get(RUNG)
-    if rung_a is not None and rung_b is not None and rung_a != rung_b:
-        return rung_a > rung_b
-    return a.loss_vector(objectives) < b.loss_vector(objectives)
-
-
-def best_trial(trials: Sequence[Trial], objectives: Sequence[Objective]) -> Trial | None:
-    best = None
-    for trial in trials:
-        if is_better(trial, best, objectives):
-            best = trial
-    return best
+__all__ = ["BestFile", "SearchEngine"]
 
 
 @attrs.define
-class Budget:
-    """When to stop: a number of trials and/or wall-clock seconds (either may be None)."""
+class _Running:
+    """A trial the executor is running."""
 
-    trials: int | None = None
-    seconds: float | None = None
+    number: int
+    genotype: Any
+    submitted: float
+    job: Job | None
 
-    def exhausted(self, done: int, elapsed: float) -> bool:
-        return (self.trials is not None and done >= self.trials) or (
-            self.seconds is not None and elapsed >= self.seconds
+
+class SearchEngine:
+    """One search run: ``SearchEngine(run, journal, executor).run()`` returns its result."""
+
+    def __init__(self, run: RunInfo, journal: RunJournal, executor: Any, *, progress: bool = True) -> None:
+        config = run.config
+        self.run_info, self.journal, self.executor = run, journal, executor
+        self.strategy = run.strategy
+        self.budget = config.budget
+        self.training = TrainingBudget(
+            epochs=config.training.epochs,
+            max_seconds=config.training.trial_seconds,
+            patience=config.training.patience,
         )
+        self.fidelity = Fidelity.parse(config.fidelity, config.training.epochs)
+        self.hook = run.registry.plugin_manager.hook
+        self.trials: list[Trial] = []
+        self.best: Trial | None = None
+        self.running: dict[Future, _Running] = {}
+        self.stop_reason: str | None = None
+        self._earlier_s = 0.0
+        self._started = time.perf_counter()
+        self._show_progress = progress
+
+    # -- the run -------------------------------------------------------------------------
+
+    def run(self) -> SearchResult:
+        """Search until the budget, the strategy or a plugin says stop; Ctrl-C re-raises."""
+        if self.run_info.resumed:
+            self._restore()
+        self.best = best_trial(self.trials, self.run_info.objectives)
+        self.best_file = BestFile(self.journal, self._with_architecture)
+        if self.run_info.resumed and self.best is not None:
+            self.best_file.update(self.best)
+            self.best_file.flush()  # a crash may have left it behind the journal
+        self._started = time.perf_counter()
+        self.numbers = _free_numbers(self.trials)
+        primary = self.run_info.objectives[0]
+        self.scheduler = None if self.fidelity is None else FidelityScheduler(self.fidelity, primary, self.trials)
+        self.durations = TrialDuration(self.training.epochs or 1, self.trials)
+        self.slots = self._slots()
+        self.progress = SearchProgress(
+            self.budget.trials, primary, enabled=self._show_progress, seconds=self.budget.seconds
+        )
+        self.hook.on_search_start(run=self.run_info)
+        try:
+            with self.progress:
+                self.progress.catch_up(self.trials, self.best, self._earlier_s)
+                self.one_shot = bool(attribute("strategy", self.strategy, "one_shot"))
+                if self.one_shot and not self.strategy.supernet_trained:
+                    self._train_supernet()
+                while True:
+                    self._fill_slots()
+                    if not self.running:
+                        break
+                    self._collect()
+            self.best_file.flush()
+        except KeyboardInterrupt:
+            self.journal.discard_running()
+            with contextlib.suppress(OSError):  # the interrupt matters more than the derived file
+                self.best_file.flush()
+            self.progress.log(f"interrupted: {len(self.trials)} finished trials are safe in {self.journal.path}")
+            raise
+        finally:
+            self._shut_down_executor()
+        return self._result()
+
+    def elapsed(self) -> float:
+        """Seconds this run has searched, earlier sessions of a resumed run included."""
+        return self._earlier_s + time.perf_counter() - self._started
+
+    def _fill_slots(self) -> None:
+        """Start trials until every slot is busy or something says stop.
+
+        The budget counts running trials, so none starts that the budget has no room
+        for; those running always finish.
+        """
+        while len(self.running) < self.slots and self.stop_reason is None:
+            # A one-shot search always retrains what its supernet found, even when the
+            # supernet used up the time budget: otherwise its work would be lost.
+            owed = self.one_shot and not self.trials and not self.running
+            if self.budget.exhausted(len(self.trials) + len(self.running), self.elapsed()) and not owed:
+                return
+            # Multi-fidelity: a finished trial may have earned a longer training.
+            job = None if self.scheduler is None else self.scheduler.peek()
+            epochs = (self.training.epochs or 1) if job is None else job.epochs
+            if not owed and not self._fits(epochs):
+                self.stop_reason = "time"
+                return
+            if self.scheduler is not None:
+                job = self.scheduler.next()
+            genotype = self._next_genotype(job)
+            if genotype is None:
+                return
+            self._submit(genotype, job)
+
+    def _next_genotype(self, job: Job | None) -> Any:
+        if job is not None and job.promote is not None:
+            return job.promote.genotype
+        proposed = self._plugin_call("strategy", self.strategy.ask, 1)
+        if not proposed:
+            self.progress.log(f"strategy {self.run_info.config.strategy!r} has nothing more to propose")
+            self.stop_reason = "proposals"
+            return None
+        return proposed[0]
+
+    def _submit(self, genotype: Any, job: Job | None) -> None:
+        number = next(self.numbers)
+        self.journal.start_trial(number, genotype)
+        run = self.run_info
+        context = EvaluationContext(
+            dataset=run.dataset,
+            # A trial that starts runs to its end: cutting its training short to fit the
+            # time budget would record an unfairly bad network.
+            budget=self.training if job is None else attrs.evolve(self.training, epochs=job.epochs),
+            seed=trial_seed(run.config.seed, number),
+            profilers=run.profilers,
+            device=run.config.device,
+            trial_number=number,
+            genotype=genotype,
+            space=run.config.space,
+        )
+        future = self.executor.submit(run_trial, run.space, genotype, run.evaluator, context)
+        self.running[future] = _Running(number, genotype, time.perf_counter(), job)
+
+    def _collect(self) -> None:
+        """Record the trials that finished, in the order they finished.
+
+        Trials that finished together are taken by number, so a batch is recorded
+        reproducibly.
+        """
+        done, _ = wait(self.running, return_when=FIRST_COMPLETED)
+        for future in sorted(done, key=lambda f: self.running[f].number):
+            running = self.running.pop(future)
+            self._record(running, _outcome(future, running.submitted))
+
+    def _record(self, running: _Running, outcome: TrialOutcome) -> None:
+        trial = self._score(running.number, running.genotype, outcome)
+        if running.job is not None:
+            trial = attrs.evolve(trial, metrics={**trial.metrics, **self.scheduler.metrics(running.job)})
+            self.scheduler.finished(trial)
+        self.durations.add(trial)
+        if outcome.state_dict is not None:
+            path = self.journal.weights_path(trial.number)
+            save_weights(self.run_info.evaluator, outcome.state_dict, path)
+            trial = attrs.evolve(trial, weights=str(path.relative_to(self.journal.path)))
+        self._plugin_call("strategy", self.strategy.tell, [trial])
+        state = self._plugin_call("strategy", self.strategy.state_dict)
+        self.journal.finish_trial(trial, state, self.elapsed(), len(self.trials) + 1)
+        drain_events = attribute("strategy", self.strategy, "drain_events")
+        for kind, step, values in drain_events() if drain_events else ():
+            self.journal.log_event(kind, step, values)
+        self.trials.append(trial)
+        if is_better(trial, self.best, self.run_info.objectives):
+            self.best = trial
+        self.best_file.update(self.best)
+        self.progress.update(trial, self.best)
+        if any(self.hook.on_trial_end(run=self.run_info, trial=trial)) and self.stop_reason is None:
+            self.stop_reason = "plugin"
+            self.progress.log("a plugin asked the search to stop early")
+
+    def _result(self) -> SearchResult:
+        run = self.run_info
+        self.trials.sort(key=lambda t: t.number)  # finished in any order; reported by number
+        result = SearchResult(
+            self.trials, run.objectives, run.constraints, self.journal.path, run.config.to_dict(), run.registry
+        )
+        result.elapsed_s = self.elapsed()
+        self.journal.save_summary(result.summary())
+        if self.trials and not any(t.ok for t in self.trials):
+            self.progress.log(f"[red]{result.failure_summary()}")
+        return result
+
+    # -- phases and checks ---------------------------------------------------------------
+
+    def _fits(self, epochs: int) -> bool:
+        """Whether a trial of ``epochs`` epochs should end within the time budget (logs when not)."""
+        if self.budget.seconds is None:
+            return True
+        predicted = self.durations.predict(epochs)
+        left = self.budget.seconds - self.elapsed()
+        if predicted is None or predicted <= left:
+            return True
+        self.progress.log(
+            f"time budget: the next trial ({epochs} epochs) should take about "
+            f"{predicted:.1f} s and {left:.1f} s are left; starting no more trials"
+        )
+        return False
+
+    def _slots(self) -> int:
+        """How many trials to keep running: the executor's ``max_workers``."""
+        slots = attribute("executor", self.executor, "max_workers")
+        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+            msg = f"executor {self.run_info.config.executor!r} has max_workers={slots!r}; it must be a positive integer"
+            raise ConfigError(msg)
+        return slots
+
+    def _train_supernet(self) -> None:
+        """The one-shot phase: the strategy trains its supernet, checkpointing each epoch."""
+        told = len(self.trials)
+
+        def checkpoint() -> None:
+            self.journal.save_strategy_state(self._plugin_call("strategy", self.strategy.state_dict), told)
+
+        left = None if self.budget.seconds is None else self.budget.seconds - self.elapsed()
+        config = self.run_info.config
+        context = SupernetContext(
+            dataset=self.run_info.dataset,
+            device=config.device,
+            seed=config.seed,
+            deadline=None if left is None else time.perf_counter() + left,
+            checkpoint=checkpoint,
+            log=self.journal.log_event,
+        )
+        self.progress.log(f"training the {config.strategy} supernet on {config.dataset} ...")
+        self._plugin_call("strategy", self.strategy.train_supernet, context)
+        checkpoint()
+
+    def _restore(self) -> None:
+        """Finished trials and the strategy state after the last of them; unfinished ones go."""
+        journal = self.journal
+        journal.discard_running()
+        trials = journal.trials()
+        state = journal.strategy_state()
+        if state is not None:
+            told, strategy_state = state
+            if told != len(trials):
+                msg = (
+                    f"the journal in {journal.path} holds {len(trials)} finished trials but a strategy "
+                    f"state after {told}; it was changed by hand or is damaged and cannot be resumed"
+                )
+                raise RunDirectoryError(msg)
+            self._plugin_call("strategy", self.strategy.load_state_dict, strategy_state)
+        journal.rewrite_derived(trials)
+        self.trials, self._earlier_s = trials, journal.elapsed_s
+
+    def _shut_down_executor(self) -> None:
+        """Shut the executor down; on an interrupt or fault, cancel what nobody will record.
+
+        An executor written to the protocol's plain ``shutdown(wait=True)`` is supported:
+        ``cancel_futures`` is passed only where ``shutdown`` accepts it. A failing
+        shutdown after an interrupt must not hide the interrupt, so it only warns there.
+        """
+        if not self.running:
+            self.executor.shutdown(wait=True)
+            return
+        for future in self.running:
+            future.cancel()
+        try:
+            if _accepts(self.executor.shutdown, "cancel_futures"):
+                self.executor.shutdown(wait=True, cancel_futures=True)
+            else:
+                self.executor.shutdown(wait=True)
+        except Exception as exc:
+            warnings.warn(
+                f"executor {self.run_info.config.executor!r} failed to shut down: {type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def _with_architecture(self, trial: Trial) -> Trial:
+        """``trial`` with its architecture lowered, if its evaluator did not need it (best.json needs it)."""
+        if trial.architecture is not None or not trial.ok:
+            return trial
+        try:
+            return attrs.evolve(trial, architecture=self.run_info.space.to_architecture(trial.genotype))
+        except AutoMLCodeGenError:
+            return trial
+
+    # -- naming the plugin at fault ------------------------------------------------------
+
+    def _score(self, number: int, genotype: Any, outcome: TrialOutcome) -> Trial:
+        try:
+            return score(number, genotype, outcome, self.run_info.objectives, self.run_info.constraints)
+        except ObjectiveFaultError as fault:
+            raise self._plugin_fault("objective", fault.objective, fault.__cause__) from fault.__cause__
+
+    def _plugin_call(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call into a strategy; an unexpected exception stops the run naming the plugin."""
+        try:
+            return fn(*args)
+        except (AutoMLCodeGenError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise self._plugin_fault(kind, getattr(self.run_info.config, kind), exc) from exc
+
+    def _plugin_fault(self, kind: str, name: str, exc: BaseException | None) -> PluginError:
+        source = self.run_info.registry.entry(kind, name).source
+        msg = (
+            f"{kind} {name!r} ({source.describe()}) raised {type(exc).__name__}: {exc}. "
+            f"The journal is intact: fix or replace the plugin, then "
+            f"`automl-codegen search --resume {self.run_info.run_dir}`"
+        )
+        return PluginError(msg)
 
 
-class TrialDuration:
-    """Predicts how long a trial of so many epochs takes, from the trials finished so far.
+def _free_numbers(finished: Sequence[Trial]) -> Iterator[int]:
+    """Numbers for new trials: first those of trials a stopped run left unfinished.
 
-    A trial costs a fixed part (building, profiling, testing) plus a part per epoch, so
-    with finished trials of at least two different epoch counts the prediction is the
-    least-squares line ``a + b * epochs`` through them (``a`` kept >= 0); with one epoch
-    count it is their mean duration scaled by the epochs asked (a conservative guess for
-    shorter trials); with none there is no prediction. The time budget uses it to start
-    no trial that would end after the budget.
+    Trials finish out of order under a parallel executor, so a stopped run may have
+    finished trial 5 but not trial 4; resume gives 4 to the next trial it starts.
+    """
+    taken = {t.number for t in finished}
+    top = max(taken, default=-1) + 1
+    return itertools.chain((n for n in range(top) if n not in taken), itertools.count(top))
+
+
+def _outcome(future: Future, submitted: float) -> TrialOutcome:
+    """The trial's outcome; a trial the executor lost (its worker died) is a failed one."""
+    try:
+        return future.result()
+    except Exception as exc:
+        error = f"the executor lost the trial: {type(exc).__name__}: {exc}"
+        return TrialOutcome(None, {}, None, error, time.perf_counter() - submitted)
+
+
+def _accepts(fn: Callable[..., Any], keyword: str) -> bool:
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return keyword in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+class BestFile:
+    """Keeps ``best.json`` on the best trial, rewriting it at most once every ``every_s`` seconds.
+
+    Lowering the architecture and writing its JSON cost milliseconds (2 ms for an
+    ``nb201`` network): nothing next to a trial that trains, but more than the rest of a
+    trial on a tabular benchmark, which improves its best dozens of times a second. A
+    trial that trains gets its file at once; :meth:`flush` writes what is pending when
+    the search stops, and resume rewrites it after a crash.
     """
 
-    def __init__(self, planned_epochs: int, trials: Sequence[Trial] = ()) -> None:
-        self.planned_epochs = planned_epochs
-        # Running sums over (epochs x, seconds y): count, x, y, x*x, x*y. Predicting is
-        # then O(1) per trial started, even over thousands of tabular trials.
-        self._sums = [0.0] * 5
-        for trial in trials:
-            self.add(trial)
+    def __init__(self, journal: RunJournal, lower: Callable[[Trial], Trial], every_s: float = 1.0) -> None:
+        self._journal, self._lower, self._every_s = journal, lower, every_s
+        self._pending: Trial | None = None
+        self._written: Trial | None = None
+        self._written_at = time.perf_counter()
 
-    def add(self, trial: Trial) -> None:
-        """Learn from a finished trial: its planned epochs (its rung's, else the run's) and duration.
+    def update(self, best: Trial | None) -> None:
+        """Called after every trial: a best held back is written by the first one that is due."""
+        self._pending = best
+        if self._pending is not self._written and time.perf_counter() - self._written_at >= self._every_s:
+            self.flush()
 
-        Planned, not trained: a trial that early stopping cut short still says how long
-        the next one may take.
-        """
-        if not trial.ok or not trial.duration_s > 0:
-            return  # failures often end early, which says little about a full training
-        x = float(trial.metrics.get(BUDGET_EPOCHS, self.planned_epochs))
-        if math.isfinite(x) and x > 0:
-            y = float(trial.duration_s)
-            for index, value in enumerate((1.0, x, y, x * x, x * y)):
-                self._sums[index] += value
-
-    def predict(self, epochs: float) -> float | None:
-        """Seconds a trial of ``epochs`` epochs should take, or ``None`` before any trial finished."""
-        n, sx, sy, sxx, sxy = self._sums
-        if n == 0:
-            return None
-        spread = sxx - sx * sx / n
-        if spread <= 1e-9 * sxx:  # one epoch count: its mean duration, scaled
-            return sy / sx * epochs
-        slope = (sxy - sx * sy / n) / spread
-        intercept = (sy - slope * sx) / n
-        if slope <= 0 or intercept < 0:  # noise or overlapping trials: fall back to a rate
-            return epochs * sy / sx
-        return intercept + slope * epochs
-
-
-ProgressCallback = Callable[[Trial, Trial | None], None]
+    def flush(self) -> None:
+        if self._pending is not None and self._pending is not self._written:
+            self._journal.save_best(self._lower(self._pending))
+            self._written, self._written_at = self._pending, time.perf_counter()

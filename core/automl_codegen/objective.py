@@ -88,7 +88,11 @@ class Constraint:
         return cls(name, op, bound)
 
     def __str__(self) -> str:
-        return f"{self.name} {self.op} {self.bound:g}"
+        # Exact (shortest round-trip) digits: the journal stores this text, and a bound
+        # rounded on the way would change which trials are feasible after a resume.
+        bound = self.bound
+        shown = str(int(bound)) if bound.is_integer() and abs(bound) < 1e15 else repr(bound)
+        return f"{self.name} {self.op} {shown}"
 
     def violation(self, metrics: Mapping[str, float]) -> float:
         """0 when satisfied, else how far off relative to the bound (NaN/missing: inf)."""

@@ -8,6 +8,7 @@ name -> object registries the engine and the CLI look things up in.
 from __future__ import annotations
 
 import os
+import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from importlib import metadata
@@ -51,10 +52,15 @@ class PluginSource:
 
 @attrs.frozen
 class PluginLoadError:
-    """A plugin that could not be loaded or whose registry hook raised."""
+    """A plugin that could not be loaded or whose registry hook raised.
+
+    ``traceback`` keeps the original exception's traceback, which ``automl-codegen
+    plugins`` prints, so the plugin's author can find the failing line.
+    """
 
     source: PluginSource
     message: str
+    traceback: str = ""
 
 
 class PluginManager(pluggy.PluginManager):
@@ -95,20 +101,14 @@ def get_plugin_manager(*, entry_points: bool = True, plugins: Iterable[tuple[str
     for name in disabled_plugin_names():
         pm.set_blocked(name)
     if entry_points:
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+        for ep in _unique_entry_points():
+            if pm.is_blocked(ep.name):
                 continue
-            dist = ep.dist
-            source = PluginSource(
-                ep.name,
-                ep.value,
-                dist.metadata["Name"] if dist else None,
-                dist.version if dist else None,
-            )
+            source = _source(ep)
             try:
                 plugin = ep.load()
             except Exception as exc:  # a broken third-party plugin must not hide the rest
-                _record_failure(pm, source, f"failed to import: {type(exc).__name__}: {exc}")
+                _record_failure(pm, source, f"failed to import: {type(exc).__name__}: {exc}", exc)
                 continue
             pm.register_plugin(plugin, source)
     for name, plugin in plugins:
@@ -120,8 +120,41 @@ def get_plugin_manager(*, entry_points: bool = True, plugins: Iterable[tuple[str
     return pm
 
 
-def _record_failure(pm: PluginManager, source: PluginSource, message: str) -> None:
-    pm.load_errors.append(PluginLoadError(source, message))
+def _source(ep: metadata.EntryPoint) -> PluginSource:
+    dist = ep.dist
+    return PluginSource(ep.name, ep.value, dist.metadata["Name"] if dist else None, dist.version if dist else None)
+
+
+def _unique_entry_points() -> list[metadata.EntryPoint]:
+    """The group's entry points by name; two distributions claiming one name is an error.
+
+    A plugin name is how users select and block plugins, so a second ``train`` must not
+    silently shadow (or vanish behind) the first. The same entry point seen twice (one
+    distribution found on two paths) counts once.
+    """
+    chosen: dict[str, metadata.EntryPoint] = {}
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        other = chosen.get(ep.name)
+        if other is None:
+            chosen[ep.name] = ep
+            continue
+        first, second = _source(other), _source(ep)
+        if (first.module, first.distribution) == (second.module, second.distribution):
+            continue
+        msg = (
+            f"two installed distributions declare the plugin name {ep.name!r} in the "
+            f"{ENTRY_POINT_GROUP!r} entry-point group: {first.describe()} and {second.describe()}; "
+            f"uninstall one of them (pip uninstall {second.distribution or second.module}), "
+            f"or block the name with {DISABLE_ENV_VAR}={ep.name} to load neither"
+        )
+        if not disabled_plugin_names() or ep.name not in disabled_plugin_names():
+            raise PluginError(msg)
+    return list(chosen.values())
+
+
+def _record_failure(pm: PluginManager, source: PluginSource, message: str, exc: BaseException) -> None:
+    trace = "".join(traceback.format_exception(exc))
+    pm.load_errors.append(PluginLoadError(source, message, trace))
     warnings.warn(f"{source.describe()} {message}", RuntimeWarning, stacklevel=3)
 
 
@@ -156,7 +189,7 @@ class Registry:
             except PluginError as exc:
                 raise exc from None
             except Exception as exc:
-                _record_failure(pm, source, f"raised in {hook_name}: {type(exc).__name__}: {exc}")
+                _record_failure(pm, source, f"raised in {hook_name}: {type(exc).__name__}: {exc}", exc)
 
     def _register_callback(self, kind: str, source: PluginSource) -> Callable[[str, Any], None]:
         entries = self._entries[kind]
@@ -206,3 +239,58 @@ class Registry:
 def get_registry(pm: PluginManager | None = None) -> Registry:
     """The registries of ``pm`` (a fresh :func:`get_plugin_manager` by default)."""
     return Registry(pm if pm is not None else get_plugin_manager())
+
+
+def describe_plugins(registry: Registry) -> list[dict[str, Any]]:
+    """One row per registered thing, then one per plugin that only implements hooks.
+
+    Each row names the plugin and its distribution; registered things add a one-line
+    description (an objective's own, else the first docstring line) and the options
+    their ``Options`` class declares (:func:`automl_codegen.options.describe_options`).
+    """
+    from .options import describe_options, is_options_class
+
+    rows = []
+    for entry in registry.entries():
+        options_class = getattr(entry.obj, "Options", None)
+        rows.append(
+            {
+                **_source_row(entry.name, entry.kind, entry.source),
+                "description": _one_line(entry.obj),
+                "options": describe_options(options_class) if is_options_class(options_class) else [],
+            }
+        )
+    pm = registry.plugin_manager
+    registering = {entry.source.name for entry in registry.entries()}
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda pair: pair[0] or ""):
+        if name is None or name in registering:
+            continue
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
+        rows.append(
+            {
+                **_source_row(name, "hooks", pm.source_of(name)),
+                "description": _one_line(plugin),
+                "options": [],
+                "hooks": hooks,
+            }
+        )
+    return rows
+
+
+def _source_row(name: str, kind: str, source: PluginSource) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "plugin": source.name,
+        "module": source.module,
+        "distribution": source.distribution,
+        "version": source.version,
+    }
+
+
+def _one_line(obj: Any) -> str:
+    """An object's own ``description`` (objectives have one, maybe empty), else its docstring's first line."""
+    text = getattr(obj, "description", None)
+    if not isinstance(text, str):
+        text = getattr(obj, "__doc__", None) or ""
+    return text.strip().splitlines()[0] if text.strip() else ""

@@ -92,3 +92,20 @@ def test_unknown_objective_lists_installed():
     names = listed.removesuffix(". See `automl-codegen plugins`.").split(", ")
     assert names == sorted(names)
     assert {"accuracy", "error", "flops", "latency_ms", "params", "peak_memory_mb"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("params < 1234567", "params < 1234567"),
+        ("latency_ms <= 2", "latency_ms <= 2"),
+        ("accuracy >= 0.1", "accuracy >= 0.1"),
+        ("x > 1.0000001", "x > 1.0000001"),
+        ("x > 1e20", "x > 1e+20"),
+    ],
+)
+def test_a_constraint_is_written_back_exactly(text, shown):
+    # The journal keeps this text; a rounded bound would change feasibility after a resume.
+    constraint = Constraint.parse(text)
+    assert str(constraint) == shown
+    assert Constraint.parse(str(constraint)) == constraint

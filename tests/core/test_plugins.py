@@ -188,12 +188,55 @@ def test_installed_distribution_is_listed_and_broken_one_is_named(third_party_si
         "module": "automl_codegen_energy",
         "distribution": "automl-codegen-energy",
         "version": "1.2.3",
+        "description": "",
+        "options": [],
     }
     assert {"evolution", "digits", "pytorch"} <= {r["name"] for r in rows}
     assert (
         "broken: plugin 'broken' (automl_codegen_broken, from automl-codegen-broken 1.2.3) "
         "failed to import: ImportError: Don't hide me!"
     ) in out.stderr
+    # The traceback survives, down to the plugin's own failing line.
+    assert "Traceback (most recent call last)" in out.stderr
+    assert 'raise ImportError("Don\'t hide me!")' in out.stderr
+
+
+def test_listing_names_hook_only_plugins_descriptions_and_options(third_party_site, cli_with):
+    rows = json.loads(cli_with(third_party_site, "plugins", "--json").stdout)
+    tensorboard = next(r for r in rows if r["name"] == "tensorboard")
+    assert tensorboard["kind"] == "hooks"
+    assert {"on_search_start", "on_trial_end", "on_search_end"} <= set(tensorboard["hooks"])
+    latency = next(r for r in rows if r["name"] == "latency_ms")
+    assert latency["description"] == "median CPU inference latency, batch 1"
+    evolution = next(r for r in rows if r["name"] == "evolution")
+    population = next(o for o in evolution["options"] if o["name"] == "population_size")
+    assert (population["type"], population["default"]) == ("int", 10)
+    text = cli_with(third_party_site, "plugins", "--options").stdout
+    assert "population_size: int = 10" in text
+
+
+@pytest.fixture(scope="module")
+def shadowing_site(tmp_path_factory, pip_install_into) -> Path:
+    """A distribution that declares the plugin name ``tensorboard``, which the core distribution uses."""
+    root = tmp_path_factory.mktemp("shadow")
+    pkg = _make_distribution(root, "automl-codegen-shadow", "", "tensorboard")
+    site = root / "site"
+    pip_install_into(site, pkg)
+    return site
+
+
+def test_a_plugin_name_claimed_by_two_distributions_is_an_error_naming_both(shadowing_site, cli_with):
+    out = cli_with(shadowing_site, "plugins")
+    assert out.returncode == 2
+    assert (
+        "automl-codegen: error: two installed distributions declare the plugin name 'tensorboard' in the "
+        "'automl_codegen' entry-point group: plugin 'tensorboard' (automl_codegen_plugins.lifecycle.tensorboard, "
+        "from automl-codegen 0.1.0) and plugin 'tensorboard' (automl_codegen_shadow, from automl-codegen-shadow "
+        "1.2.3); uninstall one of them (pip uninstall automl-codegen-shadow), or block the name with "
+        "AUTOML_CODEGEN_DISABLE_PLUGINS=tensorboard to load neither"
+    ) in out.stderr
+    blocked = cli_with(shadowing_site, "plugins", env={"AUTOML_CODEGEN_DISABLE_PLUGINS": "tensorboard"})
+    assert blocked.returncode == 0, blocked.stderr
 
 
 def test_installed_distribution_can_be_blocked(third_party_site, cli_with):

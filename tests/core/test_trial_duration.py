@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from automl_codegen import Trial
-from automl_codegen.engine import TrialDuration
 from automl_codegen.fidelity import BUDGET_EPOCHS
+from automl_codegen.timing import TrialDuration
 
 
 def finished(seconds, epochs=None, status="complete"):

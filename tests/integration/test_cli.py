@@ -117,7 +117,7 @@ def test_plugins_lists_every_builtin_with_its_distribution():
         ("dataset", "digits"),
     } <= kinds
     assert {r["distribution"] for r in rows if r["module"].startswith("automl_codegen_plugins.")} == {"automl-codegen"}
-    assert set(rows[0]) == {"name", "kind", "plugin", "module", "distribution", "version"}
+    assert set(rows[0]) == {"name", "kind", "plugin", "module", "distribution", "version", "description", "options"}
 
 
 @pytest.mark.slow

@@ -124,7 +124,7 @@ def test_best_json_keeps_up_with_a_fast_search_without_a_write_per_improvement(t
 
 
 def test_best_file_holds_back_writes_that_come_too_soon():
-    from automl_codegen.search import _BestFile
+    from automl_codegen.engine import BestFile as _BestFile
     from automl_codegen.trial import Trial
 
     class Journal:

@@ -23,6 +23,7 @@ from torch import nn
 
 from automl_codegen import ConfigError
 from automl_codegen.evaluation import Dataset, Evaluation, EvaluationContext, TrainingBudget
+from automl_codegen.protocols import attribute
 
 from ..torch_model import build_model
 from ._augment import crop_flip, draw, padding_for
@@ -279,6 +280,8 @@ class TrainingRun:
 
     def __init__(self, model: nn.Module, data: Dataset, settings: Settings, seed: int) -> None:
         self.settings = s = settings
+        # The thread count is process-wide: put it back when this run closes.
+        self._threads_before = torch.get_num_threads()
         if s.threads:
             torch.set_num_threads(s.threads)
         x, y = data.x_train, data.y_train
@@ -309,6 +312,7 @@ class TrainingRun:
 
     def close(self) -> None:
         self.source.close()
+        torch.set_num_threads(self._threads_before)
 
     def lr_at(self, epoch: int) -> float:
         """The schedule's learning rate for 0-based ``epoch`` (``epochs``: where it ends)."""
@@ -462,8 +466,18 @@ class Trainer:
 
 
 def train_and_profile(trainer: Trainer, architecture: Any, ctx: EvaluationContext) -> Evaluation:
-    """Build, train, score on validation (search trials) and test, then run the profilers."""
-    torch.manual_seed(ctx.seed)
+    """Build, train, score on validation (search trials) and test, then run the profilers.
+
+    The trial's seed drives initialisation and dropout through torch's global RNG, in a
+    fork of it: the caller's random state is as it was afterwards.
+    """
+    devices = [torch.device(ctx.device).index or 0] if str(ctx.device).startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(ctx.seed)
+        return _train_and_profile(trainer, architecture, ctx)
+
+
+def _train_and_profile(trainer: Trainer, architecture: Any, ctx: EvaluationContext) -> Evaluation:
     model = build_model(architecture)
     data = ctx.dataset
     with trainer.start(model, data, ctx) as run:
@@ -475,7 +489,7 @@ def train_and_profile(trainer: Trainer, architecture: Any, ctx: EvaluationContex
     model = model.to(memory_format=torch.contiguous_format).eval()
     for profiler in ctx.profilers:
         # Profilers that look measurements up by genotype (table-latency) ask for the context.
-        kwargs = {"context": ctx} if getattr(profiler, "needs_context", False) else {}
+        kwargs = {"context": ctx} if attribute("profiler", profiler, "needs_context") else {}
         metrics.update(profiler.profile(model, architecture, ctx.device, **kwargs))
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     return Evaluation(metrics=metrics, state_dict=state)

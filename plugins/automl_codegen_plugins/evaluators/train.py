@@ -26,11 +26,14 @@ class TrainEvaluator:
     needs.
     """
 
+    Options = TrainingOptions
+
     measures = ("accuracy", "test_accuracy", "train_loss", "epochs", "best_epoch", "train_seconds")
     final_training = True
 
     def __init__(self, **options) -> None:
-        self.training_options = TrainingOptions.from_options(**options)
+        self.training_options = self.Options.from_options(**options)
+        # As given: the trainer checks them again in the worker that trains.
         self.options = options
 
     def evaluate(self, architecture, context):
@@ -38,6 +41,20 @@ class TrainEvaluator:
         from ._training import Trainer, train_and_profile
 
         return train_and_profile(Trainer(**self.options), architecture, context)
+
+    @staticmethod
+    def save_weights(state_dict, path):
+        """Write a trial's trained weights (a torch state dict) into the run directory."""
+        import torch
+
+        torch.save(state_dict, path)
+
+    @staticmethod
+    def load_weights(path):
+        """Read weights :meth:`save_weights` wrote, onto the CPU, tensors only."""
+        import torch
+
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 @hookimpl

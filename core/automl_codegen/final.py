@@ -1,0 +1,125 @@
+"""Final training: the chosen architecture trained from scratch on all the data it may learn from.
+
+``SearchResult.retrain`` calls :func:`retrain`; the training itself is the run's
+evaluator's (with ``EvaluationContext.final`` set), and so is writing the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .errors import AutoMLCodeGenError, ConfigError, RunDirectoryError
+from .evaluation import EvaluationContext, TrainingBudget
+from .protocols import attribute
+from .trial import Trial
+from .weights import save_weights
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .result import SearchResult
+
+__all__ = ["retrain"]
+
+
+def retrain(
+    result: SearchResult,
+    epochs: int,
+    trial: Trial | int | None = None,
+    *,
+    seed: int | None = None,
+    device: str | None = None,
+    evaluator_options: Mapping[str, Any] | None = None,
+) -> Trial:
+    """Train ``trial`` of ``result`` for ``epochs`` epochs; see :meth:`SearchResult.retrain`."""
+    _check_epochs(epochs)
+    trial = result._chosen(trial)
+    if trial is None or trial.architecture is None:
+        msg = f"run {str(result.run_dir)!r} has no completed trial to retrain"
+        raise RunDirectoryError(msg)
+    config, reg = result.config, result.registry
+    name = config["evaluator"]
+    options = {**config.get("evaluator_options", {}), **dict(evaluator_options or {})}
+    evaluator = result._evaluator(evaluator_options)
+    if not attribute("evaluator", evaluator, "final_training"):
+        msg = (
+            f"evaluator {name!r} cannot retrain an architecture (it has no final training); "
+            f"final training needs an evaluator that trains, such as 'train'"
+        )
+        raise ConfigError(msg)
+    seed = config["seed"] if seed is None else seed
+    dataset = reg.get("dataset", config["dataset"])(seed=config["seed"], **config.get("dataset_options", {}))
+    recorded = config.get("dataset_summary") or {}
+    now = json.loads(json.dumps(dataset.summary(), default=str))
+    compared = ("input_shape", "num_classes", "train", "val", "test", "normalization")
+    changed = [k for k in compared if k in recorded and recorded[k] != now.get(k)]
+    if changed:
+        msg = (
+            f"dataset {config['dataset']!r} loads differently now than when run {str(result.run_dir)!r} searched "
+            f"({', '.join(changed)} changed: were its files replaced?); the test accuracy would not be comparable"
+        )
+        raise RunDirectoryError(msg)
+    context = EvaluationContext(
+        dataset=dataset,
+        budget=TrainingBudget(epochs=epochs, max_seconds=None, patience=None),
+        seed=seed,
+        device=device or config.get("device", "cpu"),
+        trial_number=trial.number,
+        genotype=trial.genotype,
+        space=config.get("space"),
+        final=True,
+    )
+    started = time.perf_counter()
+    try:
+        evaluation = evaluator.evaluate(trial.architecture, context)
+    except AutoMLCodeGenError:
+        raise
+    except Exception as exc:
+        msg = f"final training of trial {trial.number} failed: {type(exc).__name__}: {exc}"
+        raise AutoMLCodeGenError(msg) from exc
+    duration = time.perf_counter() - started
+
+    folder = result.run_dir / "final"
+    folder.mkdir(exist_ok=True)
+    k = 1
+    while (folder / f"trial_{trial.number:04d}_{k}.pt").exists():
+        k += 1
+    weights = folder / f"trial_{trial.number:04d}_{k}.pt"
+    save_weights(evaluator, evaluation.state_dict, weights)
+    final = attrs.evolve(
+        trial,
+        status="complete",  # a trial that failed in the search (out of memory, say) may train now
+        error=None,
+        metrics=dict(evaluation.metrics),
+        objectives={},
+        constraint_violation=0.0,
+        duration_s=duration,
+        weights=str(weights.relative_to(result.run_dir)),
+    )
+    record = {
+        "trial": trial.number,
+        "genotype": trial.genotype,
+        "epochs": epochs,
+        "seed": seed,
+        "device": context.device,
+        "data": "training + validation splits; scored on the test split",
+        "evaluator": name,
+        "evaluator_options": options,
+        "metrics": final.metrics,
+        "search_metrics": trial.metrics,
+        "weights": final.weights,
+        "seconds": duration,
+    }
+    weights.with_suffix(".json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return final
+
+
+def _check_epochs(epochs: Any) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
+        kind = "positive int" if not isinstance(epochs, float) or epochs <= 0 else None
+        msg = f"epochs must be a {kind}, got {epochs!r}" if kind else f"epochs must be a whole number, got {epochs!r}"
+        raise ConfigError(msg)
