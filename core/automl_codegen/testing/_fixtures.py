@@ -1,27 +1,12 @@
-"""Helpers for testing plugins: a plugin manager with inline plugins, and a tiny network.
-
-from automl_codegen.testing import registry_with
-
-class MyPlugin:
-    @hookimpl
-    def register_objectives(self, register):
-        register("energy", Objective("energy", "min"))
-
-def test_energy_is_registered():
-    registry = registry_with(MyPlugin())
-    assert registry.get("objective", "energy").direction == "min"
-"""
+"""Test fixtures: a supernet context that records, and the smallest useful network."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from .architecture import Architecture, Node
-from .plugins import PluginManager, Registry, get_plugin_manager
-from .space import SupernetContext
-
-__all__ = ["RecordingSupernetContext", "plugin_manager_with", "registry_with", "tiny_architecture"]
+from ..architecture import Architecture, Node
+from ..strategy import SupernetContext
 
 
 class RecordingSupernetContext(SupernetContext):
@@ -54,18 +39,6 @@ class RecordingSupernetContext(SupernetContext):
             self.events.append((kind, step, values))
 
         super().__init__(dataset, device, seed, deadline, checkpoint, log)
-
-
-def plugin_manager_with(*plugins: object, builtins: bool = True) -> PluginManager:
-    """A fresh plugin manager with the installed plugins (unless ``builtins=False``) plus
-    ``plugins``, each registered under its class name. Nothing global is changed."""
-    named = [(type(p).__name__ if not isinstance(p, type) else p.__name__, p) for p in plugins]
-    return get_plugin_manager(entry_points=builtins, plugins=named)
-
-
-def registry_with(*plugins: object, builtins: bool = True) -> Registry:
-    """The registries of :func:`plugin_manager_with`."""
-    return Registry(plugin_manager_with(*plugins, builtins=builtins))
 
 
 def tiny_architecture(input_shape: tuple[int, int, int] = (1, 8, 8), num_classes: int = 10) -> Architecture:
