@@ -20,6 +20,7 @@ from .weights import save_weights
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
     from .result import SearchResult
 
@@ -41,32 +42,12 @@ def retrain(
     if trial is None or trial.architecture is None:
         msg = f"run {str(result.run_dir)!r} has no completed trial to retrain"
         raise RunDirectoryError(msg)
-    config, reg = result.config, result.registry
-    name = config["evaluator"]
-    options = {**config.get("evaluator_options", {}), **dict(evaluator_options or {})}
-    evaluator = result._evaluator(evaluator_options)
-    if not attribute("evaluator", evaluator, "final_training"):
-        msg = (
-            f"evaluator {name!r} cannot retrain an architecture (it has no final training); "
-            f"final training needs an evaluator that trains, such as 'train'"
-        )
-        raise ConfigError(msg)
-    seed = config["seed"] if seed is None else seed
-    dataset = reg.get("dataset", config["dataset"])(seed=config["seed"], **config.get("dataset_options", {}))
-    recorded = config.get("dataset_summary") or {}
-    now = json.loads(json.dumps(dataset.summary(), default=str))
-    compared = ("input_shape", "num_classes", "train", "val", "test", "normalization")
-    changed = [k for k in compared if k in recorded and recorded[k] != now.get(k)]
-    if changed:
-        msg = (
-            f"dataset {config['dataset']!r} loads differently now than when run {str(result.run_dir)!r} searched "
-            f"({', '.join(changed)} changed: were its files replaced?); the test accuracy would not be comparable"
-        )
-        raise RunDirectoryError(msg)
+    config = result.config
+    evaluator = _final_evaluator(result, evaluator_options)
     context = EvaluationContext(
-        dataset=dataset,
+        dataset=_unchanged_dataset(result),
         budget=TrainingBudget(epochs=epochs, max_seconds=None, patience=None),
-        seed=seed,
+        seed=config["seed"] if seed is None else seed,
         device=device or config.get("device", "cpu"),
         trial_number=trial.number,
         genotype=trial.genotype,
@@ -82,13 +63,7 @@ def retrain(
         msg = f"final training of trial {trial.number} failed: {type(exc).__name__}: {exc}"
         raise AutoMLCodeGenError(msg) from exc
     duration = time.perf_counter() - started
-
-    folder = result.run_dir / "final"
-    folder.mkdir(exist_ok=True)
-    k = 1
-    while (folder / f"trial_{trial.number:04d}_{k}.pt").exists():
-        k += 1
-    weights = folder / f"trial_{trial.number:04d}_{k}.pt"
+    weights = _next_weights_path(result.run_dir / "final", trial.number)
     save_weights(evaluator, evaluation.state_dict, weights)
     final = attrs.evolve(
         trial,
@@ -104,11 +79,11 @@ def retrain(
         "trial": trial.number,
         "genotype": trial.genotype,
         "epochs": epochs,
-        "seed": seed,
+        "seed": context.seed,
         "device": context.device,
         "data": "training + validation splits; scored on the test split",
-        "evaluator": name,
-        "evaluator_options": options,
+        "evaluator": config["evaluator"],
+        "evaluator_options": {**config.get("evaluator_options", {}), **dict(evaluator_options or {})},
         "metrics": final.metrics,
         "search_metrics": trial.metrics,
         "weights": final.weights,
@@ -118,8 +93,49 @@ def retrain(
     return final
 
 
+def _final_evaluator(result: SearchResult, options: Mapping[str, Any] | None) -> Any:
+    """The run's evaluator (``options`` override its recorded ones), if it can train a final model."""
+    evaluator = result._evaluator(options)
+    if not attribute("evaluator", evaluator, "final_training"):
+        msg = (
+            f"evaluator {result.config['evaluator']!r} cannot retrain an architecture (it has no final training); "
+            f"final training needs an evaluator that trains, such as 'train'"
+        )
+        raise ConfigError(msg)
+    return evaluator
+
+
+def _unchanged_dataset(result: SearchResult) -> Any:
+    """The run's dataset, loaded again; refused if it no longer splits as the search saw it."""
+    config = result.config
+    loader = result.registry.get("dataset", config["dataset"])
+    dataset = loader(seed=config["seed"], **config.get("dataset_options", {}))
+    recorded = config.get("dataset_summary") or {}
+    now = json.loads(json.dumps(dataset.summary(), default=str))
+    compared = ("input_shape", "num_classes", "train", "val", "test", "normalization")
+    changed = [k for k in compared if k in recorded and recorded[k] != now.get(k)]
+    if changed:
+        msg = (
+            f"dataset {config['dataset']!r} loads differently now than when run {str(result.run_dir)!r} searched "
+            f"({', '.join(changed)} changed: were its files replaced?); the test accuracy would not be comparable"
+        )
+        raise RunDirectoryError(msg)
+    return dataset
+
+
+def _next_weights_path(folder: Path, number: int) -> Path:
+    """``final/trial_NNNN_K.pt``, K counting the retrainings of that trial."""
+    folder.mkdir(exist_ok=True)
+    k = 1
+    while (folder / f"trial_{number:04d}_{k}.pt").exists():
+        k += 1
+    return folder / f"trial_{number:04d}_{k}.pt"
+
+
 def _check_epochs(epochs: Any) -> None:
+    if isinstance(epochs, float) and epochs > 0:
+        msg = f"epochs must be a whole number, got {epochs!r}"
+        raise ConfigError(msg)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs <= 0:
-        kind = "positive int" if not isinstance(epochs, float) or epochs <= 0 else None
-        msg = f"epochs must be a {kind}, got {epochs!r}" if kind else f"epochs must be a whole number, got {epochs!r}"
+        msg = f"epochs must be a positive int, got {epochs!r}"
         raise ConfigError(msg)
