@@ -112,9 +112,16 @@ def get_plugin_manager(*, entry_points: bool = True, plugins: Iterable[tuple[str
                 continue
             pm.register_plugin(plugin, source)
     for name, plugin in plugins:
-        if not pm.is_blocked(name):
-            module = getattr(plugin, "__module__", None) or getattr(plugin, "__name__", name)
-            pm.register_plugin(plugin, PluginSource(name, str(module)))
+        if pm.is_blocked(name) or pm.is_registered(plugin):
+            continue  # an installed plugin passed again is already there
+        if pm.has_plugin(name):
+            msg = (
+                f"cannot add plugin {plugin!r} as {name!r}: {pm.source_of(name).describe()} already has that name; "
+                f"pass it under another name"
+            )
+            raise PluginError(msg)
+        module = getattr(plugin, "__module__", None) or getattr(plugin, "__name__", name)
+        pm.register_plugin(plugin, PluginSource(name, str(module)))
     # A misspelt hook name (register_strategy) fails here instead of being silently ignored.
     pm.check_pending()
     return pm

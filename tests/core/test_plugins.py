@@ -249,3 +249,18 @@ def test_installed_distribution_can_be_blocked(third_party_site, cli_with):
 def test_entry_points_only_when_asked():
     pm = get_plugin_manager(entry_points=False)
     assert pm.get_plugins() == set()
+
+
+def test_extra_plugins_already_installed_are_skipped_and_a_taken_name_is_a_clear_error():
+    import automl_codegen_plugins.objectives as builtin
+
+    pm = get_plugin_manager(plugins=[("objectives-again", builtin)])
+    assert pm.get_name(builtin) == "objectives"
+
+    class Other:
+        pass
+
+    with pytest.raises(
+        PluginError, match=r"cannot add plugin .* as 'objectives': plugin 'objectives' \(automl_codegen_plugins"
+    ):
+        get_plugin_manager(plugins=[("objectives", Other())])
