@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .architecture import IR_VERSION, OPS, Architecture, Block, Node
+from .callbacks import Callback
 from .chunked import ChunkedList, FingerprintSet
 from .errors import (
     ArchitectureError,
@@ -41,6 +42,7 @@ __all__ = [
     "ArchitectureError",
     "AutoMLCodeGenError",
     "Block",
+    "Callback",
     "Choice",
     "ChunkedList",
     "ConfigError",

@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--min-epochs", type=int, metavar="N", help="--fidelity: epochs of the shortest training")
     search.add_argument("--eta", type=int, metavar="N", help="--fidelity: keep the best 1/N of each rung (default: 3)")
+    search.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help="auto (CUDA when present, else CPU), cpu, cuda or cuda:N (default: auto)",
+    )
     search.add_argument("--executor", default="local", help="where trials run (default: local)")
     search.add_argument("--evaluator", default="train", help="how trials are scored (default: train)")
     search.add_argument(
@@ -177,6 +183,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from .search import NeuralArchitectureSearch
 
     if args.resume:
+        budgets = (("--budget-trials", args.budget_trials), ("--budget-seconds", args.budget_seconds))
+        given = [flag for flag, value in budgets if value is not None]
+        if given:
+            # Silently running the recorded budget instead would surprise; say so.
+            msg = (
+                f"--resume continues {args.resume} with the budget it was started with; "
+                f"{' and '.join(given)} cannot change it (leave them out)"
+            )
+            raise ConfigError(msg)
         nas = NeuralArchitectureSearch.resume(args.resume, progress=not args.quiet)
         run_dir = args.resume
     elif not args.output:
@@ -217,6 +232,7 @@ def _new_search(args: argparse.Namespace) -> Any:
         budget=budget,
         seed=args.seed,
         epochs=args.epochs,
+        device=args.device,
         fidelity=_fidelity(args),
         evaluator=args.evaluator,
         executor=args.executor,

@@ -9,6 +9,7 @@ Runs recorded by earlier versions (no ``fidelity`` entry, say) load with the def
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,7 +19,7 @@ import attrs
 from .errors import ConfigError
 from .serialization import get_converter
 
-__all__ = ["DEFAULT_TRIALS", "TASKS", "BudgetSettings", "SearchConfig", "TrainingSettings"]
+__all__ = ["DEFAULT_TRIALS", "TASKS", "BudgetSettings", "SearchConfig", "TrainingSettings", "resolve_device"]
 
 TASKS = ("image_classification",)
 DEFAULT_TRIALS = 30
@@ -92,10 +93,16 @@ class TrainingSettings:
 
 @attrs.frozen
 class ObjectiveRecord:
-    """An objective as the journal keeps it: its name and direction."""
+    """An objective as the journal keeps it: its name and direction.
+
+    ``python`` marks an objective passed as an :class:`~automl_codegen.Objective` from
+    Python rather than registered by a plugin: a loaded run reports it from the recorded
+    values, and a resumed one needs it passed again.
+    """
 
     name: str
     direction: str
+    python: bool = False
 
 
 def _seed(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
@@ -108,6 +115,36 @@ def _task(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
     if value not in TASKS:
         msg = f"unknown task {value!r}; supported: {', '.join(TASKS)}"
         raise ConfigError(msg)
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
+
+
+def _device(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, str) or not _DEVICE.match(value):
+        msg = f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}"
+        raise ConfigError(msg)
+
+
+def resolve_device(device: str) -> str:
+    """``auto``: CUDA when torch sees a device, else CPU; a CUDA device that is not there is an error.
+
+    torch is imported only to answer this, and only for ``auto`` and ``cuda``.
+    """
+    _device(None, None, device)  # type: ignore[arg-type]
+    if device == "cpu":
+        return device
+    import torch
+
+    available = torch.cuda.is_available()
+    if device == "auto":
+        return "cuda" if available else "cpu"
+    index = int(device.partition(":")[2] or 0)
+    if not available or index >= torch.cuda.device_count():
+        found = f"{torch.cuda.device_count()} CUDA device(s)" if available else "no CUDA device"
+        msg = f"device {device!r} was asked for but torch sees {found}; use device 'auto' or 'cpu'"
+        raise ConfigError(msg)
+    return device
 
 
 def _options(value: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -147,7 +184,7 @@ class SearchConfig:
     executor_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     profilers: tuple[str, ...] = attrs.field(default=("torch-cpu",), converter=tuple)
     profiler_options: dict[str, dict[str, Any]] = attrs.field(factory=dict, converter=_profiler_options)
-    device: str = "cpu"
+    device: str = attrs.field(default="cpu", validator=_device)
     fidelity: dict[str, Any] | None = None
 
     @property
@@ -168,7 +205,9 @@ class SearchConfig:
         """Read back what :meth:`to_dict` wrote (older runs' missing entries take the defaults)."""
         known = {f.name for f in attrs.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["objectives"] = tuple(ObjectiveRecord(o["name"], o["direction"]) for o in data.get("objectives", ()))
+        values["objectives"] = tuple(
+            ObjectiveRecord(o["name"], o["direction"], bool(o.get("python", False))) for o in data.get("objectives", ())
+        )
         budget = {k: v for k, v in (data.get("budget") or {}).items() if v is not None}
         values["budget"] = BudgetSettings.parse(budget or None)
         values["training"] = TrainingSettings(**(data.get("training") or {}))
@@ -194,6 +233,6 @@ class SearchConfig:
         return self.to_dict()[key]
 
 
-def objective_records(objectives: Sequence[Any]) -> tuple[ObjectiveRecord, ...]:
-    """The journal's record of built objectives."""
-    return tuple(ObjectiveRecord(o.name, o.direction) for o in objectives)
+def objective_records(objectives: Sequence[Any], python: Sequence[str] = ()) -> tuple[ObjectiveRecord, ...]:
+    """The journal's record of built objectives; ``python`` names those passed from Python."""
+    return tuple(ObjectiveRecord(o.name, o.direction, o.name in python) for o in objectives)

@@ -168,6 +168,7 @@ class SearchEngine:
             genotype=genotype,
             space=run.config.space,
         )
+        self.hook.on_trial_start(run=run, number=number, genotype=genotype)
         future = self.executor.submit(run_trial, run.space, genotype, run.evaluator, context)
         self.running[future] = _Running(number, genotype, time.perf_counter(), job)
 
@@ -201,6 +202,7 @@ class SearchEngine:
         self.trials.append(trial)
         if is_better(trial, self.best, self.run_info.objectives):
             self.best = trial
+            self.hook.on_new_best(run=self.run_info, trial=trial)
         self.best_file.update(self.best)
         self.progress.update(trial, self.best)
         if any(self.hook.on_trial_end(run=self.run_info, trial=trial)) and self.stop_reason is None:

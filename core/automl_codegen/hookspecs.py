@@ -120,6 +120,16 @@ def on_search_start(run):
 
 
 @hookspec
+def on_trial_start(run, number, genotype):
+    """Called when trial ``number`` is journaled as started, before the executor runs it."""
+
+
+@hookspec
+def on_new_best(run, trial):
+    """Called when ``trial`` becomes the best so far (feasible first, then the first objective)."""
+
+
+@hookspec
 def on_trial_end(run, trial):
     """Called after each trial is recorded, failed trials included.
 

@@ -400,8 +400,13 @@ class Lifecycle(Protocol):
       sees the whole run, including Ctrl-C, SIGTERM and faults, as exceptions thrown at
       its ``yield``;
     * ``on_search_start(run)`` before the first trial;
+    * ``on_trial_start(run, number, genotype)`` when a trial is journaled as started;
     * ``on_trial_end(run, trial)`` after each trial is journaled; return ``True`` to stop;
+    * ``on_new_best(run, trial)`` when ``trial`` becomes the best so far;
     * ``on_search_end(run, result)`` after a search that ended normally.
+
+    Users who will not write a plugin pass the same events from Python as
+    ``callbacks=[...]`` (:class:`automl_codegen.Callback`).
     """
 
 

@@ -49,7 +49,14 @@ class SearchResult:
         with RunJournal.open(run_dir) as journal:
             config, trials, elapsed = journal.config(), journal.trials(), journal.elapsed_s
         registry = registry or Registry(get_plugin_manager())
-        objectives = [registry.get("objective", o["name"]) for o in config["objectives"]]
+        # An objective given from Python is not importable here; its recorded values are
+        # all a loaded run needs (ranking, fronts, reports).
+        objectives = [
+            Objective(o["name"], o["direction"], description="given from Python")
+            if o.get("python")
+            else registry.get("objective", o["name"])
+            for o in config["objectives"]
+        ]
         constraints = [Constraint.parse(c) for c in config.get("constraints", [])]
         result = cls(trials, objectives, constraints, Path(run_dir), config, registry)
         result.elapsed_s = elapsed

@@ -111,7 +111,10 @@ def score(
         metrics=outcome.metrics,
         objectives=values,
         # A failed trial counts as infinitely infeasible so no ranking can prefer it.
-        constraint_violation=sum(c.violation(outcome.metrics) for c in constraints) if error is None else math.inf,
+        # A constraint may bound a measurement or an objective (one computed in Python, say).
+        constraint_violation=(
+            sum(c.violation({**outcome.metrics, **values}) for c in constraints) if error is None else math.inf
+        ),
         error=error,
         duration_s=outcome.duration_s,
     )

@@ -19,7 +19,8 @@ from typing import Any
 
 import attrs
 
-from .config import BudgetSettings, SearchConfig, TrainingSettings, objective_records
+from .callbacks import CallbackPlugin
+from .config import BudgetSettings, SearchConfig, TrainingSettings, objective_records, resolve_device
 from .errors import ConfigError
 from .evaluation import TrainingBudget
 from .fidelity import Fidelity
@@ -41,7 +42,9 @@ class NeuralArchitectureSearch:
         dataset: a registered dataset name (``digits`` is embedded, ``synthetic`` for tests).
         space: a registered search space (``chain-cnn``).
         strategy: a registered strategy (``evolution``).
-        objectives: objective names; the first one picks ``result.best``.
+        objectives: registered objective names, or :class:`~automl_codegen.Objective` values
+            defined in Python (``Objective("acc_per_kparam", "max", compute=fn,
+            requires=("accuracy", "params"))``); the first one picks ``result.best``.
         constraints: hard limits such as ``"latency_ms <= 2"`` or ``"params < 50000"``.
         budget: trials (int) or ``{"trials": N, "seconds": S}``. A trial that starts runs
             to its end, so under ``seconds`` no trial starts that should end after the
@@ -56,6 +59,10 @@ class NeuralArchitectureSearch:
         run_dir: where the journal, weights and best architecture go
             (default ``runs/<timestamp>``).
         progress: show a progress bar.
+        device: ``"auto"`` (CUDA when torch sees a device, else the CPU), ``"cpu"``,
+            ``"cuda"`` or ``"cuda:N"``; the journal records the device chosen.
+        callbacks: objects with any of the :class:`~automl_codegen.Callback` methods
+            (trial started/ended, new best, search start and end, Ctrl-C included).
         *_options: keyword options passed to the respective plugin.
         plugin_manager: a custom :class:`~automl_codegen.plugins.PluginManager` (tests).
     """
@@ -67,7 +74,7 @@ class NeuralArchitectureSearch:
         *,
         space: str = "chain-cnn",
         strategy: str = "evolution",
-        objectives: Sequence[str] = ("accuracy",),
+        objectives: Sequence[str | Objective] = ("accuracy",),
         constraints: Sequence[str] = (),
         budget: int | Mapping[str, Any] | None = None,
         seed: int = 0,
@@ -78,7 +85,7 @@ class NeuralArchitectureSearch:
         executor: str = "local",
         profilers: Sequence[str] = ("torch-cpu",),
         run_dir: str | Path | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         progress: bool = True,
         dataset_options: Mapping[str, Any] | None = None,
         space_options: Mapping[str, Any] | None = None,
@@ -87,6 +94,7 @@ class NeuralArchitectureSearch:
         executor_options: Mapping[str, Any] | None = None,
         profiler_options: Mapping[str, Mapping[str, Any]] | None = None,
         fidelity: str | Mapping[str, Any] | None = None,
+        callbacks: Sequence[Any] = (),
         plugin_manager: PluginManager | None = None,
     ) -> None:
         if isinstance(objectives, str):
@@ -114,30 +122,34 @@ class NeuralArchitectureSearch:
             executor_options=executor_options,
             profilers=profilers,
             profiler_options=profiler_options,
-            device=device,
+            device=resolve_device(device),
             fidelity=_fidelity_record(fidelity, epochs),
         )
         registry = Registry(plugin_manager or get_plugin_manager())
-        self._build(config, registry, list(objectives), run_dir=run_dir, progress=progress)
+        self._build(config, registry, list(objectives), run_dir=run_dir, progress=progress, callbacks=callbacks)
 
     def _build(
         self,
         config: SearchConfig,
         registry: Registry,
-        objective_names: list[str],
+        objective_specs: list[str | Objective],
         *,
         run_dir: str | Path | None,
         progress: bool,
+        callbacks: Sequence[Any] = (),
     ) -> None:
         """Build every plugin ``config`` names, then record what they tell about themselves."""
         self.registry, reg = registry, registry
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         self._resuming = False
-        self.objectives: list[Objective] = [reg.get("objective", name) for name in objective_names]
-        if len({o.name for o in self.objectives}) != len(self.objectives):
-            msg = f"objectives are listed twice: {objective_names}"
+        self.callbacks = CallbackPlugin(callbacks)
+        self.objectives = [_objective(reg, spec) for spec in objective_specs]
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            msg = f"objectives are listed twice: {names}"
             raise ConfigError(msg)
+        python = [spec.name for spec in objective_specs if isinstance(spec, Objective)]
         self.constraints = [Constraint.parse(text) for text in config.constraints]
         self.evaluator = reg.get("evaluator", config.evaluator)(**config.evaluator_options)
         self.profilers = [
@@ -155,7 +167,7 @@ class NeuralArchitectureSearch:
         self.executor_factory = reg.get("executor", config.executor)
         self.settings = attrs.evolve(
             config,
-            objectives=objective_records(self.objectives),
+            objectives=objective_records(self.objectives, python),
             dataset_summary=self.dataset.summary(),
             first_generation_size=attribute("strategy", self.strategy, "first_generation_size"),
         )
@@ -179,10 +191,12 @@ class NeuralArchitectureSearch:
             known.update(attribute("profiler", profiler, "measures"))
         if not known:
             return  # a plugin that does not declare its measurements: checked per trial
-        needed = [(f"objective {o.name!r}", m) for o in self.objectives for m in o.needs]
-        needed += [(f"constraint '{c}'", c.name) for c in self.constraints]
-        for what, measurement in needed:
-            if measurement not in known:
+        needed = [(f"objective {o.name!r}", m, known) for o in self.objectives for m in o.needs]
+        # A constraint may bound a measurement or an objective (one computed in Python, say).
+        bounded = known | {o.name for o in self.objectives}
+        needed += [(f"constraint '{c}'", c.name, bounded) for c in self.constraints]
+        for what, measurement, available in needed:
+            if measurement not in available:
                 msg = (
                     f"{what} needs the measurement {measurement!r}, which no evaluator or "
                     f"profiler of this search produces; measured: {', '.join(sorted(known))}"
@@ -195,18 +209,40 @@ class NeuralArchitectureSearch:
 
     @classmethod
     def resume(
-        cls, run_dir: str | Path, *, progress: bool = True, plugin_manager: PluginManager | None = None
+        cls,
+        run_dir: str | Path,
+        *,
+        progress: bool = True,
+        objectives: Sequence[Objective] = (),
+        callbacks: Sequence[Any] = (),
+        plugin_manager: PluginManager | None = None,
     ) -> NeuralArchitectureSearch:
         """The search recorded in ``run_dir``, ready to continue where it stopped.
 
         Finished trials are never repeated; trials that were running when the process
-        died run again. Call :meth:`search` on the result.
+        died run again. Objectives that the run was given from Python (not by name) are
+        not in the journal as code: pass them again as ``objectives``. Call
+        :meth:`search` on the result.
         """
         with RunJournal.open(run_dir) as journal:
             config = SearchConfig.from_dict(journal.config())
+        given = {o.name: o for o in objectives}
+        specs: list[str | Objective] = []
+        for record in config.objectives:
+            if not record.python:
+                specs.append(record.name)
+            elif record.name in given:
+                specs.append(given[record.name])
+            else:
+                msg = (
+                    f"run {str(run_dir)!r} optimises the objective {record.name!r}, which was given from Python; "
+                    f"pass it again: NeuralArchitectureSearch.resume(run_dir, "
+                    f"objectives=[Objective({record.name!r}, ...)])"
+                )
+                raise ConfigError(msg)
         nas = cls.__new__(cls)
         registry = Registry(plugin_manager or get_plugin_manager())
-        nas._build(config, registry, config.objective_names, run_dir=run_dir, progress=progress)
+        nas._build(config, registry, specs, run_dir=run_dir, progress=progress, callbacks=callbacks)
         nas._resuming = True
         return nas
 
@@ -230,9 +266,13 @@ class NeuralArchitectureSearch:
             registry=self.registry,
             resumed=self._resuming,
         )
-        hook = self.registry.plugin_manager.hook
-        result = hook.search_run.call_extra([self._run_engine], {"run": run})
-        hook.on_search_end(run=run, result=result)
+        pm = self.registry.plugin_manager
+        name = pm.register(self.callbacks)  # for this search only: the manager may be shared
+        try:
+            result = pm.hook.search_run.call_extra([self._run_engine], {"run": run})
+            pm.hook.on_search_end(run=run, result=result)
+        finally:
+            pm.unregister(self.callbacks, name)
         return result
 
     def _run_engine(self, run: RunInfo) -> SearchResult:
@@ -249,6 +289,19 @@ class NeuralArchitectureSearch:
             return SearchEngine(run, journal, executor, progress=self.progress).run()
         finally:
             journal.close()
+
+
+def _objective(registry: Registry, spec: Any) -> Objective:
+    """A registered objective by name, or one given from Python as an :class:`Objective`."""
+    if isinstance(spec, Objective):
+        return spec
+    if isinstance(spec, str):
+        return registry.get("objective", spec)
+    msg = (
+        f"objectives takes names and automl_codegen.Objective values, got {spec!r}; wrap a function as "
+        f"Objective('name', 'max', compute=fn, requires=('accuracy', 'params'))"
+    )
+    raise ConfigError(msg)
 
 
 def _fidelity_record(fidelity: str | Mapping[str, Any] | None, epochs: Any) -> dict[str, Any] | None:

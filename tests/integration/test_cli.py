@@ -72,6 +72,15 @@ def test_help_is_fast_and_imports_no_framework():
             ["search", "--dataset-option", "oops", "-o", "{tmp}/r"],
             "automl-codegen: error: --dataset-option expects KEY=VALUE, got 'oops'",
         ),
+        (
+            ["search", "--resume", "{tmp}/r", "--budget-trials", "4"],
+            "automl-codegen: error: --resume continues {tmp}/r with the budget it was started with; "
+            "--budget-trials cannot change it (leave them out)",
+        ),
+        (
+            ["search", "--device", "gpu", "-o", "{tmp}/r"],
+            "automl-codegen: error: device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_error(tmp_path, args, message):

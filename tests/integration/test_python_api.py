@@ -1,0 +1,182 @@
+"""What a user passes from Python instead of an entry point: objectives, callbacks, a device."""
+
+from __future__ import annotations
+
+import pytest
+
+from automl_codegen import (
+    Callback,
+    ConfigError,
+    Evaluation,
+    NeuralArchitectureSearch,
+    Objective,
+    SearchResult,
+    hookimpl,
+)
+from automl_codegen.plugins import Registry, get_plugin_manager
+from automl_codegen.testing import plugin_manager_with
+
+SYNTHETIC = {"num_samples": 64, "image_size": 8}
+
+
+class SizedEvaluator:
+    """Scores without training: an accuracy and a parameter count per trial."""
+
+    measures = ("accuracy", "params")
+    needs_architecture = False
+
+    def evaluate(self, architecture, context):
+        n = context.trial_number
+        return Evaluation(metrics={"accuracy": 0.5 + (n % 5) / 10, "params": 1000.0 * (1 + n % 3)})
+
+
+class SizedPlugin:
+    @hookimpl
+    def register_evaluators(self, register):
+        register("sized", SizedEvaluator)
+
+
+def accuracy_per_kparam(metrics):
+    return metrics["accuracy"] / (metrics["params"] / 1000)
+
+
+PER_KPARAM = Objective("acc_per_kparam", "max", compute=accuracy_per_kparam, requires=("accuracy", "params"))
+
+
+def _search(tmp_path, **overrides):
+    kwargs = {
+        "dataset": "synthetic",
+        "dataset_options": SYNTHETIC,
+        "evaluator": "sized",
+        "profilers": [],
+        "budget": 6,
+        "progress": False,
+        "device": "cpu",
+        "run_dir": tmp_path / "run",
+        "strategy_options": {"population_size": 2},
+        "plugin_manager": plugin_manager_with(SizedPlugin()),
+        **overrides,
+    }
+    return NeuralArchitectureSearch(**kwargs)
+
+
+class Recorder(Callback):
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.events: list[tuple] = []
+        self.stop_at = stop_at
+
+    def on_search_start(self, run):
+        self.events.append(("start",))
+
+    def on_trial_start(self, run, number, genotype):
+        self.events.append(("trial start", number))
+
+    def on_trial_end(self, run, trial):
+        self.events.append(("trial end", trial.number))
+        if trial.number == self.stop_at:
+            raise KeyboardInterrupt
+
+    def on_new_best(self, run, trial):
+        self.events.append(("new best", trial.number))
+
+    def on_search_end(self, run, result, error):
+        self.events.append(("end", None if result is None else len(result.trials), type(error).__name__))
+
+
+def test_a_python_objective_is_optimised_and_recorded_by_name_and_direction(tmp_path):
+    result = _search(tmp_path, objectives=[PER_KPARAM, "accuracy"]).search()
+    values = [t.objectives["acc_per_kparam"] for t in result.trials]
+    assert values == [pytest.approx(accuracy_per_kparam(t.metrics)) for t in result.trials]
+    assert result.best.objectives["acc_per_kparam"] == max(values)
+    assert result.config["objectives"][0] == {"name": "acc_per_kparam", "direction": "max", "python": True}
+    # Loading needs no function: the recorded values rank the trials.
+    loaded = SearchResult.load(tmp_path / "run", registry=Registry(get_plugin_manager()))
+    assert loaded.best.number == result.best.number
+    assert [t.number for t in loaded.pareto_front] == [t.number for t in result.pareto_front]
+
+
+def test_resuming_a_run_with_a_python_objective_asks_for_it_again(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        _search(tmp_path, objectives=[PER_KPARAM], callbacks=[Recorder(stop_at=2)]).search()
+    pm = plugin_manager_with(SizedPlugin())
+    with pytest.raises(ConfigError) as info:
+        NeuralArchitectureSearch.resume(tmp_path / "run", progress=False, plugin_manager=pm)
+    assert str(info.value) == (
+        f"run {str(tmp_path / 'run')!r} optimises the objective 'acc_per_kparam', which was given from Python; "
+        "pass it again: NeuralArchitectureSearch.resume(run_dir, objectives=[Objective('acc_per_kparam', ...)])"
+    )
+    resumed = NeuralArchitectureSearch.resume(
+        tmp_path / "run", progress=False, objectives=[PER_KPARAM], plugin_manager=pm
+    ).search()
+    assert [t.number for t in resumed.trials] == list(range(6))
+
+
+def test_a_constraint_may_bound_a_python_objective(tmp_path):
+    result = _search(tmp_path, objectives=[PER_KPARAM], constraints=["acc_per_kparam >= 0.4"]).search()
+    for trial in result.trials:
+        assert trial.feasible == (trial.objectives["acc_per_kparam"] >= 0.4)
+
+
+def test_a_function_that_is_not_an_objective_is_refused_with_the_way_out(tmp_path):
+    with pytest.raises(ConfigError, match=r"wrap a function as Objective\('name', 'max', compute=fn"):
+        _search(tmp_path, objectives=[accuracy_per_kparam])
+
+
+def test_callbacks_see_every_event_in_order(tmp_path):
+    recorder = Recorder()
+    _search(tmp_path, budget=3, callbacks=[recorder]).search()
+    trial_events = [e for e in recorder.events if e[0] in ("trial start", "trial end")]
+    assert trial_events == [
+        ("trial start", 0),
+        ("trial end", 0),
+        ("trial start", 1),
+        ("trial end", 1),
+        ("trial start", 2),
+        ("trial end", 2),
+    ]
+    assert recorder.events[0] == ("start",)
+    assert recorder.events[-1] == ("end", 3, "NoneType")
+    assert ("new best", 0) in recorder.events
+
+
+def test_callbacks_hear_of_ctrl_c_and_the_plugin_manager_is_left_as_it_was(tmp_path):
+    recorder = Recorder(stop_at=1)
+    nas = _search(tmp_path, callbacks=[recorder])
+    before = set(nas.registry.plugin_manager.get_plugins())
+    with pytest.raises(KeyboardInterrupt):
+        nas.search()
+    assert recorder.events[-1] == ("end", None, "KeyboardInterrupt")
+    assert set(nas.registry.plugin_manager.get_plugins()) == before
+
+
+def test_a_callback_without_any_event_method_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="has none of the methods on_search_start, on_trial_start"):
+        _search(tmp_path, callbacks=[object()])
+
+
+def test_device_auto_is_resolved_and_recorded(tmp_path):
+    torch = pytest.importorskip("torch")
+    nas = _search(tmp_path, device="auto")
+    assert nas.settings.device == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("gpu", "device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
+        ("cuda:x", "device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'cuda:x'"),
+    ],
+)
+def test_a_bad_device_is_refused(tmp_path, device, message):
+    with pytest.raises(ConfigError) as info:
+        _search(tmp_path, device=device)
+    assert str(info.value) == message
+
+
+def test_cuda_without_a_device_is_an_error(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    with pytest.raises(ConfigError) as info:
+        _search(tmp_path, device="cuda:0")
+    assert str(info.value) == "device 'cuda:0' was asked for but torch sees no CUDA device; use device 'auto' or 'cpu'"
