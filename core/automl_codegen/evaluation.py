@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +37,15 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.x_train.shape[1:])
+
+    def fingerprint(self) -> str:
+        """A hash of the split arrays: recognises the same data given again (a resumed run)."""
+        # The normalisation too: data shifted or scaled standardises to the same arrays.
+        digest = hashlib.sha256(json.dumps(self.normalization, sort_keys=True, default=str).encode())
+        for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            digest.update(str((array.shape, array.dtype.str)).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -31,7 +31,10 @@ from .protocols import attribute
 from .result import SearchResult
 from .run import RunInfo
 
-__all__ = ["NeuralArchitectureSearch", "SearchResult"]
+__all__ = ["IN_MEMORY", "NeuralArchitectureSearch", "SearchResult"]
+
+#: The dataset name of data given from Python (``dataset=(x, y)`` and the like).
+IN_MEMORY = "in-memory"
 
 
 class NeuralArchitectureSearch:
@@ -39,7 +42,10 @@ class NeuralArchitectureSearch:
 
     Args:
         task: only ``"image_classification"`` for now.
-        dataset: a registered dataset name (``digits`` is embedded, ``synthetic`` for tests).
+        dataset: a registered dataset name (``digits`` is embedded, ``synthetic`` for tests), or
+            data from Python: ``(x, y)`` arrays or tensors (split with ``seed``), a dict
+            ``{"train": (x, y), "validation": ..., "test": ...}``, a torch ``Dataset`` of
+            ``(x, y)`` items, or an :class:`~automl_codegen.Dataset`. ``resume`` needs it again.
         space: a registered search space (``chain-cnn``).
         strategy: a registered strategy (``evolution``).
         objectives: registered objective names, or :class:`~automl_codegen.Objective` values
@@ -70,7 +76,7 @@ class NeuralArchitectureSearch:
     def __init__(
         self,
         task: str = "image_classification",
-        dataset: str = "digits",
+        dataset: str | Any = "digits",
         *,
         space: str = "chain-cnn",
         strategy: str = "evolution",
@@ -104,6 +110,8 @@ class NeuralArchitectureSearch:
             raise ConfigError(msg)
         if isinstance(constraints, str):
             constraints = [constraints]
+        # Data given from Python goes to the in-memory dataset, beside the journaled options.
+        data, dataset = (None, dataset) if isinstance(dataset, str) else (dataset, IN_MEMORY)
         config = SearchConfig(
             task=task,
             dataset=dataset,
@@ -126,7 +134,9 @@ class NeuralArchitectureSearch:
             fidelity=_fidelity_record(fidelity, epochs),
         )
         registry = Registry(plugin_manager or get_plugin_manager())
-        self._build(config, registry, list(objectives), run_dir=run_dir, progress=progress, callbacks=callbacks)
+        self._build(
+            config, registry, list(objectives), run_dir=run_dir, progress=progress, callbacks=callbacks, data=data
+        )
 
     def _build(
         self,
@@ -137,6 +147,7 @@ class NeuralArchitectureSearch:
         run_dir: str | Path | None,
         progress: bool,
         callbacks: Sequence[Any] = (),
+        data: Any = None,
     ) -> None:
         """Build every plugin ``config`` names, then record what they tell about themselves."""
         self.registry, reg = registry, registry
@@ -157,7 +168,8 @@ class NeuralArchitectureSearch:
             for name in config.profilers
         ]
         self._check_measurable()
-        self.dataset = reg.get("dataset", config.dataset)(seed=config.seed, **config.dataset_options)
+        given = {} if data is None else {"data": data}
+        self.dataset = reg.get("dataset", config.dataset)(seed=config.seed, **config.dataset_options, **given)
         self.space = reg.get("search_space", config.space)(
             self.dataset.input_shape, self.dataset.num_classes, **config.space_options
         )
@@ -168,7 +180,7 @@ class NeuralArchitectureSearch:
         self.settings = attrs.evolve(
             config,
             objectives=objective_records(self.objectives, python),
-            dataset_summary=self.dataset.summary(),
+            dataset_summary=_summary(self.dataset, in_memory=data is not None),
             first_generation_size=attribute("strategy", self.strategy, "first_generation_size"),
         )
         self.budget = config.budget
@@ -215,6 +227,7 @@ class NeuralArchitectureSearch:
         progress: bool = True,
         objectives: Sequence[Objective] = (),
         callbacks: Sequence[Any] = (),
+        dataset: Any = None,
         plugin_manager: PluginManager | None = None,
     ) -> NeuralArchitectureSearch:
         """The search recorded in ``run_dir``, ready to continue where it stopped.
@@ -242,7 +255,14 @@ class NeuralArchitectureSearch:
                 raise ConfigError(msg)
         nas = cls.__new__(cls)
         registry = Registry(plugin_manager or get_plugin_manager())
-        nas._build(config, registry, specs, run_dir=run_dir, progress=progress, callbacks=callbacks)
+        nas._build(config, registry, specs, run_dir=run_dir, progress=progress, callbacks=callbacks, data=dataset)
+        recorded = config.dataset_summary.get("fingerprint")
+        if recorded is not None and recorded != nas.settings.dataset_summary.get("fingerprint"):
+            msg = (
+                f"run {str(run_dir)!r} searched other data than the dataset given now (its fingerprint "
+                f"{recorded} is now {nas.settings.dataset_summary.get('fingerprint')}); pass the same arrays"
+            )
+            raise ConfigError(msg)
         nas._resuming = True
         return nas
 
@@ -289,6 +309,14 @@ class NeuralArchitectureSearch:
             return SearchEngine(run, journal, executor, progress=self.progress).run()
         finally:
             journal.close()
+
+
+def _summary(dataset: Any, *, in_memory: bool) -> dict[str, Any]:
+    """The dataset's summary; data given from Python adds its fingerprint for resume to check."""
+    summary = dataset.summary()
+    if in_memory:
+        summary["fingerprint"] = dataset.fingerprint()
+    return summary
 
 
 def _objective(registry: Registry, spec: Any) -> Objective:
