@@ -158,9 +158,7 @@ class SearchEngine:
         run = self.run_info
         context = EvaluationContext(
             dataset=run.dataset,
-            # A trial that starts runs to its end: cutting its training short to fit the
-            # time budget would record an unfairly bad network.
-            budget=self.training if job is None else attrs.evolve(self.training, epochs=job.epochs),
+            budget=self._training_budget(job),
             seed=trial_seed(run.config.seed, number),
             profilers=run.profilers,
             device=run.config.device,
@@ -171,6 +169,23 @@ class SearchEngine:
         self.hook.on_trial_start(run=run, number=number, genotype=genotype)
         future = self.executor.submit(run_trial, run.space, genotype, run.evaluator, context)
         self.running[future] = _Running(number, genotype, time.perf_counter(), job)
+
+    def _training_budget(self, job: Job | None) -> TrainingBudget:
+        """The trial's training budget: the run's, at the epochs its rung asks for.
+
+        A trial that starts runs to its end: cutting its training short to fit the time
+        budget would record an unfairly bad network, and :meth:`_fits` starts none that
+        should not end in time. Before any trial has finished there is no estimate to
+        go by, so under a seconds budget such a trial trains for at most half the time
+        left (at whole epochs), and one slow first network cannot spend the whole budget.
+        """
+        budget = self.training if job is None else attrs.evolve(self.training, epochs=job.epochs)
+        if self.budget.seconds is None or self.durations.predict(budget.epochs or 1) is not None:
+            return budget
+        cap = max(0.5 * (self.budget.seconds - self.elapsed()), 0.0)
+        if budget.max_seconds is None or cap < budget.max_seconds:
+            budget = attrs.evolve(budget, max_seconds=cap)
+        return budget
 
     def _collect(self) -> None:
         """Record the trials that finished, in the order they finished.

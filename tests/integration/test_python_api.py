@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from automl_codegen import (
@@ -180,3 +182,41 @@ def test_cuda_without_a_device_is_an_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         _search(tmp_path, device="cuda:0")
     assert str(info.value) == "device 'cuda:0' was asked for but torch sees no CUDA device; use device 'auto' or 'cpu'"
+
+
+class BudgetRecorder:
+    """Records the training budget each trial was given."""
+
+    measures = ("accuracy",)
+    needs_architecture = False
+    seen: ClassVar[list] = []
+
+    def evaluate(self, architecture, context):
+        BudgetRecorder.seen.append(context.budget.max_seconds)
+        return Evaluation(metrics={"accuracy": 0.5})
+
+
+class BudgetPlugin:
+    @hookimpl
+    def register_evaluators(self, register):
+        register("budget-recorder", BudgetRecorder)
+
+
+@pytest.mark.parametrize(
+    ("budget", "trial_seconds"), [({"trials": 3, "seconds": 100}, None), (3, None), ({"trials": 3, "seconds": 100}, 20)]
+)
+def test_only_a_trial_without_a_duration_estimate_is_capped_by_the_time_left(tmp_path, budget, trial_seconds):
+    BudgetRecorder.seen = []
+    _search(
+        tmp_path,
+        evaluator="budget-recorder",
+        budget=budget,
+        trial_seconds=trial_seconds,
+        plugin_manager=plugin_manager_with(BudgetPlugin()),
+    ).search()
+    first, *later = BudgetRecorder.seen
+    if isinstance(budget, dict) and trial_seconds is None:
+        assert 45 < first <= 50  # half the time left, the first trial only
+    else:
+        assert first == trial_seconds
+    assert later == [trial_seconds, trial_seconds]
