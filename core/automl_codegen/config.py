@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from .errors import ConfigError
+from .evaluation import TrainingBudget
 from .serialization import get_converter
 
 __all__ = ["DEFAULT_TRIALS", "TASKS", "BudgetSettings", "SearchConfig", "TrainingSettings", "resolve_device"]
@@ -89,6 +90,10 @@ class TrainingSettings:
     epochs: int = attrs.field(default=15, validator=_positive(int))
     patience: int | None = attrs.field(default=4, validator=_positive(int))
     trial_seconds: float | None = attrs.field(default=None, validator=_positive(float))
+
+    def budget(self) -> TrainingBudget:
+        """What an evaluator receives of these settings (:class:`~automl_codegen.evaluation.TrainingBudget`)."""
+        return TrainingBudget(epochs=self.epochs, max_seconds=self.trial_seconds, patience=self.patience)
 
 
 @attrs.frozen

@@ -55,11 +55,7 @@ class SearchEngine:
         self.run_info, self.journal, self.executor = run, journal, executor
         self.strategy = run.strategy
         self.budget = config.budget
-        self.training = TrainingBudget(
-            epochs=config.training.epochs,
-            max_seconds=config.training.trial_seconds,
-            patience=config.training.patience,
-        )
+        self.training = config.training.budget()
         self.fidelity = Fidelity.parse(config.fidelity, config.training.epochs)
         self.hook = run.registry.plugin_manager.hook
         self.trials: list[Trial] = []

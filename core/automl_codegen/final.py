@@ -83,7 +83,7 @@ def retrain(
         "device": context.device,
         "data": "training + validation splits; scored on the test split",
         "evaluator": config["evaluator"],
-        "evaluator_options": {**config.get("evaluator_options", {}), **dict(evaluator_options or {})},
+        "evaluator_options": result._evaluator_options(evaluator_options),
         "metrics": final.metrics,
         "search_metrics": trial.metrics,
         "weights": final.weights,

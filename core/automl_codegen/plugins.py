@@ -101,7 +101,7 @@ def get_plugin_manager(*, entry_points: bool = True, plugins: Iterable[tuple[str
     for name in disabled_plugin_names():
         pm.set_blocked(name)
     if entry_points:
-        for ep in _unique_entry_points():
+        for ep in _unique_entry_points(pm):
             if pm.is_blocked(ep.name):
                 continue
             source = _source(ep)
@@ -132,7 +132,7 @@ def _source(ep: metadata.EntryPoint) -> PluginSource:
     return PluginSource(ep.name, ep.value, dist.metadata["Name"] if dist else None, dist.version if dist else None)
 
 
-def _unique_entry_points() -> list[metadata.EntryPoint]:
+def _unique_entry_points(pm: PluginManager) -> list[metadata.EntryPoint]:
     """The group's entry points by name; two distributions claiming one name is an error.
 
     A plugin name is how users select and block plugins, so a second ``train`` must not
@@ -154,7 +154,7 @@ def _unique_entry_points() -> list[metadata.EntryPoint]:
             f"uninstall one of them (pip uninstall {second.distribution or second.module}), "
             f"or block the name with {DISABLE_ENV_VAR}={ep.name} to load neither"
         )
-        if not disabled_plugin_names() or ep.name not in disabled_plugin_names():
+        if not pm.is_blocked(ep.name):
             raise PluginError(msg)
     return list(chosen.values())
 

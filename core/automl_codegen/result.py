@@ -196,11 +196,13 @@ class SearchResult:
 
         return retrain(self, epochs, trial, seed=seed, device=device, evaluator_options=evaluator_options)
 
+    def _evaluator_options(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The run's recorded evaluator options, ``overrides`` replacing some."""
+        return {**self.config.get("evaluator_options", {}), **dict(overrides or {})}
+
     def _evaluator(self, options: Mapping[str, Any] | None = None) -> Any:
         """The run's evaluator, built with its recorded options (``options`` override them)."""
-        name = self.config["evaluator"]
-        merged = {**self.config.get("evaluator_options", {}), **dict(options or {})}
-        return self.registry.get("evaluator", name)(**merged)
+        return self.registry.get("evaluator", self.config["evaluator"])(**self._evaluator_options(options))
 
     def _chosen(self, trial: Trial | int | None) -> Trial | None:
         """A trial given as itself or by number (default: the best), with its architecture."""

@@ -22,7 +22,6 @@ import attrs
 from .callbacks import CallbackPlugin
 from .config import BudgetSettings, SearchConfig, TrainingSettings, objective_records, resolve_device
 from .errors import ConfigError
-from .evaluation import TrainingBudget
 from .fidelity import Fidelity
 from .journal import RunJournal
 from .objective import Constraint, Objective
@@ -154,7 +153,7 @@ class NeuralArchitectureSearch:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         self._resuming = False
-        self.callbacks = CallbackPlugin(callbacks)
+        self.callbacks = CallbackPlugin(callbacks) if callbacks else None
         self.objectives = [_objective(reg, spec) for spec in objective_specs]
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
@@ -183,13 +182,12 @@ class NeuralArchitectureSearch:
             dataset_summary=_summary(self.dataset, in_memory=data is not None),
             first_generation_size=attribute("strategy", self.strategy, "first_generation_size"),
         )
-        self.budget = config.budget
-        self.seed = config.seed
-        self.device = config.device
-        self.training = TrainingBudget(
-            epochs=config.training.epochs, max_seconds=config.training.trial_seconds, patience=config.training.patience
-        )
-        self.fidelity = Fidelity.parse(config.fidelity, config.training.epochs)
+
+    # Read-only views of the settings, as attributes of the first release.
+    budget = property(lambda self: self.settings.budget)
+    seed = property(lambda self: self.settings.seed)
+    device = property(lambda self: self.settings.device)
+    training = property(lambda self: self.settings.training.budget())
 
     @property
     def config(self) -> dict[str, Any]:
@@ -239,6 +237,9 @@ class NeuralArchitectureSearch:
         """
         with RunJournal.open(run_dir) as journal:
             config = SearchConfig.from_dict(journal.config())
+        if isinstance(objectives, str | Objective) or not all(isinstance(o, Objective) for o in objectives):
+            msg = f"resume(objectives=...) takes the Objective values the run was given from Python, got {objectives!r}"
+            raise ConfigError(msg)
         given = {o.name: o for o in objectives}
         specs: list[str | Objective] = []
         for record in config.objectives:
@@ -287,12 +288,15 @@ class NeuralArchitectureSearch:
             resumed=self._resuming,
         )
         pm = self.registry.plugin_manager
-        name = pm.register(self.callbacks)  # for this search only: the manager may be shared
+        # For this search only (the manager may be shared), and only if there are any:
+        # every registered plugin costs a call per hook per trial.
+        name = None if self.callbacks is None else pm.register(self.callbacks)
         try:
             result = pm.hook.search_run.call_extra([self._run_engine], {"run": run})
             pm.hook.on_search_end(run=run, result=result)
         finally:
-            pm.unregister(self.callbacks, name)
+            if name is not None:
+                pm.unregister(self.callbacks, name)
         return result
 
     def _run_engine(self, run: RunInfo) -> SearchResult:

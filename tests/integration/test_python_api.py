@@ -220,3 +220,9 @@ def test_only_a_trial_without_a_duration_estimate_is_capped_by_the_time_left(tmp
     else:
         assert first == trial_seconds
     assert later == [trial_seconds, trial_seconds]
+
+
+def test_resume_takes_only_objective_values(tmp_path):
+    _search(tmp_path, budget=1).search()
+    with pytest.raises(ConfigError, match=r"^resume\(objectives=\.\.\.\) takes the Objective values"):
+        NeuralArchitectureSearch.resume(tmp_path / "run", progress=False, objectives=["accuracy"])
