@@ -75,14 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--budget-seconds",
         type=float,
         metavar="S",
-        help="wall-clock budget in seconds; no trial starts that should end after it",
+        help="wall-clock budget in seconds, first trial included (default when neither budget is given: 180)",
     )
     search.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     search.add_argument("--epochs", type=int, default=15, help="training epochs per trial (default: 15)")
     search.add_argument(
         "--fidelity",
-        choices=["successive-halving", "hyperband"],
-        help="train most candidates briefly and promote the best to longer trainings (--epochs is the longest)",
+        choices=["auto", "none", "successive-halving", "hyperband"],
+        default="auto",
+        help=(
+            "train most candidates briefly and promote the best to longer trainings (--epochs is the longest); "
+            "auto (default): successive-halving under --budget-seconds, none: every trial trains --epochs"
+        ),
     )
     search.add_argument("--min-epochs", type=int, metavar="N", help="--fidelity: epochs of the shortest training")
     search.add_argument("--eta", type=int, metavar="N", help="--fidelity: keep the best 1/N of each rung (default: 3)")
@@ -111,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         search.add_argument(flag, action="append", metavar="KEY=VALUE", default=[], help=f"{what} option; repeatable")
     search.add_argument("-o", "--output", metavar="RUN_DIR", help="new directory for the run")
     search.add_argument(
-        "--resume", metavar="RUN_DIR", help="continue a stopped or crashed run; other search options are ignored"
+        "--resume",
+        metavar="RUN_DIR",
+        help=(
+            "continue a stopped or crashed run; with --budget-trials / --budget-seconds, search that much more "
+            "(other search options are ignored)"
+        ),
     )
     search.add_argument("--quiet", action="store_true", help="print nothing but errors")
     search.add_argument(
@@ -183,16 +192,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from .search import NeuralArchitectureSearch
 
     if args.resume:
-        budgets = (("--budget-trials", args.budget_trials), ("--budget-seconds", args.budget_seconds))
-        given = [flag for flag, value in budgets if value is not None]
-        if given:
-            # Silently running the recorded budget instead would surprise; say so.
-            msg = (
-                f"--resume continues {args.resume} with the budget it was started with; "
-                f"{' and '.join(given)} cannot change it (leave them out)"
-            )
-            raise ConfigError(msg)
-        nas = NeuralArchitectureSearch.resume(args.resume, progress=not args.quiet)
+        budget = _budget(args)
+        nas = NeuralArchitectureSearch.resume(args.resume, progress=not args.quiet, budget=budget)
         run_dir = args.resume
     elif not args.output:
         msg = "search needs -o/--output RUN_DIR for a new run, or --resume RUN_DIR to continue one"
@@ -220,16 +221,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def _new_search(args: argparse.Namespace) -> Any:
     from .search import NeuralArchitectureSearch
 
-    budget = {"trials": args.budget_trials, "seconds": args.budget_seconds}
-    if budget["trials"] is None and budget["seconds"] is None:
-        budget = None
     return NeuralArchitectureSearch(
         dataset=args.dataset,
         space=args.space,
         strategy=args.strategy,
         objectives=args.objectives or ["accuracy"],
         constraints=args.constraints,
-        budget=budget,
+        budget=_budget(args),
         seed=args.seed,
         epochs=args.epochs,
         device=args.device,
@@ -247,14 +245,21 @@ def _new_search(args: argparse.Namespace) -> Any:
     )
 
 
-def _fidelity(args: argparse.Namespace) -> dict[str, Any] | None:
-    if args.fidelity is None:
+def _budget(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The budget flags; ``None`` when neither is given (a new run's default, a resumed run's own)."""
+    if args.budget_trials is None and args.budget_seconds is None:
+        return None
+    return {"trials": args.budget_trials, "seconds": args.budget_seconds}
+
+
+def _fidelity(args: argparse.Namespace) -> str | dict[str, Any]:
+    if args.fidelity in ("auto", "none"):
         if args.min_epochs is not None or args.eta is not None:
             from .errors import ConfigError
 
             msg = "--min-epochs and --eta tune multi-fidelity search; add --fidelity successive-halving (or hyperband)"
             raise ConfigError(msg)
-        return None
+        return args.fidelity
     options = {"min_epochs": args.min_epochs, "eta": args.eta}
     return {"schedule": args.fidelity, **{k: v for k, v in options.items() if v is not None}}
 

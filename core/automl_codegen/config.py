@@ -77,6 +77,17 @@ class BudgetSettings:
             raise ConfigError(msg)
         return cls(trials=budget.get("trials"), seconds=budget.get("seconds"))
 
+    def after(self, done: int, elapsed: float) -> BudgetSettings:
+        """This budget counted from a run that has ``done`` trials and ``elapsed`` seconds.
+
+        Extending a run (``search(trials=N)`` again, ``resume(budget=...)``) asks for N
+        *more* trials or S more seconds; the journal keeps the totals.
+        """
+        return BudgetSettings(
+            trials=None if self.trials is None else done + self.trials,
+            seconds=None if self.seconds is None else elapsed + self.seconds,
+        )
+
     def exhausted(self, done: int, elapsed: float) -> bool:
         return (self.trials is not None and done >= self.trials) or (
             self.seconds is not None and elapsed >= self.seconds

@@ -50,7 +50,9 @@ class _Running:
 class SearchEngine:
     """One search run: ``SearchEngine(run, journal, executor).run()`` returns its result."""
 
-    def __init__(self, run: RunInfo, journal: RunJournal, executor: Any, *, progress: bool = True) -> None:
+    def __init__(
+        self, run: RunInfo, journal: RunJournal, executor: Any, *, progress: bool = True, notes: Sequence[str] = ()
+    ) -> None:
         config = run.config
         self.run_info, self.journal, self.executor = run, journal, executor
         self.strategy = run.strategy
@@ -65,6 +67,7 @@ class SearchEngine:
         self._earlier_s = 0.0
         self._started = time.perf_counter()
         self._show_progress = progress
+        self.notes = tuple(notes)  # defaults the facade chose, shown before the first trial
 
     # -- the run -------------------------------------------------------------------------
 
@@ -89,7 +92,14 @@ class SearchEngine:
         self.hook.on_search_start(run=self.run_info)
         try:
             with self.progress:
+                for note in self.notes:
+                    self.progress.log(note)
                 self.progress.catch_up(self.trials, self.best, self._earlier_s)
+                if self.run_info.resumed and self.budget.exhausted(len(self.trials), self._earlier_s):
+                    self.progress.log(
+                        "the run's budget is spent; to search more, pass search(trials=N, seconds=S), "
+                        "resume(run_dir, budget=...) or --resume with --budget-trials / --budget-seconds"
+                    )
                 self.one_shot = bool(attribute("strategy", self.strategy, "one_shot"))
                 if self.one_shot and not self.strategy.supernet_trained:
                     self._train_supernet()
@@ -169,16 +179,20 @@ class SearchEngine:
     def _training_budget(self, job: Job | None) -> TrainingBudget:
         """The trial's training budget: the run's, at the epochs its rung asks for.
 
-        A trial that starts runs to its end: cutting its training short to fit the time
-        budget would record an unfairly bad network, and :meth:`_fits` starts none that
-        should not end in time. Before any trial has finished there is no estimate to
-        go by, so under a seconds budget such a trial trains for at most half the time
-        left (at whole epochs), and one slow first network cannot spend the whole budget.
+        Under a seconds budget, training is also capped by the time left, less what the
+        trial needs after training (testing, profiling: learnt from the trials so far),
+        so the search ends on time whatever a network costs. :meth:`_fits` starts no
+        trial predicted to need more, so the cap only cuts a trial that runs slower
+        than predicted. Before any trial has finished there is no prediction: such a
+        trial trains for at most half the time left, and one slow first network cannot
+        spend the whole budget.
         """
         budget = self.training if job is None else attrs.evolve(self.training, epochs=job.epochs)
-        if self.budget.seconds is None or self.durations.predict(budget.epochs or 1) is not None:
+        if self.budget.seconds is None:
             return budget
-        cap = max(0.5 * (self.budget.seconds - self.elapsed()), 0.0)
+        left = self.budget.seconds - self.elapsed()
+        cap = 0.5 * left if self.durations.predict(budget.epochs or 1) is None else left - self.durations.overhead()
+        cap = max(cap, 0.0)
         if budget.max_seconds is None or cap < budget.max_seconds:
             budget = attrs.evolve(budget, max_seconds=cap)
         return budget

@@ -74,7 +74,7 @@ class Fidelity:
             raise ConfigError(msg)
         schedule = spec.get("schedule", "successive-halving")
         if schedule not in SCHEDULES:
-            msg = f"fidelity schedule {schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}"
+            msg = f"fidelity schedule {schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}, 'auto' or 'none'"
             raise ConfigError(msg)
         eta = spec.get("eta", 3)
         if not _is_int(eta) or eta < 2:

@@ -420,6 +420,11 @@ class RunJournal:
             self._trials_file.close()
             self._trials_file = None
 
+    def update_config(self, config: dict[str, Any]) -> None:
+        """Replace the recorded configuration (a run extended with a new budget)."""
+        with self._write("record the new budget"):
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (_dumps(config),))
+
     def save_strategy_state(self, state: dict[str, Any], told: int) -> None:
         """Save a strategy's state between trials (a one-shot strategy after each epoch)."""
         with self._write("save the strategy state"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
@@ -14,15 +14,22 @@ MIN = "min"
 MAX = "max"
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class Objective:
     """A named quantity to minimise or maximise, computed from a trial's measurements.
+
+    Written either way round::
+
+        Objective("latency_ms", "min")                       # the measurement of that name
+        Objective("acc_per_kparam", fn, direction="max", needs=["accuracy", "params"])
+        Objective("acc_per_kparam", "max", compute=fn, requires=("accuracy", "params"))
 
     Attributes:
         name: how users select it (``--objective latency_ms``).
         direction: ``"min"`` or ``"max"``.
         compute: ``metrics -> value``; by default the measurement of the same name.
-        requires: measurement names it needs, so the engine runs the right profilers.
+        requires: measurement names it needs (``needs=`` says the same), so the search
+            checks before the first trial that something measures them.
         description: one line for ``automl-codegen plugins``.
         unit: for display.
     """
@@ -30,9 +37,52 @@ class Objective:
     name: str
     direction: str = attrs.field(validator=attrs.validators.in_((MIN, MAX)))
     compute: Callable[[Mapping[str, float]], float] | None = None
-    requires: tuple[str, ...] = ()
+    requires: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     description: str = ""
     unit: str = ""
+
+    def __init__(
+        self,
+        name: str,
+        *how: str | Callable[[Mapping[str, float]], float],
+        direction: str | None = None,
+        compute: Callable[[Mapping[str, float]], float] | None = None,
+        requires: Sequence[str] | None = None,
+        needs: Sequence[str] | None = None,
+        description: str = "",
+        unit: str = "",
+    ) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            msg = f"an objective's name must be an identifier such as 'acc_per_kparam', got {name!r}"
+            raise ConfigError(msg)
+        if len(how) > 2:
+            msg = f"Objective({name!r}, ...) takes a direction and a function, got {len(how)} positional values"
+            raise ConfigError(msg)
+        for value in how:  # the direction and the function, in either order
+            if isinstance(value, str) and direction is None:
+                direction = value
+            elif callable(value) and compute is None:
+                compute = value
+            else:
+                msg = (
+                    f"Objective({name!r}, ...): {value!r} is given twice or is neither a direction "
+                    f"('min', 'max') nor a function of the metrics"
+                )
+                raise ConfigError(msg)
+        if direction not in (MIN, MAX):
+            msg = f"objective {name!r} needs direction 'min' or 'max', got {direction!r}"
+            raise ConfigError(msg)
+        if compute is not None and not callable(compute):
+            msg = f"objective {name!r}: compute must be a function of the metrics, got {compute!r}"
+            raise ConfigError(msg)
+        if requires is not None and needs is not None:
+            msg = f"objective {name!r}: give needs= or requires= (they say the same), not both"
+            raise ConfigError(msg)
+        required = needs if needs is not None else requires if requires is not None else ()
+        if isinstance(required, str) or not all(isinstance(r, str) for r in required):
+            msg = f"objective {name!r}: needs must be a list of measurement names, got {required!r}"
+            raise ConfigError(msg)
+        self.__attrs_init__(name, direction, compute, tuple(required), description, unit)
 
     def value(self, metrics: Mapping[str, float]) -> float:
         if self.compute is not None:

@@ -259,6 +259,10 @@ class Evaluator(Protocol):
         final_training: ``True`` if ``evaluate`` honours ``context.final`` (train on
             training + validation data for the whole budget, report test figures), which
             ``SearchResult.retrain`` needs. Default ``False``.
+        trains: ``True`` if ``evaluate`` trains for ``context.budget.epochs`` and stops
+            once ``context.budget.max_seconds`` have passed (within a batch or so): a
+            search under a seconds budget then schedules epochs (multi-fidelity) by
+            default and relies on the cap to end on time. Default ``False``.
         save_weights(state_dict, path) / load_weights(path): how the weights that
             ``evaluate`` returns are written to and read from the run directory; the
             core never imports a framework. Default: none (an evaluator that returns
@@ -421,6 +425,7 @@ OPTIONAL_ATTRIBUTES: dict[tuple[str, str], Any] = {
     ("evaluator", "measures"): (),
     ("evaluator", "needs_architecture"): True,
     ("evaluator", "final_training"): False,
+    ("evaluator", "trains"): False,
     ("evaluator", "save_weights"): None,
     ("evaluator", "load_weights"): None,
     ("profiler", "measures"): (),

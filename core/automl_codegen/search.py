@@ -12,6 +12,7 @@ builds the plugins, and runs :class:`~automl_codegen.engine.SearchEngine` inside
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,13 @@ __all__ = ["IN_MEMORY", "NeuralArchitectureSearch", "SearchResult"]
 #: The dataset name of data given from Python (``dataset=(x, y)`` and the like).
 IN_MEMORY = "in-memory"
 
+#: The time budget of a search given none: a few minutes on a laptop's CPU.
+DEFAULT_SECONDS = 180
+
+#: ``fidelity="auto"``: the shortest training sees at least this many images (about 150
+#: steps of 64), else a small dataset's candidates would be compared on noise.
+MIN_RUNG_SAMPLES = 10_000
+
 
 class NeuralArchitectureSearch:
     """Finds architectures for a dataset under objectives and constraints.
@@ -48,18 +56,24 @@ class NeuralArchitectureSearch:
         space: a registered search space (``chain-cnn``).
         strategy: a registered strategy (``evolution``).
         objectives: registered objective names, or :class:`~automl_codegen.Objective` values
-            defined in Python (``Objective("acc_per_kparam", "max", compute=fn,
-            requires=("accuracy", "params"))``); the first one picks ``result.best``.
+            defined in Python (``Objective("acc_per_kparam", fn, direction="max",
+            needs=["accuracy", "params"])``), or ``(function, "max")`` pairs named after the
+            function; the first one picks ``result.best``.
         constraints: hard limits such as ``"latency_ms <= 2"`` or ``"params < 50000"``.
-        budget: trials (int) or ``{"trials": N, "seconds": S}``. A trial that starts runs
-            to its end, so under ``seconds`` no trial starts that should end after the
-            budget: its duration is predicted from the trials finished so far (per epoch
-            count under multi-fidelity), and the search stops early rather than late.
+        budget: trials (int) or ``{"trials": N, "seconds": S}``; by default 180 seconds.
+            Under ``seconds`` no trial starts that should end after the budget (its
+            duration is predicted from the trials finished so far, per epoch count under
+            multi-fidelity), and training is capped by the time left, so the search ends
+            on time (exporting comes after).
         seed: makes the split, the strategy and every trial's training reproducible.
         epochs / patience / trial_seconds: the training budget of one trial.
         fidelity: multi-fidelity scheduling of the epochs: ``"successive-halving"``,
             ``"hyperband"``, or ``{"schedule": ..., "min_epochs": ..., "eta": ...}``
             (see :mod:`automl_codegen.fidelity`); ``epochs`` is then the top rung's.
+            ``"auto"`` (the default): successive halving under a seconds budget when the
+            evaluator trains and the data is large enough that a training of a few epochs
+            sees 10,000 images, so many candidates get a short training; ``"none"``:
+            every trial trains for ``epochs``.
         evaluator / executor / profilers: registered names; see ``automl-codegen plugins``.
         run_dir: where the journal, weights and best architecture go
             (default ``runs/<timestamp>``).
@@ -98,7 +112,7 @@ class NeuralArchitectureSearch:
         evaluator_options: Mapping[str, Any] | None = None,
         executor_options: Mapping[str, Any] | None = None,
         profiler_options: Mapping[str, Mapping[str, Any]] | None = None,
-        fidelity: str | Mapping[str, Any] | None = None,
+        fidelity: str | Mapping[str, Any] | None = "auto",
         callbacks: Sequence[Any] = (),
         plugin_manager: PluginManager | None = None,
     ) -> None:
@@ -111,6 +125,10 @@ class NeuralArchitectureSearch:
             constraints = [constraints]
         # Data given from Python goes to the in-memory dataset, beside the journaled options.
         data, dataset = (None, dataset) if isinstance(dataset, str) else (dataset, IN_MEMORY)
+        default_budget = budget is None
+        if default_budget:
+            budget = {"seconds": DEFAULT_SECONDS}
+        auto_fidelity = isinstance(fidelity, str) and fidelity == "auto"
         config = SearchConfig(
             task=task,
             dataset=dataset,
@@ -130,11 +148,46 @@ class NeuralArchitectureSearch:
             profilers=profilers,
             profiler_options=profiler_options,
             device=resolve_device(device),
-            fidelity=_fidelity_record(fidelity, epochs),
+            fidelity=None if auto_fidelity else _fidelity_record(fidelity, epochs),
         )
         registry = Registry(plugin_manager or get_plugin_manager())
         self._build(
             config, registry, list(objectives), run_dir=run_dir, progress=progress, callbacks=callbacks, data=data
+        )
+        self._default_budget, self._auto_fidelity = default_budget, auto_fidelity
+        self._choose_defaults()
+
+    def _choose_defaults(self) -> None:
+        """Settle what the user left to us, and say what was chosen (shown when the search starts).
+
+        ``fidelity="auto"`` is successive halving where a seconds budget meets an
+        evaluator that trains, so many candidates get a short training.
+        """
+        self.notes = []
+        if self._default_budget:
+            self.notes.append(
+                f"no budget given: searching for {DEFAULT_SECONDS} s "
+                f"(budget=N trials or {{'seconds': S}} to choose; --budget-seconds / --budget-trials)"
+            )
+        if not self._auto_fidelity:
+            return
+        config = self.settings
+        epochs = config.training.epochs
+        one_shot = attribute("strategy", self.strategy, "one_shot")
+        trains = attribute("evaluator", self.evaluator, "trains")
+        # The shortest training must still learn something: see MIN_RUNG_SAMPLES images.
+        samples = len(getattr(self.dataset, "y_train", ()))
+        min_epochs = math.ceil(MIN_RUNG_SAMPLES / samples) if samples else epochs
+        eta = 3
+        if config.budget.seconds is None or one_shot or not trains or min_epochs * eta > epochs:
+            self.settings = attrs.evolve(config, fidelity=None)
+            return
+        fidelity = Fidelity.parse({"schedule": "successive-halving", "min_epochs": min_epochs, "eta": eta}, epochs)
+        self.settings = attrs.evolve(config, fidelity=fidelity.to_dict())
+        rungs = " → ".join(str(e) for e in fidelity.rungs)
+        self.notes.append(
+            f"multi-fidelity under the time budget: candidates train {rungs} epochs, the best third of each "
+            f"rung moves up (fidelity='none' / --fidelity none trains every candidate {epochs} epochs)"
         )
 
     def _build(
@@ -153,13 +206,16 @@ class NeuralArchitectureSearch:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         self._resuming = False
+        self._budget_changed = False
+        self._default_budget = self._auto_fidelity = False
+        self.notes: list[str] = []
         self.callbacks = CallbackPlugin(callbacks) if callbacks else None
         self.objectives = [_objective(reg, spec) for spec in objective_specs]
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             msg = f"objectives are listed twice: {names}"
             raise ConfigError(msg)
-        python = [spec.name for spec in objective_specs if isinstance(spec, Objective)]
+        python = [o.name for o, spec in zip(self.objectives, objective_specs, strict=True) if not isinstance(spec, str)]
         self.constraints = [Constraint.parse(text) for text in config.constraints]
         self.evaluator = reg.get("evaluator", config.evaluator)(**config.evaluator_options)
         self.profilers = [
@@ -226,21 +282,24 @@ class NeuralArchitectureSearch:
         objectives: Sequence[Objective] = (),
         callbacks: Sequence[Any] = (),
         dataset: Any = None,
+        budget: int | Mapping[str, Any] | None = None,
         plugin_manager: PluginManager | None = None,
     ) -> NeuralArchitectureSearch:
         """The search recorded in ``run_dir``, ready to continue where it stopped.
 
         Finished trials are never repeated; trials that were running when the process
-        died run again. Objectives that the run was given from Python (not by name) are
-        not in the journal as code: pass them again as ``objectives``. Call
-        :meth:`search` on the result.
+        died run again. Without ``budget`` the run finishes the budget it was started
+        with; ``budget`` (trials, or ``{"trials": N, "seconds": S}``) extends it by N
+        more trials and/or S more seconds. Objectives that the run was given from Python
+        (not by name) are not in the journal as code: pass them again as ``objectives``;
+        so is data given from Python (``dataset``). Call :meth:`search` on the result.
         """
         with RunJournal.open(run_dir) as journal:
             config = SearchConfig.from_dict(journal.config())
-        if isinstance(objectives, str | Objective) or not all(isinstance(o, Objective) for o in objectives):
+        if isinstance(objectives, str | Objective) or any(isinstance(o, str) for o in objectives):
             msg = f"resume(objectives=...) takes the Objective values the run was given from Python, got {objectives!r}"
             raise ConfigError(msg)
-        given = {o.name: o for o in objectives}
+        given = {o.name: o for o in (_objective(None, spec) for spec in objectives)}
         specs: list[str | Objective] = []
         for record in config.objectives:
             if not record.python:
@@ -265,15 +324,37 @@ class NeuralArchitectureSearch:
             )
             raise ConfigError(msg)
         nas._resuming = True
+        if budget is not None:
+            nas._extend(BudgetSettings.parse(budget))
         return nas
 
-    def search(self) -> SearchResult:
+    def _extend(self, budget: BudgetSettings) -> None:
+        """Search ``budget`` more: after a search, counted from the trials and seconds it ran."""
+        if not self._resuming:  # nothing searched yet: it is simply the budget
+            self.settings = attrs.evolve(self.settings, budget=budget)
+            self._default_budget = False
+            self._choose_defaults()
+            return
+        with RunJournal.open(self.run_dir) as journal:
+            done, elapsed = len(journal.trials()), journal.elapsed_s
+        self.settings = attrs.evolve(self.settings, budget=budget.after(done, elapsed))
+        self._budget_changed = True
+
+    def search(self, trials: int | None = None, seconds: float | None = None) -> SearchResult:
         """Run the search until the budget is spent; returns the :class:`SearchResult`.
+
+        ``trials`` / ``seconds`` set the budget of this call: N more trials and/or S more
+        seconds, counted from where the run stands, so calling ``search(trials=10)``
+        again searches ten more in the same run directory (the journal records the new
+        total). Without them the first call runs the constructor's budget and a later
+        call finishes whatever of it is left (after Ctrl-C, say).
 
         Ctrl-C stops after cleaning up and re-raises KeyboardInterrupt; the run directory
         then holds every finished trial and :meth:`resume` continues it. Lifecycle
         plugins see the run through the ``search_run`` hook (a wrapper sees Ctrl-C too).
         """
+        if trials is not None or seconds is not None:
+            self._extend(BudgetSettings.parse({"trials": trials, "seconds": seconds}))
         run = RunInfo(
             run_dir=self.run_dir or self._default_run_dir(),
             config=self.settings,
@@ -308,9 +389,15 @@ class NeuralArchitectureSearch:
             journal.lock()
         else:
             journal = RunJournal.create(run.run_dir, run.config.to_dict())
+            # From now on the run exists: searching again continues it.
+            self.run_dir, self._resuming = run.run_dir, True
         try:
+            if self._budget_changed:
+                journal.update_config(run.config.to_dict())
+                self._budget_changed = False
             executor = self.executor_factory(**run.config.executor_options)
-            return SearchEngine(run, journal, executor, progress=self.progress).run()
+            notes, self.notes = self.notes, []  # said once, when the run starts
+            return SearchEngine(run, journal, executor, progress=self.progress, notes=notes).run()
         finally:
             journal.close()
 
@@ -323,20 +410,32 @@ def _summary(dataset: Any, *, in_memory: bool) -> dict[str, Any]:
     return summary
 
 
-def _objective(registry: Registry, spec: Any) -> Objective:
-    """A registered objective by name, or one given from Python as an :class:`Objective`."""
+def _objective(registry: Registry | None, spec: Any) -> Objective:
+    """A registered objective by name, one given from Python, or a ``(function, direction)`` pair."""
     if isinstance(spec, Objective):
         return spec
-    if isinstance(spec, str):
+    if isinstance(spec, str) and registry is not None:
         return registry.get("objective", spec)
+    if isinstance(spec, tuple) and len(spec) == 2 and any(callable(part) for part in spec):
+        function = next(part for part in spec if callable(part))
+        name = getattr(function, "__name__", "")
+        if not name.isidentifier():
+            msg = (
+                f"objective {spec!r}: a function without a usable name (a lambda, say) needs one; "
+                f"write Objective('name', fn, direction='max')"
+            )
+            raise ConfigError(msg)
+        return Objective(name, *spec)
     msg = (
-        f"objectives takes names and automl_codegen.Objective values, got {spec!r}; wrap a function as "
-        f"Objective('name', 'max', compute=fn, requires=('accuracy', 'params'))"
+        f"objectives takes names, (function, 'min' | 'max') pairs and automl_codegen.Objective values, "
+        f"got {spec!r}; wrap a function as Objective('name', fn, direction='max', needs=['accuracy', 'params'])"
     )
     raise ConfigError(msg)
 
 
 def _fidelity_record(fidelity: str | Mapping[str, Any] | None, epochs: Any) -> dict[str, Any] | None:
+    if isinstance(fidelity, str) and fidelity == "none":
+        return None
     parsed = Fidelity.parse(fidelity, epochs)
     return None if parsed is None else parsed.to_dict()
 

@@ -108,7 +108,10 @@ def test_top_rung_keeps_only_the_longest_trained():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("halving", "fidelity schedule 'halving' is unknown; choose one of successive-halving, hyperband"),
+        (
+            "halving",
+            "fidelity schedule 'halving' is unknown; choose one of successive-halving, hyperband, 'auto' or 'none'",
+        ),
         ({"eta": 1}, "fidelity eta must be an integer >= 2, got 1"),
         (
             {"min_epochs": 9},

@@ -38,3 +38,20 @@ def test_failed_trials_and_a_falling_line_do_not_mislead_it():
     # Longer trials that finished faster (noise): no negative cost per epoch, a plain rate.
     durations = TrialDuration(planned_epochs=3, trials=[finished(6.0, epochs=1), finished(4.0, epochs=3)])
     assert durations.predict(4) == pytest.approx(4 * 10.0 / 4)
+
+
+def test_a_trial_cut_by_the_time_cap_counts_the_epochs_it_trained():
+    # Planned 15 epochs, cut after 0.5 of one in 20 s: 15 epochs would take ten minutes.
+    cut = Trial(number=0, genotype=[], status="complete", duration_s=20.0, metrics={"epochs": 0.5, "time_capped": 1.0})
+    assert TrialDuration(planned_epochs=15, trials=[cut]).predict(15) == pytest.approx(600.0)
+
+
+def test_overhead_is_the_time_besides_training_of_the_last_three_trials():
+    def trial(duration, trained):
+        return Trial(number=0, genotype=[], status="complete", duration_s=duration, metrics={"train_seconds": trained})
+
+    assert TrialDuration(planned_epochs=3).overhead() == 0.0
+    durations = TrialDuration(planned_epochs=3, trials=[trial(9.0, 1.0), trial(3.0, 2.0), trial(4.0, 2.0)])
+    assert durations.overhead() == 8.0
+    durations.add(trial(5.0, 4.5))
+    assert durations.overhead() == 2.0  # the first trial's start-up costs no longer count

@@ -74,8 +74,7 @@ def test_help_is_fast_and_imports_no_framework():
         ),
         (
             ["search", "--resume", "{tmp}/r", "--budget-trials", "4"],
-            "automl-codegen: error: --resume continues {tmp}/r with the budget it was started with; "
-            "--budget-trials cannot change it (leave them out)",
+            "automl-codegen: error: run directory '{tmp}/r' does not exist",
         ),
         (
             ["search", "--device", "gpu", "-o", "{tmp}/r"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import pytest
@@ -120,8 +121,18 @@ def test_a_constraint_may_bound_a_python_objective(tmp_path):
 
 
 def test_a_function_that_is_not_an_objective_is_refused_with_the_way_out(tmp_path):
-    with pytest.raises(ConfigError, match=r"wrap a function as Objective\('name', 'max', compute=fn"):
+    with pytest.raises(ConfigError, match=r"wrap a function as Objective\('name', fn, direction='max'"):
         _search(tmp_path, objectives=[accuracy_per_kparam])
+    with pytest.raises(ConfigError, match=r"a function without a usable name \(a lambda, say\) needs one"):
+        _search(tmp_path, objectives=[(lambda m: 1.0, "max")])
+
+
+def test_a_function_with_a_direction_is_an_objective_named_after_it(tmp_path):
+    result = _search(tmp_path, objectives=[(accuracy_per_kparam, "max"), "params"]).search()
+    best = result.best
+    assert best.objectives["accuracy_per_kparam"] == max(t.objectives["accuracy_per_kparam"] for t in result.trials)
+    recorded = SearchResult.load(tmp_path / "run").config["objectives"][0]
+    assert recorded == {"name": "accuracy_per_kparam", "direction": "max", "python": True}
 
 
 def test_callbacks_see_every_event_in_order(tmp_path):
@@ -205,7 +216,7 @@ class BudgetPlugin:
 @pytest.mark.parametrize(
     ("budget", "trial_seconds"), [({"trials": 3, "seconds": 100}, None), (3, None), ({"trials": 3, "seconds": 100}, 20)]
 )
-def test_only_a_trial_without_a_duration_estimate_is_capped_by_the_time_left(tmp_path, budget, trial_seconds):
+def test_training_is_capped_by_the_time_left(tmp_path, budget, trial_seconds):
     BudgetRecorder.seen = []
     _search(
         tmp_path,
@@ -216,13 +227,76 @@ def test_only_a_trial_without_a_duration_estimate_is_capped_by_the_time_left(tmp
     ).search()
     first, *later = BudgetRecorder.seen
     if isinstance(budget, dict) and trial_seconds is None:
-        assert 45 < first <= 50  # half the time left, the first trial only
+        assert 45 < first <= 50  # no duration estimate yet: half the time left
+        assert all(90 < cap <= 100 for cap in later)  # then the time left (no overhead measured)
     else:
         assert first == trial_seconds
-    assert later == [trial_seconds, trial_seconds]
+        assert later == [trial_seconds, trial_seconds]
 
 
 def test_resume_takes_only_objective_values(tmp_path):
     _search(tmp_path, budget=1).search()
     with pytest.raises(ConfigError, match=r"^resume\(objectives=\.\.\.\) takes the Objective values"):
         NeuralArchitectureSearch.resume(tmp_path / "run", progress=False, objectives=["accuracy"])
+
+
+# -- extending a run ---------------------------------------------------------------------
+
+
+def test_search_again_searches_that_many_more_trials_in_the_same_run(tmp_path):
+    nas = _search(tmp_path, budget=2)
+    first = nas.search()
+    assert [t.number for t in first.trials] == [0, 1]
+    again = nas.search()  # the budget is spent: nothing more, no error
+    assert [t.number for t in again.trials] == [0, 1]
+    more = nas.search(trials=3)
+    assert [t.number for t in more.trials] == [0, 1, 2, 3, 4]
+    assert SearchResult.load(tmp_path / "run").config["budget"] == {"trials": 5, "seconds": None}
+
+
+def test_resume_with_a_budget_extends_the_run_and_a_later_resume_keeps_it(tmp_path):
+    _search(tmp_path, budget=2).search()
+    pm = plugin_manager_with(SizedPlugin())
+    extended = NeuralArchitectureSearch.resume(tmp_path / "run", progress=False, budget=3, plugin_manager=pm)
+    assert extended.budget.trials == 5
+    assert len(extended.search().trials) == 5
+    # The journal holds the new total: resuming without a budget has nothing left to do.
+    assert (
+        len(NeuralArchitectureSearch.resume(tmp_path / "run", progress=False, plugin_manager=pm).search().trials) == 5
+    )
+
+
+def test_seconds_given_to_search_count_from_where_the_run_stands(tmp_path):
+    nas = _search(tmp_path, budget=1)
+    nas.search()
+    nas.search(seconds=30, trials=1)
+    budget = SearchResult.load(tmp_path / "run").config["budget"]
+    elapsed = SearchResult.load(tmp_path / "run").elapsed_s
+    assert budget["trials"] == 2
+    assert 30 <= budget["seconds"] <= 30 + elapsed
+
+
+def test_the_first_search_may_set_the_budget_and_the_defaults_follow_it(tmp_path):
+    nas = _search(tmp_path, budget=None)
+    assert nas.budget.seconds == 180
+    assert nas.budget.trials is None
+    assert any("no budget given" in note for note in nas.notes)
+    result = nas.search(trials=2)
+    assert len(result.trials) == 2
+    assert result.config["budget"] == {"trials": 2, "seconds": None}
+
+
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        ({"trials": 0}, "budget['trials'] must be a positive int, got 0"),
+        ({"seconds": -5}, "budget['seconds'] must be a positive float, got -5"),
+        ({"seconds": math.nan}, "budget['seconds'] must be a positive float, got nan"),
+    ],
+)
+def test_an_extension_that_cannot_be_honoured_is_an_error(tmp_path, budget, message):
+    nas = _search(tmp_path, budget=1)
+    nas.search()
+    with pytest.raises(ConfigError) as info:
+        nas.search(**budget)
+    assert str(info.value) == message

@@ -215,10 +215,34 @@ def test_every_sampled_genotype_lowers_to_a_valid_architecture(input_shape, num_
         assert arch.shapes["classifier"] == (num_classes,)
         assert arch.name == "ChainCNN"
         # With padding k // 2 a layer maps n to ceil(n / stride); 8×8 bottoms out at 1×1.
-        size = input_shape[1]
+        # 32×32 inputs get a stride-2 stem.
+        size = input_shape[1] if input_shape[1] < 28 else input_shape[1] // 2
+        assert arch.shapes["stem"][1:] == (size, size)
         for number, stage in enumerate(genotype["stages"], start=1):
             size = -(-size // stage["stride"])
             assert arch.shapes[f"stage{number}_0"] == (stage["width"], size, size)
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "options", "stem_size"),
+    [
+        ((1, 8, 8), {}, 8),
+        ((1, 27, 27), {}, 27),
+        ((1, 28, 28), {}, 14),
+        ((1, 28, 40), {}, 14),
+        ((3, 32, 32), {"stem_stride": 1}, 32),
+        ((1, 8, 8), {"stem_stride": 2}, 4),
+    ],
+)
+def test_stem_downsamples_large_inputs_unless_told(input_shape, options, stem_size):
+    space = ChainCNNSpace(input_shape, 10, **options)
+    arch = space.to_architecture(space.default_genotype())
+    assert arch.shapes["stem"][1] == stem_size
+
+
+def test_stem_stride_is_checked():
+    with pytest.raises(ConfigError, match=r"^chain-cnn option 'stem_stride' must be 1, 2 or None, got 3$"):
+        ChainCNNSpace((1, 8, 8), 10, stem_stride=3)
 
 
 def test_default_genotype(space):

@@ -264,6 +264,26 @@ def test_a_dataloader_trains_exactly_like_tensors_on_the_device(data, workers):
         assert torch.equal(value, weights[1][key]), key
 
 
+def test_a_time_cap_stops_training_within_an_epoch(data, monkeypatch):
+    """The cap holds even when one epoch is longer than the cap: the epoch ends mid-way."""
+    clock = itertools.count(0.0, 1.0)  # every reading one second later
+    monkeypatch.setattr(_training.time, "perf_counter", lambda: next(clock))
+    with start(data, epochs=3, batch_size=8) as run:
+        batches = len(range(0, run.train_size, 8))
+        metrics = run.fit(data, TrainingBudget(epochs=3, max_seconds=4.5, patience=None))
+    assert metrics["time_capped"] == 1.0
+    assert 0 < metrics["epochs"] < 1  # a fraction of the first epoch
+    assert metrics["epochs"] == pytest.approx(run.epoch_fraction)
+    assert batches > 4
+
+
+def test_training_within_its_cap_is_not_marked(data):
+    with start(data, epochs=2) as run:
+        metrics = run.fit(data, TrainingBudget(epochs=2, max_seconds=600, patience=None))
+    assert metrics["epochs"] == 2.0
+    assert "time_capped" not in metrics
+
+
 def test_channels_last_on_cpu_trains_like_the_default_layout(data):
     default, nhwc = start(data, 1), start(data, 1, channels_last=True)
     assert nhwc.train_epoch(0) == pytest.approx(default.train_epoch(0), rel=1e-4)

@@ -154,6 +154,10 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path, uninterrup
     out = cli("search", "--resume", str(run_dir), "--quiet")
     assert out.returncode == 0, out.stderr
     assert history(run_dir) == uninterrupted
+    # A finished run searches more when given a budget: two more trials.
+    out = cli("search", "--resume", str(run_dir), "--budget-trials", "2", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert len(history(run_dir)) == 11
 
 
 def test_a_second_process_on_the_same_run_gets_a_clear_error(tmp_path):

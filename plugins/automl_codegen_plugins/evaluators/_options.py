@@ -89,7 +89,9 @@ class TrainingOptions(PluginOptions):
         data: ``"device"`` (the splits as tensors on the device), ``"loader"`` (batches
             from a DataLoader with ``workers`` processes) or ``"auto"``.
         workers: DataLoader worker processes (``data="loader"``); None is min(4, CPUs).
-        threads: torch threads for training; None leaves torch's setting.
+        threads: torch threads for training; None: torch's setting on CUDA, and on the
+            CPU torch's setting less the cores other processes keep busy (measured before
+            each trial: spinning threads on busy cores train many times slower).
     """
 
     unknown_message = "{owner} has no option(s) {unknown}; allowed: {sorted_names}"
@@ -153,7 +155,7 @@ class TrainingOptions(PluginOptions):
     threads: int | None = attrs.field(
         default=None,
         validator=_whole(1, optional=True),
-        metadata={"help": "torch threads for training; None: torch's setting"},
+        metadata={"help": "torch threads for training; None: torch's, less the cores other processes keep busy"},
     )
 
     def __attrs_post_init__(self) -> None:

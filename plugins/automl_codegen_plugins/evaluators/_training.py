@@ -27,6 +27,7 @@ from automl_codegen.protocols import attribute
 
 from ..torch_model import build_model
 from ._augment import crop_flip, draw, padding_for
+from ._cores import FreeCores
 from ._options import TrainingOptions
 from ._schedule import learning_rate
 
@@ -123,9 +124,13 @@ def resolve(options: TrainingOptions, data: Dataset, device: str, epochs: int, *
         compile=options.compile,
         data=placement,
         workers=workers if placement == "loader" else None,
-        threads=options.threads,
+        threads=options.threads or (_FREE_CORES.threads(torch.get_num_threads()) if not cuda else None),
         final=final,
     )
+
+
+#: Trainings in this process share one reader: each measures since the one before.
+_FREE_CORES = FreeCores()
 
 
 def _memory(device: str) -> int:
@@ -303,6 +308,7 @@ class TrainingRun:
         else:
             self.source = _DeviceBatches(x, y, s.device)
         self.lrs: list[float] = []
+        self.epoch_fraction = 1.0
 
     def __enter__(self) -> TrainingRun:
         return self
@@ -321,8 +327,12 @@ class TrainingRun:
             epoch, epochs=s.epochs, peak=s.lr, minimum=s.lr_min, schedule=s.schedule, warmup=s.warmup_epochs
         )
 
-    def train_epoch(self, epoch: int) -> float:
+    def train_epoch(self, epoch: int, stop_at: float | None = None) -> float:
         """Train one epoch (0-based ``epoch`` sets the learning rate); the mean training loss.
+
+        ``stop_at`` is a ``time.perf_counter()`` value: the epoch ends after the batch
+        during which it passes (one batch at least), so a time cap holds even when one
+        epoch takes longer than the whole cap (a big network at full resolution).
 
         Raises:
             TrainingDivergedError: the loss was NaN or infinite in this epoch.
@@ -342,12 +352,17 @@ class TrainingRun:
         batches = [order[start : start + size] for start in starts]
         losses: list[torch.Tensor] = []
         for start, (xb, yb) in zip(starts, self.source.epoch(batches), strict=True):
+            if stop_at is not None and losses and time.perf_counter() > stop_at:
+                batches = batches[: len(losses)]
+                break
             if s.augment:
                 end = start + len(yb)
                 xb = crop_flip(xb, shifts[start:end], flips[start:end], s.augment_padding)
             if s.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             losses.append(self._step(xb, yb))
+        # How much of the epoch ran: less than 1 when ``stop_at`` ended it early.
+        self.epoch_fraction = len(losses) / len(starts) if starts else 1.0
         if not losses:
             return float("nan")
         sizes = torch.tensor([len(b) for b in batches], dtype=torch.float32, device=losses[0].device)
@@ -419,28 +434,36 @@ class TrainingRun:
         if s.data == "device" and not s.final:
             val = (val[0].to(s.device), val[1].to(s.device))  # evaluated every epoch: sent once
         started = time.perf_counter()
-        best_acc, best_state, best_epoch, epochs_run, loss = -1.0, None, 0, 0, float("nan")
+        stop_at = None if budget.max_seconds is None else started + budget.max_seconds
+        best_acc, best_state, best_epoch, epochs_run, loss = -1.0, None, 0, 0.0, float("nan")
+        capped = False
         for epoch in range(s.epochs):
-            loss = self.train_epoch(epoch)
-            epochs_run = epoch + 1
+            loss = self.train_epoch(epoch, stop_at)
+            epochs_run = epoch + self.epoch_fraction
             if not s.final:
                 val_acc = accuracy(self.model, *val, device=s.device, channels_last=s.channels_last)
                 if val_acc > best_acc:
-                    best_acc, best_epoch = val_acc, epochs_run
+                    best_acc, best_epoch = val_acc, epoch + 1
                     best_state = copy.deepcopy(self.model.state_dict())
-                if budget.patience is not None and epochs_run - best_epoch >= budget.patience:
+                if budget.patience is not None and epoch + 1 - best_epoch >= budget.patience:
                     break
-            if budget.max_seconds is not None and time.perf_counter() - started > budget.max_seconds:
+            if stop_at is not None and time.perf_counter() > stop_at:
+                capped = epoch + 1 < s.epochs
                 break
         if best_state is not None:
             self.model.load_state_dict(best_state)
-        return {
+        metrics = {
             "train_loss": loss,
             "epochs": float(epochs_run),
             "best_epoch": float(epochs_run if s.final else best_epoch),
             "train_seconds": time.perf_counter() - started,
             "training": s.as_dict(),
         }
+        if capped:
+            # Cut by the time cap (fractional ``epochs``): the search's time budget learns
+            # the real speed from it, and reports can tell it from early stopping.
+            metrics["time_capped"] = 1.0
+        return metrics
 
 
 class Trainer:

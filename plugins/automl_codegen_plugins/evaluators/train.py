@@ -23,13 +23,15 @@ class TrainEvaluator:
 
     ``final_training``: the evaluator can retrain a chosen architecture on training +
     validation data (``EvaluationContext.final``), which :meth:`SearchResult.retrain`
-    needs.
+    needs. ``trains``: it honours the budget's epochs and time cap, so a search under a
+    seconds budget schedules epochs (multi-fidelity) by default.
     """
 
     Options = TrainingOptions
 
     measures = ("accuracy", "test_accuracy", "train_loss", "epochs", "best_epoch", "train_seconds")
     final_training = True
+    trains = True
 
     def __init__(self, **options) -> None:
         self.training_options = self.Options.from_options(**options)

@@ -1,6 +1,7 @@
 """``chain-cnn``: a macro search space of stacked convolutional stages for image classification.
 
-The network is a stem (3×3 conv → BN → ReLU), then ``num_stages`` stages, then global
+The network is a stem (3×3 conv → BN → ReLU; stride 2 for inputs of 28×28 and larger,
+where full-resolution stages would cost most of a search's time), then ``num_stages`` stages, then global
 average pooling, optional dropout and a linear classifier. Every stage picks its layer
 type (plain conv, depthwise-separable conv or MobileNetV2 inverted residual), kernel
 size, width, depth, stride, whether to add identity shortcuts, and the expansion ratio
@@ -35,6 +36,8 @@ from automl_codegen.options import OptionError, PluginOptions, check, finite_num
 __all__ = ["ChainCNNOptions", "ChainCNNSpace"]
 
 OPS = ("conv", "dsconv", "mbconv")
+#: Inputs at least this many pixels on both sides get a stride-2 stem by default.
+DOWNSAMPLE_FROM = 28
 STRIDES = (1, 2)
 SKIPS = (False, True)
 #: The decisions of one stage, in the order of :meth:`ChainCNNSpace.choices`.
@@ -97,6 +100,11 @@ class ChainCNNOptions(PluginOptions):
         default=16,
         validator=positive_int(expected="a positive integer"),
         metadata={"help": "output channels of the stem convolution"},
+    )
+    stem_stride: int | None = attrs.field(
+        default=None,
+        validator=check(lambda v: _is_int(v) and v in (1, 2), "1, 2 or None", optional=True),
+        metadata={"help": "stride of the stem: 1, 2, or None for 2 on inputs of 28×28 and larger"},
     )
     dropout: float = attrs.field(
         default=0.0,
@@ -169,6 +177,9 @@ class ChainCNNSpace(SearchSpace):
             but always part of the encoding so it has a fixed length). A ratio of 1 keeps
             the 1×1 expansion conv, which MobileNetV2 would drop.
         stem_width: output channels of the stem convolution.
+        stem_stride: 1 or 2; by default 2 when both sides of the input are at least
+            :data:`DOWNSAMPLE_FROM` (28) pixels: a first trial at full MNIST
+            resolution costs four times as much, for little accuracy.
         dropout: dropout probability before the classifier; 0 leaves it out.
 
     Raises:
@@ -192,6 +203,8 @@ class ChainCNNSpace(SearchSpace):
         self.depths = o.depths
         self.expand_ratios = o.expand_ratios
         self.stem_width = int(o.stem_width)
+        downsample = min(self.input_shape[1:]) >= DOWNSAMPLE_FROM
+        self.stem_stride = int(o.stem_stride) if o.stem_stride is not None else (2 if downsample else 1)
         self.dropout = float(o.dropout)
         self._options = {
             "op": OPS,
@@ -341,7 +354,7 @@ class ChainCNNSpace(SearchSpace):
             False,
             c_in=self.input_shape[0],
             c_out=self.stem_width,
-            stride=1,
+            stride=self.stem_stride,
         )
         nodes = [stem]
         layers = self._layers(genotype)
