@@ -15,6 +15,7 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from automl_codegen import ConfigError, Evaluation, NeuralArchitectureSearch, hookimpl
@@ -28,7 +29,7 @@ class SleepyEvaluator:
     Records where and when each trial ran, in ``metrics``, so tests can see the overlap.
     """
 
-    measures = ("accuracy", "pid", "started", "ended")
+    measures = ("accuracy", "pid", "started", "ended", "dataset_seen")
 
     def __init__(self, slow: int = -1, delay: float = 0.6, die: int = -1, base: float = 0.05) -> None:
         self.slow, self.delay, self.die, self.base = slow, delay, die, base
@@ -39,7 +40,15 @@ class SleepyEvaluator:
             os._exit(3)  # a worker killed mid-trial, as by a segfault in native code
         time.sleep(self.delay if context.trial_number == self.slow else self.base)
         score = (architecture.num_params % 97) / 97
-        return Evaluation(metrics={"accuracy": score, "pid": os.getpid(), "started": started, "ended": time.time()})
+        # Whether this process has had this very dataset object before (kept, so no other
+        # object can take its address).
+        seen = any(data is context.dataset for data in _DATASETS)
+        _DATASETS.append(context.dataset)
+        metrics = {"accuracy": score, "pid": os.getpid(), "started": started, "ended": time.time()}
+        return Evaluation(metrics={**metrics, "dataset_seen": float(seen)})
+
+
+_DATASETS: list = []
 
 
 class Threads(ThreadPoolExecutor):
@@ -239,6 +248,19 @@ def test_process_executor_runs_trials_in_worker_processes_at_once(tmp_path):
     assert len(pids) == 2
     assert os.getpid() not in pids
     assert overlapped(result.trials)
+
+
+def test_in_memory_data_goes_to_each_worker_once(tmp_path):
+    rng = np.random.default_rng(0)
+    data = (rng.random((60, 8, 8), dtype=np.float32), np.arange(60) % 3)
+    result = search(
+        tmp_path / "run", dataset=data, dataset_options={}, executor="process", executor_options={"workers": 2}
+    ).search()
+    trials = result.trials
+    assert all(t.ok for t in trials), [t.error for t in trials]
+    for pid in {t.metrics["pid"] for t in trials}:
+        seen = [t.metrics["dataset_seen"] for t in trials if t.metrics["pid"] == pid]
+        assert seen == [0.0] + [1.0] * (len(seen) - 1)  # the first trial brought it, the rest reuse it
 
 
 def test_a_worker_that_dies_mid_trial_fails_that_trial_and_the_search_goes_on(tmp_path):
