@@ -253,6 +253,9 @@ class SearchResult:
             "space": self.config.get("space"),
             "trial": trial.number,
             "genotype": trial.genotype,
+            # Data given from Python: its layout and shape as given, which the user's own
+            # inputs will have (the generated model takes channels-first).
+            "data": data.get("description") if "fingerprint" in data else None,
         }
 
     def __repr__(self) -> str:

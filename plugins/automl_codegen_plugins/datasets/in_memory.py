@@ -88,8 +88,7 @@ def _split(x: np.ndarray, y: np.ndarray, seed: int, o: InMemoryOptions, layout: 
         seed=seed,
         val_fraction=float(o.val_fraction),
         test_fraction=float(o.test_fraction),
-        description=f"arrays given from Python: {len(y)} {layout} inputs of shape {list(x.shape[1:])}, "
-        f"{num_classes} classes",
+        description=f"arrays given from Python: {len(y)} {_shapes(layout, x)}, {num_classes} classes",
     )
 
 
@@ -126,8 +125,13 @@ def _from_splits(data: Mapping[str, Any], seed: int, o: InMemoryOptions) -> Data
         y_test=parts["test"][1],
         num_classes=num_classes,
         normalization={"description": f"(x - {mean:.6f}) / {std:.6f}", "mean": mean, "std": std},
-        description=f"splits given from Python: {layout} inputs of shape {list(x.shape[1:])}, {num_classes} classes",
+        description=f"splits given from Python: {_shapes(layout, x)}, {num_classes} classes",
     )
+
+
+def _shapes(layout: str, x: np.ndarray) -> str:
+    """The layout the inputs were given in, and the (C, H, W) the network takes them as."""
+    return f"{layout} inputs, taken as (C, H, W) = {tuple(int(d) for d in x.shape[1:])}"
 
 
 def _pair(key: str, value: Any) -> tuple[Any, Any]:
