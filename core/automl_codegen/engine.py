@@ -23,7 +23,7 @@ import attrs
 from ._progress import SearchProgress
 from .errors import AutoMLCodeGenError, ConfigError, PluginError, RunDirectoryError
 from .evaluation import EvaluationContext, TrainingBudget
-from .fidelity import Fidelity, FidelityScheduler, Job
+from .fidelity import BUDGET_EPOCHS, Fidelity, FidelityScheduler, Job
 from .journal import RunJournal
 from .protocols import attribute
 from .result import SearchResult
@@ -45,6 +45,7 @@ class _Running:
     genotype: Any
     submitted: float
     job: Job | None
+    epochs: int
 
 
 class SearchEngine:
@@ -86,6 +87,8 @@ class SearchEngine:
         self.scheduler = None if self.fidelity is None else FidelityScheduler(self.fidelity, primary, self.trials)
         self.durations = TrialDuration(self.training.epochs or 1, self.trials)
         self.slots = self._slots()
+        # Only an evaluator that trains takes less time for fewer epochs.
+        self.trains = bool(attribute("evaluator", self.run_info.evaluator, "trains"))
         self.progress = SearchProgress(
             self.budget.trials, primary, enabled=self._show_progress, seconds=self.budget.seconds
         )
@@ -138,15 +141,17 @@ class SearchEngine:
             # Multi-fidelity: a finished trial may have earned a longer training.
             job = None if self.scheduler is None else self.scheduler.peek()
             epochs = (self.training.epochs or 1) if job is None else job.epochs
-            if not owed and not self._fits(epochs):
-                self.stop_reason = "time"
-                return
+            if not owed:
+                epochs = self._epochs_that_fit(epochs, shrink=job is None and self.trains)
+                if epochs is None:
+                    self.stop_reason = "time"
+                    return
             if self.scheduler is not None:
                 job = self.scheduler.next()
             genotype = self._next_genotype(job)
             if genotype is None:
                 return
-            self._submit(genotype, job)
+            self._submit(genotype, job, epochs)
 
     def _next_genotype(self, job: Job | None) -> Any:
         if job is not None and job.promote is not None:
@@ -158,13 +163,13 @@ class SearchEngine:
             return None
         return proposed[0]
 
-    def _submit(self, genotype: Any, job: Job | None) -> None:
+    def _submit(self, genotype: Any, job: Job | None, epochs: int) -> None:
         number = next(self.numbers)
         self.journal.start_trial(number, genotype)
         run = self.run_info
         context = EvaluationContext(
             dataset=run.dataset,
-            budget=self._training_budget(job),
+            budget=self._training_budget(epochs),
             seed=trial_seed(run.config.seed, number),
             profilers=run.profilers,
             device=run.config.device,
@@ -174,20 +179,20 @@ class SearchEngine:
         )
         self.hook.on_trial_start(run=run, number=number, genotype=genotype)
         future = self.executor.submit(run_trial, run.space, genotype, run.evaluator, context)
-        self.running[future] = _Running(number, genotype, time.perf_counter(), job)
+        self.running[future] = _Running(number, genotype, time.perf_counter(), job, epochs)
 
-    def _training_budget(self, job: Job | None) -> TrainingBudget:
-        """The trial's training budget: the run's, at the epochs its rung asks for.
+    def _training_budget(self, epochs: int) -> TrainingBudget:
+        """The trial's training budget: the run's, at the epochs chosen for it (its rung's).
 
         Under a seconds budget, training is also capped by the time left, less what the
         trial needs after training (testing, profiling: learnt from the trials so far),
-        so the search ends on time whatever a network costs. :meth:`_fits` starts no
-        trial predicted to need more, so the cap only cuts a trial that runs slower
+        so the search ends on time whatever a network costs. :meth:`_epochs_that_fit`
+        chose epochs predicted to fit, so the cap only cuts a trial that runs slower
         than predicted. Before any trial has finished there is no prediction: such a
         trial trains for at most half the time left, and one slow first network cannot
         spend the whole budget.
         """
-        budget = self.training if job is None else attrs.evolve(self.training, epochs=job.epochs)
+        budget = attrs.evolve(self.training, epochs=epochs)
         if self.budget.seconds is None:
             return budget
         left = self.budget.seconds - self.elapsed()
@@ -213,6 +218,8 @@ class SearchEngine:
         if running.job is not None:
             trial = attrs.evolve(trial, metrics={**trial.metrics, **self.scheduler.metrics(running.job)})
             self.scheduler.finished(trial)
+        elif running.epochs != self.training.epochs:  # fewer epochs, to fit the time budget
+            trial = attrs.evolve(trial, metrics={**trial.metrics, BUDGET_EPOCHS: float(running.epochs)})
         self.durations.add(trial)
         if outcome.state_dict is not None:
             path = self.journal.weights_path(trial.number)
@@ -241,6 +248,8 @@ class SearchEngine:
             self.trials, run.objectives, run.constraints, self.journal.path, run.config.to_dict(), run.registry
         )
         result.elapsed_s = self.elapsed()
+        if "fingerprint" in run.config.dataset_summary:
+            result.in_memory_data = run.dataset
         self.journal.save_summary(result.summary())
         if self.trials and not any(t.ok for t in self.trials):
             self.progress.log(f"[red]{result.failure_summary()}")
@@ -248,19 +257,36 @@ class SearchEngine:
 
     # -- phases and checks ---------------------------------------------------------------
 
-    def _fits(self, epochs: int) -> bool:
-        """Whether a trial of ``epochs`` epochs should end within the time budget (logs when not)."""
+    def _epochs_that_fit(self, epochs: int, *, shrink: bool) -> int | None:
+        """The epochs the next trial may train for within the time budget; None: start none.
+
+        ``epochs`` when the trial is predicted to end in time (or there is no prediction
+        yet). Otherwise, with ``shrink`` (an evaluator that trains, outside
+        multi-fidelity rungs), the most epochs that fit: a search on a slow
+        machine trains its candidates less rather than stopping. A search that has tried
+        fewer than two networks starts a second one all the same, trained for the time
+        left: one trial is not a search.
+        """
         if self.budget.seconds is None:
-            return True
+            return epochs
         predicted = self.durations.predict(epochs)
         left = self.budget.seconds - self.elapsed()
         if predicted is None or predicted <= left:
-            return True
+            return epochs
+        fitting = [e for e in range(epochs - 1, 0, -1) if self.durations.predict(e) <= left] if shrink else []
+        if fitting:
+            return fitting[0]
+        if len(self.trials) + len(self.running) < 2 and left > 0.1 * self.budget.seconds:
+            self.progress.log(
+                f"time budget: a trial of {epochs} epochs should take about {predicted:.1f} s and "
+                f"{left:.1f} s are left; a second network trains for the time left"
+            )
+            return epochs
         self.progress.log(
             f"time budget: the next trial ({epochs} epochs) should take about "
             f"{predicted:.1f} s and {left:.1f} s are left; starting no more trials"
         )
-        return False
+        return None
 
     def _slots(self) -> int:
         """How many trials to keep running: the executor's ``max_workers``."""

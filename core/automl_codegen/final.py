@@ -35,6 +35,7 @@ def retrain(
     seed: int | None = None,
     device: str | None = None,
     evaluator_options: Mapping[str, Any] | None = None,
+    dataset: Any = None,
 ) -> Trial:
     """Train ``trial`` of ``result`` for ``epochs`` epochs; see :meth:`SearchResult.retrain`."""
     _check_epochs(epochs)
@@ -45,7 +46,7 @@ def retrain(
     config = result.config
     evaluator = _final_evaluator(result, evaluator_options)
     context = EvaluationContext(
-        dataset=_unchanged_dataset(result),
+        dataset=_unchanged_dataset(result, dataset),
         budget=TrainingBudget(epochs=epochs, max_seconds=None, patience=None),
         seed=config["seed"] if seed is None else seed,
         device=device or config.get("device", "cpu"),
@@ -105,12 +106,25 @@ def _final_evaluator(result: SearchResult, options: Mapping[str, Any] | None) ->
     return evaluator
 
 
-def _unchanged_dataset(result: SearchResult) -> Any:
-    """The run's dataset, loaded again; refused if it no longer splits as the search saw it."""
+def _unchanged_dataset(result: SearchResult, data: Any = None) -> Any:
+    """The run's dataset, loaded again; refused if it no longer splits as the search saw it.
+
+    Data given from Python is ``data`` (or what the search that returned ``result`` was
+    given); its fingerprint must be the recorded one.
+    """
     config = result.config
-    loader = result.registry.get("dataset", config["dataset"])
-    dataset = loader(seed=config["seed"], **config.get("dataset_options", {}))
     recorded = config.get("dataset_summary") or {}
+    if data is None and "fingerprint" in recorded:
+        data = result.in_memory_data
+    loader = result.registry.get("dataset", config["dataset"])
+    given = {} if data is None else {"data": data}
+    dataset = loader(seed=config["seed"], **config.get("dataset_options", {}), **given)
+    if "fingerprint" in recorded and dataset.fingerprint() != recorded["fingerprint"]:
+        msg = (
+            f"run {str(result.run_dir)!r} searched other data than the dataset given now; pass the same arrays "
+            f"(their fingerprint was {recorded['fingerprint']})"
+        )
+        raise ConfigError(msg)
     now = json.loads(json.dumps(dataset.summary(), default=str))
     compared = ("input_shape", "num_classes", "train", "val", "test", "normalization")
     changed = [k for k in compared if k in recorded and recorded[k] != now.get(k)]

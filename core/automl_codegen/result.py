@@ -42,6 +42,9 @@ class SearchResult:
         self.config = dict(config)
         self._registry = registry
         self.elapsed_s: float | None = None
+        #: The Dataset of a search of data given from Python, on the result that search
+        #: returned (retraining needs it); None on a loaded result.
+        self.in_memory_data: Any = None
 
     @classmethod
     def load(cls, run_dir: str | Path, registry: Registry | None = None) -> SearchResult:
@@ -164,6 +167,7 @@ class SearchResult:
         seed: int | None = None,
         device: str | None = None,
         evaluator_options: Mapping[str, Any] | None = None,
+        dataset: Any = None,
     ) -> Trial:
         """Train ``trial``'s architecture (default: the best) from scratch as the final model.
 
@@ -187,6 +191,8 @@ class SearchResult:
             seed: seeds initialisation and data order; default the run's seed.
             device: default the run's device.
             evaluator_options: options that replace the run's evaluator options.
+            dataset: for a run of data given from Python, the same data again (not
+                needed on the result a search returned in this process).
 
         Returns:
             A Trial with the retrained metrics (``test_accuracy``, ``train_loss``,
@@ -194,7 +200,9 @@ class SearchResult:
         """
         from .final import retrain
 
-        return retrain(self, epochs, trial, seed=seed, device=device, evaluator_options=evaluator_options)
+        return retrain(
+            self, epochs, trial, seed=seed, device=device, evaluator_options=evaluator_options, dataset=dataset
+        )
 
     def _evaluator_options(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The run's recorded evaluator options, ``overrides`` replacing some."""

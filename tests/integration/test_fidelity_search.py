@@ -78,3 +78,48 @@ def test_cli_refuses_fidelity_options_without_a_schedule(capsys, tmp_path):
         "--min-epochs and --eta tune multi-fidelity search; add --fidelity successive-halving"
         in capsys.readouterr().err
     )
+
+
+def _auto(**overrides):
+    settings = {**CONFIG, "patience": 4, "epochs": 15, **overrides}
+    return NeuralArchitectureSearch(**settings, run_dir="unused")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        # 6,000 training images: the lowest rung is 2 epochs (10,000 images or more); rungs 2, 6, 15.
+        ({"dataset_options": {"num_samples": 10_000, "num_classes": 3}, "budget": {"seconds": 60}}, 2),
+        # A trial budget: every trial trains fully.
+        ({"dataset_options": {"num_samples": 10_000, "num_classes": 3}, "budget": 10}, None),
+        # Too little data for short trainings to say anything.
+        ({"budget": {"seconds": 60}}, None),
+        # Asked for none.
+        (
+            {
+                "dataset_options": {"num_samples": 10_000, "num_classes": 3},
+                "budget": {"seconds": 60},
+                "fidelity": "none",
+            },
+            None,
+        ),
+    ],
+)
+def test_auto_fidelity_is_successive_halving_under_a_seconds_budget_on_enough_data(overrides, expected):
+    nas = _auto(**overrides)
+    fidelity = nas.settings.fidelity
+    assert (fidelity and fidelity["min_epochs"]) == expected
+    if expected is not None:
+        assert fidelity["schedule"] == "successive-halving"
+        assert len(nas.dataset.y_train) == 6000
+        assert any("candidates train 2 → 6 → 15 epochs" in note for note in nas.notes)
+
+
+def test_cli_fidelity_none_and_auto(tmp_path):
+    from automl_codegen.cli import _new_search, build_parser
+
+    base = ["search", "--dataset", "synthetic", "--dataset-option", "num_samples=10000", "--budget-seconds", "60"]
+    for flag, expected in ((["--fidelity", "none"], None), ([], "successive-halving")):
+        args = build_parser().parse_args([*base, *flag, "-o", str(tmp_path / "r")])
+        fidelity = _new_search(args).settings.fidelity
+        assert (fidelity and fidelity["schedule"]) == expected

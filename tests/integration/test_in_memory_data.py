@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from automl_codegen import Callback, ConfigError, Evaluation, NeuralArchitectureSearch, Objective, hookimpl
+from automl_codegen import (
+    Callback,
+    ConfigError,
+    Evaluation,
+    NeuralArchitectureSearch,
+    Objective,
+    SearchResult,
+    hookimpl,
+)
 from automl_codegen.testing import plugin_manager_with
 
 torch = pytest.importorskip("torch")
@@ -141,3 +149,19 @@ def test_bad_data_gets_one_line_that_never_prints_the_contents(tmp_path, data, m
     assert text.startswith(message), text
     assert "\n" not in text
     assert len(text) < 300
+
+
+def test_retraining_a_run_of_in_memory_data(tmp_path):
+    data = digits()
+    result = search(tmp_path, data, objectives=["accuracy"], profilers=[]).search(trials=2)
+    final = result.retrain(2)  # the search's own result still holds the data
+    assert final.metrics["epochs"] == 2.0
+    loaded = SearchResult.load(tmp_path / "run")
+    with pytest.raises(
+        ConfigError, match=r"holds data given from Python, and none was given; .* retrain\(\.\.\., dataset"
+    ):
+        loaded.retrain(2)
+    again = loaded.retrain(2, dataset=data)
+    assert again.metrics["test_accuracy"] == final.metrics["test_accuracy"]  # same data, seed and schedule
+    with pytest.raises(ConfigError, match="searched other data than the dataset given now"):
+        loaded.retrain(2, dataset=(data[0] + 1, data[1]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import ClassVar
 
 import pytest
@@ -300,3 +301,53 @@ def test_an_extension_that_cannot_be_honoured_is_an_error(tmp_path, budget, mess
     with pytest.raises(ConfigError) as info:
         nas.search(**budget)
     assert str(info.value) == message
+
+
+# -- epochs chosen to fit the time budget ------------------------------------------------
+
+
+class EpochSleeper:
+    """Takes ``fixed + per_epoch * epochs`` seconds, like a training; records the epochs asked."""
+
+    measures = ("accuracy",)
+    needs_architecture = False
+    trains = True
+
+    def __init__(self, fixed: float = 0.0, per_epoch: float = 0.15) -> None:
+        self.fixed, self.per_epoch = fixed, per_epoch
+
+    def evaluate(self, architecture, context):
+        time.sleep(self.fixed + self.per_epoch * context.budget.epochs)
+        return Evaluation(metrics={"accuracy": 0.5})
+
+
+class SleeperPlugin:
+    @hookimpl
+    def register_evaluators(self, register):
+        register("sleeper", EpochSleeper)
+
+
+def _timed(tmp_path, seconds, epochs, **options):
+    return _search(
+        tmp_path,
+        evaluator="sleeper",
+        evaluator_options=options,
+        budget={"seconds": seconds},
+        epochs=epochs,
+        plugin_manager=plugin_manager_with(SleeperPlugin()),
+    ).search()
+
+
+def test_a_trial_that_would_not_fit_trains_fewer_epochs(tmp_path):
+    # 1.5 s for 10 epochs, then 1 s left: about 6 epochs fit, then nothing does.
+    result = _timed(tmp_path, 2.5, 10, per_epoch=0.15)
+    planned = [t.metrics.get("budget_epochs", 10.0) for t in result.trials]
+    assert planned[0] == 10.0
+    assert len(planned) == 2
+    assert 3 <= planned[1] <= 7
+
+
+def test_a_search_tries_a_second_network_even_when_none_fits(tmp_path):
+    # 2.02 s for 2 epochs leaves 1 s: not even one epoch fits, but one trial is no search.
+    result = _timed(tmp_path, 3.0, 2, fixed=2.0, per_epoch=0.01)
+    assert len(result.trials) == 2

@@ -55,7 +55,7 @@ def load_in_memory(*, seed: int = 0, data: Any = None, **options: Any) -> Datase
     if data is None:
         msg = (
             f"dataset {NAME!r} holds data given from Python, and none was given; pass it as "
-            f"NeuralArchitectureSearch(dataset=(x, y)) (or to resume(run_dir, dataset=...))"
+            f"NeuralArchitectureSearch(dataset=(x, y)), resume(run_dir, dataset=...) or retrain(..., dataset=...)"
         )
         raise ConfigError(msg)
     if isinstance(data, Dataset):
