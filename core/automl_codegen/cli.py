@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
+    from .errors import ConfigError, Terminated
     from .search import NeuralArchitectureSearch
 
     if args.resume:
@@ -201,17 +201,23 @@ def _cmd_search(args: argparse.Namespace) -> int:
     else:
         nas = _new_search(args)
         run_dir = args.output
+    if args.export:
+        nas.registry.get("emitter", args.export)  # a misspelt emitter fails now, not after the search
     try:
         result = nas.search()
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: automl-codegen search --resume {run_dir}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        # SIGTERM (a scheduler's stop) exits 143 as the shell reports it; Ctrl-C 130.
+        how, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        print(f"\n{how}; continue with: automl-codegen search --resume {run_dir}", file=sys.stderr)
+        return code
     if not args.quiet:
         _print_summary(result)
     if result.best is None:
         print(f"automl-codegen: error: {result.failure_summary()}", file=sys.stderr)
         return 1
     if args.export:
+        if not result.best.feasible:
+            print(f"warning: exporting trial {result.best.number}, which violates the constraints", file=sys.stderr)
         written = result.export(args.export, Path(run_dir) / "export")
         if not args.quiet:
             print("exported: " + ", ".join(str(p) for p in written))
@@ -284,6 +290,9 @@ def _print_summary(result: Any) -> None:
             f"  mean {name}: first {size} trials {_fmt(summary['first_generation_mean'])}, "
             f"last {size} trials {_fmt(summary['last_generation_mean'])}"
         )
+    if result.best is not None and not result.best.feasible:
+        limits = ", ".join(str(c) for c in result.constraints)
+        print(f"  no trial met the constraints ({limits}); the best found is the one that violates them least")
     if len(result.objectives) > 1:
         print(f"  Pareto front: {len(summary['pareto_front'])} trials")
     print(f"  export with: automl-codegen export {result.run_dir} --emitter pytorch -o {result.run_dir}/export")

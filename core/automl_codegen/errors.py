@@ -28,3 +28,11 @@ class ConfigError(AutoMLCodeGenError, ValueError):
 
 class RunDirectoryError(AutoMLCodeGenError):
     """A run directory that is missing, not a run, or cannot be used."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM, as Slurm, Kubernetes and systemd send).
+
+    A KeyboardInterrupt, so a search stops exactly as on Ctrl-C: trials in flight are
+    dropped, the journal is closed, and ``--resume`` continues.
+    """

@@ -214,18 +214,32 @@ class RunJournal:
             raise RunDirectoryError(msg)
 
     def lock(self) -> None:
-        """Take the run's exclusive lock: a second process gets a clear error, not a mixed journal."""
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            msg = (
-                f"run directory {str(self.path)!r} is in use by another automl-codegen process "
-                f"(pid {holder}); wait for it to finish or stop it, then resume"
-            )
-            raise RunDirectoryError(msg) from None
+        """Take the run's exclusive lock: a second process gets a clear error, not a mixed journal.
+
+        The lock file goes away when the run closes. A process that opened it just
+        before then would hold a lock on a deleted file, so a lock counts only while
+        the path still names the file locked.
+        """
+        path = self.path / LOCK_FILE
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                msg = (
+                    f"run directory {str(self.path)!r} is in use by another automl-codegen process "
+                    f"(pid {holder}); wait for it to finish or stop it, then resume"
+                )
+                raise RunDirectoryError(msg) from None
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # removed by the holder as it closed: lock the new one
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_fd = fd
@@ -233,6 +247,8 @@ class RunJournal:
     def close(self) -> None:
         self._close_trials_file()
         if self._lock_fd is not None:
+            with contextlib.suppress(OSError):  # a read-only or vanished directory keeps it
+                os.unlink(self.path / LOCK_FILE)
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None

@@ -12,8 +12,11 @@ builds the plugins, and runs :class:`~automl_codegen.engine.SearchEngine` inside
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping, Sequence
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ import attrs
 
 from .callbacks import CallbackPlugin
 from .config import BudgetSettings, SearchConfig, TrainingSettings, objective_records, resolve_device
-from .errors import ConfigError
+from .errors import ConfigError, Terminated
 from .fidelity import Fidelity
 from .journal import RunJournal
 from .objective import Constraint, Objective
@@ -373,7 +376,8 @@ class NeuralArchitectureSearch:
         # every registered plugin costs a call per hook per trial.
         name = None if self.callbacks is None else pm.register(self.callbacks)
         try:
-            result = pm.hook.search_run.call_extra([self._run_engine], {"run": run})
+            with _sigterm_as_interrupt():
+                result = pm.hook.search_run.call_extra([self._run_engine], {"run": run})
             pm.hook.on_search_end(run=run, result=result)
         finally:
             if name is not None:
@@ -400,6 +404,28 @@ class NeuralArchitectureSearch:
             return SearchEngine(run, journal, executor, progress=self.progress, notes=notes).run()
         finally:
             journal.close()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While searching, SIGTERM stops the search like Ctrl-C (:class:`~automl_codegen.errors.Terminated`).
+
+    Only where nobody else handles SIGTERM (the default action, in the main thread): a
+    program with its own handler keeps it.
+    """
+    in_main = threading.current_thread() is threading.main_thread()
+    if not in_main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise Terminated("terminated by SIGTERM")
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _summary(dataset: Any, *, in_memory: bool) -> dict[str, Any]:

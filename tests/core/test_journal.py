@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 
 import pytest
 
 from automl_codegen import RunDirectoryError, Trial
+from automl_codegen import journal as journal_module
 from automl_codegen.journal import DATABASE, RunJournal
 from automl_codegen.testing import tiny_architecture
 
@@ -54,7 +56,30 @@ def test_second_process_gets_a_clear_error(tmp_path):
         f"run directory '{tmp_path / 'run'}' is in use by another automl-codegen process (pid "
     )
     first.close()
+    assert not (tmp_path / "run" / ".lock").exists()  # a finished run leaves no lock file
     second.lock()  # free again once the first one is done
+    second.close()
+
+
+def test_a_lock_taken_on_a_file_the_holder_removed_does_not_count(tmp_path, monkeypatch):
+    """B opens the lock file, A closes the run (removing it), B's lock is on a deleted file."""
+    first = RunJournal.create(tmp_path / "run", {})
+    lock_path = tmp_path / "run" / ".lock"
+    stale = os.open(lock_path, os.O_RDWR)  # B's open, before A removes the file
+    first.close()
+    opened = []
+    real_open = os.open
+
+    def open_stale_first(path, *args, **kwargs):
+        if not opened:  # B's first attempt uses the descriptor it already had
+            opened.append(path)
+            return stale
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(journal_module.os, "open", open_stale_first)
+    second = RunJournal.open(tmp_path / "run")
+    second.lock()
+    assert os.fstat(second._lock_fd).st_ino == os.stat(lock_path).st_ino  # the file that is there now
     second.close()
 
 

@@ -217,3 +217,18 @@ def test_generate_from_a_space_errors(tmp_path, args, message):
     out = cli("generate", *args, "-o", tmp_path / "m.py")
     assert out.returncode == 2
     assert out.stderr.startswith(f"automl-codegen: error: {message}"), out.stderr
+
+
+def test_a_misspelt_export_emitter_is_refused_before_searching(tmp_path):
+    out = cli("search", *SYNTHETIC, "--budget-trials", "1", "--export", "bogus", "-o", tmp_path / "r")
+    assert out.returncode == 2
+    assert out.stderr.startswith("automl-codegen: error: unknown emitter 'bogus'"), out.stderr
+    assert not (tmp_path / "r").exists()  # nothing was searched
+
+
+def test_when_no_trial_meets_the_constraints_the_summary_and_the_export_say_so(tmp_path):
+    args = ["search", *SYNTHETIC, "--budget-trials", "1", "--epochs", "1", "--profiler", "none"]
+    out = cli(*args, "--constraint", "epochs > 5", "--export", "pytorch", "-o", tmp_path / "r")
+    assert out.returncode == 0, out.stderr
+    assert "no trial met the constraints (epochs > 5)" in out.stdout
+    assert "warning: exporting trial 0, which violates the constraints" in out.stderr

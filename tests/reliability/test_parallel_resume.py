@@ -130,7 +130,11 @@ def test_kill_9_mid_search_leaves_no_workers_and_resumes_to_a_whole_run(tmp_path
     resume_and_check(run_dir)
 
 
-def test_ctrl_c_stops_the_workers_at_once_and_the_run_resumes(tmp_path):
+@pytest.mark.parametrize(
+    ("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")]
+)
+def test_ctrl_c_or_sigterm_stops_the_workers_at_once_and_the_run_resumes(tmp_path, sent, code, said):
+    """Ctrl-C to the search; SIGTERM to its whole process group, as a batch scheduler sends it."""
     run_dir = tmp_path / "run"
     args = [
         sys.executable, "-m", "automl_codegen.cli", "search", "--dataset", "synthetic",
@@ -144,13 +148,17 @@ def test_ctrl_c_stops_the_workers_at_once_and_the_run_resumes(tmp_path):
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
     )
     wait_for(run_dir, 2, process)
     workers = children(process.pid)
-    process.send_signal(signal.SIGINT)
+    if sent == signal.SIGTERM:
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.send_signal(sent)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert f"interrupted; continue with: automl-codegen search --resume {run_dir}" in stderr
+    assert process.returncode == code, stderr
+    assert f"{said}; continue with: automl-codegen search --resume {run_dir}" in stderr
     assert "Traceback" not in stderr
     assert wait_gone(workers, timeout=5) == set()
     assert all(status != "running" for _, status in statuses(run_dir))

@@ -130,7 +130,11 @@ def test_kill_9_mid_search_then_resume_equals_an_uninterrupted_run(tmp_path, ref
     assert numbers == list(range(9))
 
 
-def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path, uninterrupted):
+@pytest.mark.parametrize(
+    ("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")]
+)
+def test_ctrl_c_or_sigterm_stops_cleanly_and_prints_the_resume_command(tmp_path, uninterrupted, sent, code, said):
+    """Ctrl-C, or SIGTERM as Slurm, Kubernetes and systemd send it."""
     run_dir = tmp_path / "run"
     args = [
         sys.executable, "-m", "automl_codegen.cli", "search", "--dataset", "synthetic",
@@ -144,10 +148,10 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path, uninterrup
         args, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
     )
     wait_for(run_dir, 2, process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130
-    assert f"interrupted; continue with: automl-codegen search --resume {run_dir}" in stderr
+    assert process.returncode == code, stderr
+    assert f"{said}; continue with: automl-codegen search --resume {run_dir}" in stderr
     assert "Traceback" not in stderr
     with sqlite3.connect(run_dir / "journal.sqlite") as db:
         assert db.execute("SELECT count(*) FROM trials WHERE status = 'running'").fetchone()[0] == 0

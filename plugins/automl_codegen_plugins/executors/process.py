@@ -238,9 +238,11 @@ def _call(datasets: dict[int, bytes], call: bytes) -> bytes:
 
 
 def _start_worker(threads: int, parent: int) -> None:
-    # Ctrl-C reaches the whole process group; the search handles it by stopping the
-    # workers, which should not print a KeyboardInterrupt traceback each.
+    # Ctrl-C and a scheduler's SIGTERM reach the whole process group; the search handles
+    # them by stopping the workers, which should neither print a traceback each nor die
+    # first (a trial would then be recorded as failed, not re-run on resume).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for variable in _THREAD_VARIABLES:
         os.environ[variable] = str(threads)  # read when torch is imported, usually after this
     import sys
