@@ -7,6 +7,8 @@ how many trials the time cap cut short, the best test accuracy, and the export t
 (which comes after the search and is reported apart).
 
     python benchmarks/time_budget.py --budgets 30 60 120 --seeds 0 1 2
+    python benchmarks/time_budget.py --budgets 97 --seeds 0 --dataset synthetic \
+        --dataset-option num_samples=6700 --dataset-option image_size=28 --dataset-option num_classes=10
 
 Target: wall / budget <= 1.10 in every run, and more than one architecture in each.
 """
@@ -23,10 +25,15 @@ from pathlib import Path
 from automl_codegen import NeuralArchitectureSearch
 
 
-def one_run(seconds: float, seed: int, dataset: str, workdir: Path) -> dict:
+def one_run(seconds: float, seed: int, dataset: str, options: dict, workdir: Path) -> dict:
     run_dir = workdir / f"b{seconds:g}-s{seed}"
     nas = NeuralArchitectureSearch(
-        dataset=dataset, budget={"seconds": seconds}, seed=seed, run_dir=run_dir, progress=False
+        dataset=dataset,
+        dataset_options=options,
+        budget={"seconds": seconds},
+        seed=seed,
+        run_dir=run_dir,
+        progress=False,
     )
     started = time.perf_counter()
     result = nas.search()
@@ -54,15 +61,17 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=[30, 60, 120])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE", help="integer options")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
+    options = {key: int(value) for key, value in (item.split("=", 1) for item in args.dataset_option)}
     rows = []
     columns = ("budget", "seed", "wall s", "ratio", "trials", "archs", "capped", "test acc", "export s")
     print(" ".join(f"{name:>{max(len(name), 4)}}" for name in columns))
     with tempfile.TemporaryDirectory() as tmp:
         for seconds in args.budgets:
             for seed in args.seeds:
-                row = one_run(seconds, seed, args.dataset, Path(tmp))
+                row = one_run(seconds, seed, args.dataset, options, Path(tmp))
                 rows.append(row)
                 accuracy = "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
                 print(
