@@ -168,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--space-option", action="append", metavar="KEY=VALUE", default=[], help="search space option; repeatable"
     )
+    generate.add_argument(
+        "--input-shape", metavar="C,H,W", help="with --space: the input's shape, if the space needs it"
+    )
+    generate.add_argument(
+        "--num-classes", type=int, metavar="N", help="with --space: the classes, if the space needs it"
+    )
     generate.add_argument("--emitter", default="pytorch", help="code emitter (default: pytorch)")
     generate.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write ('-' for stdout)")
 
@@ -370,9 +376,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         if not args.genotype:
             msg = f"--space {args.space} needs --genotype TEXT (the genotype in the space's notation)"
             raise ConfigError(msg)
-        space = registry.get("search_space", args.space)(**_key_values(args.space_option, "--space-option"))
+        space = _space_for_generate(registry, args)
         parse = attribute("search_space", space, "parse_genotype") or json.loads
-        genotype = parse(args.genotype)
+        try:
+            genotype = parse(args.genotype)
+        except ConfigError:
+            raise  # the space's own message
+        except ValueError as exc:  # JSONDecodeError included
+            shown = args.genotype if len(args.genotype) <= 80 else args.genotype[:77] + "..."
+            msg = f"--genotype {shown!r} is not a {args.space} genotype: {str(exc)[:200]}"
+            raise ConfigError(msg) from None
         arch = space.to_architecture(genotype)
         metadata = {"space": args.space, "genotype": genotype}
     elif args.architecture:
@@ -390,14 +403,52 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _space_for_generate(registry: Any, args: argparse.Namespace) -> Any:
+    """The space ``generate`` lowers a genotype with; the sizes it needs come from flags."""
+    import inspect
+
+    from .errors import ConfigError
+
+    factory = registry.get("search_space", args.space)
+    sizes: dict[str, Any] = {}
+    if args.input_shape is not None:
+        try:
+            sizes["input_shape"] = tuple(int(d) for d in args.input_shape.split(","))
+        except ValueError:
+            msg = f"--input-shape takes C,H,W as whole numbers, e.g. 1,28,28; got {args.input_shape[:80]!r}"
+            raise ConfigError(msg) from None
+    if args.num_classes is not None:
+        sizes["num_classes"] = args.num_classes
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    needed = [
+        name
+        for name in ("input_shape", "num_classes")
+        if name not in sizes and name in parameters and parameters[name].default is inspect.Parameter.empty
+    ]
+    if needed:
+        flags = " and ".join(f"--{name.replace('_', '-')}" for name in needed)
+        msg = (
+            f"--space {args.space} needs {flags} (the network's input and output sizes), "
+            f"e.g. --input-shape 1,28,28 --num-classes 10"
+        )
+        raise ConfigError(msg)
+    return factory(**sizes, **_key_values(args.space_option, "--space-option"))
+
+
 def _read_architecture(path: Path) -> Any:
     from .architecture import Architecture
     from .errors import ArchitectureError
 
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         msg = f"cannot read {str(path)!r}: {exc.strerror}"
+        raise ArchitectureError(msg) from None
+    except UnicodeDecodeError:
+        msg = f"{str(path)!r} is not UTF-8 text; an architecture file is JSON (see best.json in a run directory)"
         raise ArchitectureError(msg) from None
     return Architecture.from_json(text)
 

@@ -232,3 +232,37 @@ def test_when_no_trial_meets_the_constraints_the_summary_and_the_export_say_so(t
     assert out.returncode == 0, out.stderr
     assert "no trial met the constraints (epochs > 5)" in out.stdout
     assert "warning: exporting trial 0, which violates the constraints" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{tmp}/latin1.json"], "'{tmp}/latin1.json' is not UTF-8 text; an architecture file is JSON"),
+        (["--space", "chain-cnn", "--genotype", "{{}}"], "--space chain-cnn needs --input-shape and --num-classes"),
+        (
+            ["--space", "chain-cnn", "--input-shape", "1,8,8", "--num-classes", "10", "--genotype", "nope"],
+            "--genotype 'nope' is not a chain-cnn genotype: Expecting value",
+        ),
+        (["--space", "nb201", "--genotype", "1" * 5000], "--genotype '111"),
+        (["--space", "chain-cnn", "--input-shape", "1,x,8", "--genotype", "{{}}"], "--input-shape takes C,H,W"),
+    ],
+)
+def test_generate_errors_are_one_line(tmp_path, args, message):
+    (tmp_path / "latin1.json").write_bytes(b'\xff\xfe{"a"')
+    out = cli("generate", *[a.format(tmp=tmp_path) for a in args], "-o", tmp_path / "m.py")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("automl-codegen: error: " + message.format(tmp=tmp_path)), out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr) < 400  # a 5,000-digit genotype is not echoed whole
+
+
+def test_generate_lowers_a_chain_cnn_genotype_given_the_sizes(tmp_path):
+    genotype = (
+        '{"stages": [{"op": "conv", "kernel": 3, "width": 8, "depth": 1, "stride": 2, "skip": false, "expand": 2}]}'
+    )
+    out = cli(
+        "generate", "--space", "chain-cnn", "--space-option", "num_stages=1", "--input-shape", "1,28,28",
+        "--num-classes", "10", "--genotype", genotype, "-o", tmp_path / "m.py",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "class ChainCNN" in (tmp_path / "m.py").read_text()

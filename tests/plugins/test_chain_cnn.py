@@ -67,7 +67,8 @@ def test_module_does_not_import_torch():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"num_stages": 0}, "chain-cnn option 'num_stages' must be a positive integer, got 0"),
+        ({"num_stages": 0}, "chain-cnn option 'num_stages' must be an integer from 1 to 64, got 0"),
+        ({"num_stages": 1_000_000}, "chain-cnn option 'num_stages' must be an integer from 1 to 64, got 1000000"),
         ({"stem_width": 1.5}, "chain-cnn option 'stem_width' must be a positive integer, got 1.5"),
         (
             {"widths": ()},

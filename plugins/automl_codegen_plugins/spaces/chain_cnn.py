@@ -36,6 +36,9 @@ from automl_codegen.options import OptionError, PluginOptions, check, finite_num
 __all__ = ["ChainCNNOptions", "ChainCNNSpace"]
 
 OPS = ("conv", "dsconv", "mbconv")
+#: More stages than any chain network needs; a larger value is a typo, refused before
+#: a million-stage genotype is sampled.
+MAX_STAGES = 64
 #: Inputs at least this many pixels on both sides get a stride-2 stem by default.
 DOWNSAMPLE_FROM = 28
 STRIDES = (1, 2)
@@ -90,7 +93,9 @@ class ChainCNNOptions(PluginOptions):
     invalid_message = "{owner} option {name!r} must be {expected}, got {value!r}"
 
     num_stages: int = attrs.field(
-        default=3, validator=positive_int(expected="a positive integer"), metadata={"help": "stages after the stem"}
+        default=3,
+        validator=check(lambda v: _is_int(v) and 1 <= v <= MAX_STAGES, f"an integer from 1 to {MAX_STAGES}"),
+        metadata={"help": f"stages after the stem, at most {MAX_STAGES}"},
     )
     widths: tuple[int, ...] = _int_set((8, 16, 24, 32, 48, 64), "output channel counts a stage may pick")
     kernel_sizes: tuple[int, ...] = _int_set((3, 5), "odd kernel sizes a stage may pick", odd=True)
