@@ -395,3 +395,19 @@ def test_plugin_registers_the_emitter_and_imports_no_torch():
     assert isinstance(registered["pytorch"], PytorchEmitter)
     assert [ep.value for ep in entry_points] == ["automl_codegen_plugins.emitters.pytorch"]
     assert result.returncode == 0, result.stderr
+
+
+def test_an_export_that_fails_while_writing_leaves_the_earlier_files_whole(tmp_path, monkeypatch):
+    arch = cells()
+    out = tmp_path / "out"
+    EMITTER.export(arch, out, build_model(arch).state_dict(), metadata_for(arch))
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+
+    def full_disk(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"half")  # a partial write, then the failure
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        EMITTER.export(arch, out, randomized(build_model(arch)).state_dict(), metadata_for(arch))
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # no temporary file left either

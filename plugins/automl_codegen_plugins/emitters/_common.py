@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -36,6 +38,7 @@ __all__ = [
     "format_lines",
     "graph_body",
     "load_template",
+    "write_atomically",
 ]
 
 LINE_LENGTH = 100
@@ -68,6 +71,20 @@ class Sum:
 
 
 Expr = str | Call | Sum
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` then rename to ``path``: an export killed mid-way leaves the old file or none.
+
+    The temporary name keeps the file's suffix (Keras checks ``.weights.h5``).
+    """
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def flat(expr: Expr) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from automl_codegen import Architecture
 
-from .._common import docstring_lines, load_template
+from .._common import docstring_lines, load_template, write_atomically
 from ._codegen import lower
 
 __all__ = ["PytorchEmitter"]
@@ -85,8 +85,8 @@ class PytorchEmitter:
                 msg = f"the state dict does not fit architecture {architecture.name!r}: {exc}"
                 raise ValueError(msg) from None
             paths.append(out / self.weights_name)
-            torch.save(weights, paths[1])
-        paths[0].write_text(source, encoding="utf-8", newline="\n")
+            write_atomically(paths[1], lambda tmp: torch.save(weights, tmp))
+        write_atomically(paths[0], lambda tmp: tmp.write_text(source, encoding="utf-8", newline="\n"))
         return paths
 
 

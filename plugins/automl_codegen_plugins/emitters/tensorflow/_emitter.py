@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl_codegen import Architecture, PluginError
 
-from .._common import docstring_lines, load_template
+from .._common import docstring_lines, load_template, write_atomically
 from ._codegen import lower
 
 if TYPE_CHECKING:
@@ -117,10 +117,10 @@ class TensorflowEmitter:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / self.file_name]
-        paths[0].write_text(source, encoding="utf-8", newline="\n")
         if model is not None:
             paths.append(out / self.weights_name)
-            model.save_weights(paths[1])
+            write_atomically(paths[1], model.save_weights)
+        write_atomically(paths[0], lambda tmp: tmp.write_text(source, encoding="utf-8", newline="\n"))
         return paths
 
     def _build(self, source: str) -> keras.Model:
