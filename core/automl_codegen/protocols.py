@@ -263,6 +263,10 @@ class Evaluator(Protocol):
             once ``context.budget.max_seconds`` have passed (within a batch or so): a
             search under a seconds budget then schedules epochs (multi-fidelity) by
             default and relies on the cap to end on time. Default ``False``.
+        run_options(device): the evaluator's options with what depends on the machine
+            filled in for a new run (the ``train`` evaluator: torch threads where other
+            processes keep cores busy); the run records them, so a resumed run gets the
+            same. Default: none.
         save_weights(state_dict, path) / load_weights(path): how the weights that
             ``evaluate`` returns are written to and read from the run directory; the
             core never imports a framework. Default: none (an evaluator that returns
@@ -426,6 +430,7 @@ OPTIONAL_ATTRIBUTES: dict[tuple[str, str], Any] = {
     ("evaluator", "needs_architecture"): True,
     ("evaluator", "final_training"): False,
     ("evaluator", "trains"): False,
+    ("evaluator", "run_options"): None,
     ("evaluator", "save_weights"): None,
     ("evaluator", "load_weights"): None,
     ("profiler", "measures"): (),

@@ -39,6 +39,8 @@ __all__ = ["IN_MEMORY", "NeuralArchitectureSearch", "SearchResult"]
 #: The dataset name of data given from Python (``dataset=(x, y)`` and the like).
 IN_MEMORY = "in-memory"
 
+_UNSET = object()
+
 #: The time budget of a search given none: a few minutes on a laptop's CPU.
 DEFAULT_SECONDS = 180
 
@@ -158,7 +160,22 @@ class NeuralArchitectureSearch:
             config, registry, list(objectives), run_dir=run_dir, progress=progress, callbacks=callbacks, data=data
         )
         self._default_budget, self._auto_fidelity = default_budget, auto_fidelity
+        self._settle_evaluator_options()
         self._choose_defaults()
+
+    def _settle_evaluator_options(self) -> None:
+        """A new run records the options its evaluator settles for this machine (``run_options``)."""
+        settle = attribute("evaluator", self.evaluator, "run_options")
+        if settle is None:
+            return
+        given = self.settings.evaluator_options
+        options = dict(settle(self.settings.device))
+        if options == given:
+            return
+        self.evaluator = self.registry.get("evaluator", self.settings.evaluator)(**options)
+        self.settings = attrs.evolve(self.settings, evaluator_options=options)
+        chosen = ", ".join(f"{k}={v!r}" for k, v in options.items() if given.get(k, _UNSET) != v)
+        self._settled = f"evaluator {self.settings.evaluator!r} chose {chosen} for this machine (recorded with the run)"
 
     def _choose_defaults(self) -> None:
         """Settle what the user left to us, and say what was chosen (shown when the search starts).
@@ -166,7 +183,7 @@ class NeuralArchitectureSearch:
         ``fidelity="auto"`` is successive halving where a seconds budget meets an
         evaluator that trains, so many candidates get a short training.
         """
-        self.notes = []
+        self.notes = [self._settled] if self._settled else []
         if self._default_budget:
             self.notes.append(
                 f"no budget given: searching for {DEFAULT_SECONDS} s "
@@ -211,6 +228,7 @@ class NeuralArchitectureSearch:
         self._resuming = False
         self._budget_changed = False
         self._default_budget = self._auto_fidelity = False
+        self._settled = ""
         self.notes: list[str] = []
         self.callbacks = CallbackPlugin(callbacks) if callbacks else None
         self.objectives = [_objective(reg, spec) for spec in objective_specs]

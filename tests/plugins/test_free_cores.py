@@ -63,3 +63,27 @@ def test_without_proc_stat_torchs_setting_stands(tmp_path):
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux only")
 def test_the_real_machine_gives_a_thread_count_in_range():
     assert 1 <= FreeCores().threads(2) <= 2
+
+
+def test_a_new_run_records_the_threads_it_chose_and_a_resumed_run_keeps_them(tmp_path, monkeypatch):
+    from automl_codegen import NeuralArchitectureSearch
+
+    monkeypatch.setattr(_cores.FreeCores, "threads", lambda self, most: 1)
+    monkeypatch.setattr(_cores, "available_cores", lambda: 2)
+    common = {"dataset": "synthetic", "profilers": [], "progress": False, "device": "cpu"}
+    nas = NeuralArchitectureSearch(**common, budget=1, epochs=1, run_dir=tmp_path / "run")
+    assert nas.settings.evaluator_options == {"threads": 1}
+    assert "evaluator 'train' chose threads=1 for this machine (recorded with the run)" in nas.notes
+    result = nas.search()
+    assert result.trials[0].metrics["training"]["threads"] == 1
+    # The machine is idle now, but the run keeps training as it began.
+    monkeypatch.setattr(_cores.FreeCores, "threads", lambda self, most: 2)
+    resumed = NeuralArchitectureSearch.resume(tmp_path / "run", progress=False, budget=1)
+    assert resumed.settings.evaluator_options == {"threads": 1}
+    # An idle machine, a new run: torch's own setting, nothing recorded.
+    fresh = NeuralArchitectureSearch(**common, budget=1, run_dir=tmp_path / "other")
+    assert fresh.settings.evaluator_options == {}
+    # Threads given by the user are never changed.
+    monkeypatch.setattr(_cores.FreeCores, "threads", lambda self, most: 1)
+    given = NeuralArchitectureSearch(**common, budget=1, evaluator_options={"threads": 2}, run_dir=tmp_path / "x")
+    assert given.settings.evaluator_options == {"threads": 2}

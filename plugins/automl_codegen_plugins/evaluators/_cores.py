@@ -3,9 +3,10 @@
 torch's thread pool spins while it waits for its threads. On cores that other processes
 keep busy, a two-thread training of a small network measured 10× slower than a
 one-thread one (2 cores, a test suite running beside it), while on idle cores two
-threads were 1.5× faster. So each training asks how many cores the *other* processes
-used since the last training started (Linux ``/proc/stat``, less this process's own CPU
-time) and leaves those to them.
+threads were 1.5× faster. So a new run asks how many cores the *other* processes keep
+busy (Linux ``/proc/stat``, less this process's own CPU time) and leaves those to them;
+the choice is recorded with the run, since the thread count changes the numbers a
+training computes and a resumed run must compute the same.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["FreeCores"]
+__all__ = ["FreeCores", "available_cores"]
 
 _STAT = "/proc/stat"
 _MIN_WINDOW_S = 0.2  # shorter windows measure noise
@@ -64,6 +65,10 @@ class FreeCores:
         others = self.others_busy()
         if others is None:
             return most
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        free = int(cores - others + 0.5)
+        free = int(available_cores() - others + 0.5)
         return max(1, min(most, free))
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, which containers narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

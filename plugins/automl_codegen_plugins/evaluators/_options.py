@@ -90,8 +90,9 @@ class TrainingOptions(PluginOptions):
             from a DataLoader with ``workers`` processes) or ``"auto"``.
         workers: DataLoader worker processes (``data="loader"``); None is min(4, CPUs).
         threads: torch threads for training; None: torch's setting on CUDA, and on the
-            CPU torch's setting less the cores other processes keep busy (measured before
-            each trial: spinning threads on busy cores train many times slower).
+            CPU torch's setting less the cores other processes keep busy when the run
+            starts (spinning threads on busy cores train many times slower), recorded
+            with the run so a resumed run trains exactly alike.
     """
 
     unknown_message = "{owner} has no option(s) {unknown}; allowed: {sorted_names}"
@@ -155,7 +156,7 @@ class TrainingOptions(PluginOptions):
     threads: int | None = attrs.field(
         default=None,
         validator=_whole(1, optional=True),
-        metadata={"help": "torch threads for training; None: torch's, less the cores other processes keep busy"},
+        metadata={"help": "torch threads for training; None: torch's, less cores other processes keep busy"},
     )
 
     def __attrs_post_init__(self) -> None:

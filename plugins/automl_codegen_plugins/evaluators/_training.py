@@ -27,7 +27,6 @@ from automl_codegen.protocols import attribute
 
 from ..torch_model import build_model
 from ._augment import crop_flip, draw, padding_for
-from ._cores import FreeCores
 from ._options import TrainingOptions
 from ._schedule import learning_rate
 
@@ -124,13 +123,9 @@ def resolve(options: TrainingOptions, data: Dataset, device: str, epochs: int, *
         compile=options.compile,
         data=placement,
         workers=workers if placement == "loader" else None,
-        threads=options.threads or (_FREE_CORES.threads(torch.get_num_threads()) if not cuda else None),
+        threads=options.threads,
         final=final,
     )
-
-
-#: Trainings in this process share one reader: each measures since the one before.
-_FREE_CORES = FreeCores()
 
 
 def _memory(device: str) -> int:

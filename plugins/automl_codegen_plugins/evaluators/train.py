@@ -38,6 +38,21 @@ class TrainEvaluator:
         # As given: the trainer checks them again in the worker that trains.
         self.options = options
 
+    def run_options(self, device):
+        """The options to record for a new run on this machine: on the CPU, with ``threads``
+        left to the default, torch threads less the cores other processes keep busy.
+
+        Decided once and journaled, not per trial: the thread count changes a training's
+        floating-point sums, and a resumed run must train exactly as the first session.
+        """
+        if self.training_options.threads is not None or not str(device).startswith("cpu"):
+            return self.options
+        from ._cores import FreeCores, available_cores
+
+        cores = available_cores()
+        threads = FreeCores().threads(cores)
+        return self.options if threads >= cores else {**self.options, "threads": threads}
+
     def evaluate(self, architecture, context):
         # torch is imported here, not at plugin load, so listing plugins stays fast.
         from ._training import Trainer, train_and_profile
