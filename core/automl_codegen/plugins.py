@@ -236,7 +236,8 @@ class Registry:
 
     def _unknown_message(self, kind: str, name: str) -> str:
         known = ", ".join(self.names(kind)) or "none"
-        msg = f"unknown {kind.replace('_', ' ')} {name!r}; installed: {known}"
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:76] + "...'"  # never echo 50 MB back
+        msg = f"unknown {kind.replace('_', ' ')} {shown}; installed: {known}"
         broken = [e.source.name for e in self.plugin_manager.load_errors]
         if broken:
             msg += f" (plugins that failed to load: {', '.join(broken)})"

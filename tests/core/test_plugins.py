@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from automl_codegen import Objective, PluginError, UnknownNameError, hookimpl, hookspecs
-from automl_codegen.plugins import KINDS, get_plugin_manager
+from automl_codegen.plugins import KINDS, get_plugin_manager, get_registry
 from automl_codegen.testing import plugin_manager_with, registry_with
 
 BUILTINS = {
@@ -264,3 +264,13 @@ def test_extra_plugins_already_installed_are_skipped_and_a_taken_name_is_a_clear
         PluginError, match=r"cannot add plugin .* as 'objectives': plugin 'objectives' \(automl_codegen_plugins"
     ):
         get_plugin_manager(plugins=[("objectives", Other())])
+
+
+def test_an_unknown_name_is_never_echoed_back_whole():
+    registry = get_registry()
+    with pytest.raises(UnknownNameError) as info:
+        registry.get("strategy", "x" * 50_000_000)
+    message = str(info.value)
+    assert message.startswith("unknown strategy 'xxxx")
+    assert "...'; installed: " in message
+    assert len(message) < 1000
