@@ -154,12 +154,20 @@ def check(
 
 
 def integer(
-    minimum: int, *, optional: bool = False, expected: str | None = None, message: str | None = None
+    minimum: int,
+    maximum: int | None = None,
+    *,
+    optional: bool = False,
+    expected: str | None = None,
+    message: str | None = None,
 ) -> Callable[[Any, attrs.Attribute, Any], None]:
-    """An integer >= ``minimum`` (by default worded "an integer >= N")."""
+    """An integer >= ``minimum`` and, if given, <= ``maximum`` (worded "an integer >= N" or
+    "an integer from N to M"): sizes a user controls get a maximum, checked before any work."""
+    if expected is None:
+        expected = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
     return check(
-        lambda v: is_integer(v) and v >= minimum,
-        f"an integer >= {minimum}" if expected is None else expected,
+        lambda v: is_integer(v) and v >= minimum and (maximum is None or v <= maximum),
+        expected,
         optional=optional,
         message=message,
     )

@@ -101,11 +101,14 @@ class ControllerOptions(PluginOptions):
         validator=one_of(CONTROLLERS, message=UNKNOWN_CHOICE),
         metadata=text("lstm or factorized (one independent softmax per decision)"),
     )
+    # A controller wider than 4,096 units is a typo: 10^8 ran out of memory after two minutes.
     hidden_size: int | None = attrs.field(
-        default=None, validator=integer(1, optional=True), metadata=text("LSTM width")
+        default=None, validator=integer(1, 4096, optional=True), metadata=text("LSTM width, at most 4096")
     )
     embedding_size: int | None = attrs.field(
-        default=None, validator=integer(1, optional=True), metadata=text("decision embedding width (hidden_size)")
+        default=None,
+        validator=integer(1, 4096, optional=True),
+        metadata=text("decision embedding width (hidden_size), at most 4096"),
     )
     entropy_weight: float = attrs.field(default=0.01, validator=number(0), metadata=text("entropy bonus weight"))
     baseline_decay: float = attrs.field(
