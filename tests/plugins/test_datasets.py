@@ -253,6 +253,17 @@ def test_truncated_gzip_file_and_truncated_file_inside_gzip(tmp_path):
     )
 
 
+def test_a_gzip_file_that_expands_too_far_is_refused_before_it_fills_the_memory(tmp_path, monkeypatch):
+    write_mnist(tmp_path, gz=True)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    monkeypatch.setattr(mnist, "MAX_IDX_BYTES", 10_000)
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()) + b"\0" * 20_000))
+    assert error_of(mnist.load_mnist, root=tmp_path) == (
+        f"{path} expands to more than 10,000 bytes from {path.stat().st_size:,}: not an idx file as published; "
+        f"download it again"
+    )
+
+
 def test_idx_file_longer_than_its_header_says(tmp_path):
     write_mnist(tmp_path)
     path = tmp_path / "t10k-images-idx3-ubyte"

@@ -12,7 +12,6 @@ checked against the header, so a truncated download is caught and named.
 
 from __future__ import annotations
 
-import gzip
 import os
 import zlib
 from pathlib import Path
@@ -152,6 +151,11 @@ def _read_pair(release: _Release, images_path: Path, labels_path: Path) -> tuple
     return images[:, None, :, :], labels
 
 
+#: Decompressed bytes per compressed byte an idx file may reach, and its largest size.
+MAX_GZIP_RATIO = 100
+MAX_IDX_BYTES = 4 << 30
+
+
 def read_idx(path: Path, magic: int) -> np.ndarray:
     """The uint8 array of an idx file (gzipped or not) whose header must start with ``magic``."""
     data, after = _read_bytes(path)
@@ -201,12 +205,37 @@ def _read_bytes(path: Path) -> tuple[bytes, str]:
         raise ConfigError(msg) from exc
     if raw[:2] != b"\x1f\x8b":
         return raw, ""
+    # Published idx files shrink about 5x; a file that would expand far more is refused
+    # before it fills the memory (a 2 MB file once expanded to 3.9 GB).
+    cap = min(max(MAX_GZIP_RATIO * len(raw), 64 << 20), MAX_IDX_BYTES)
     try:
-        return gzip.decompress(raw), " after decompression"
+        data = _gunzip(raw, cap)
     except (OSError, EOFError, zlib.error) as exc:
         plain = path.name.removesuffix(".gz")
         msg = f"{path} is not a readable gzip file ({exc}); download it again, or put the uncompressed {plain} there"
         raise ConfigError(msg) from exc
+    if data is None:
+        msg = (
+            f"{path} expands to more than {cap:,} bytes from {len(raw):,}: not an idx file as published; "
+            f"download it again"
+        )
+        raise ConfigError(msg)
+    return data, " after decompression"
+
+
+def _gunzip(raw: bytes, cap: int) -> bytes | None:
+    """``raw`` decompressed (every gzip member), or None once it passes ``cap`` bytes."""
+    out, rest = bytearray(), raw
+    while rest:
+        stream = zlib.decompressobj(wbits=31)
+        out += stream.decompress(rest, cap + 1 - len(out))
+        if len(out) > cap:
+            return None
+        if not stream.eof:
+            msg = "Compressed file ended before the end-of-stream marker was reached"
+            raise EOFError(msg)
+        rest = stream.unused_data
+    return bytes(out)
 
 
 def _dims(shape: tuple[int, ...]) -> str:
