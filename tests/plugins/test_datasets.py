@@ -693,11 +693,29 @@ def test_bad_image_folder_options(tmp_path):
         "channels must be 1 (grey-scale) or 3 (RGB), got 2"
     )
     assert error_of(image_folder.load_image_folder, root=tmp_path, image_size=0) == (
-        "image_size must be a positive number of pixels or [height, width], got 0"
+        "image_size must be pixels square or [height, width], from 1 to 4096, got 0"
     )
     assert error_of(image_folder.load_image_folder, root=tmp_path, image_size=[4]) == (
-        "image_size must be a positive number of pixels or [height, width], got [4]"
+        "image_size must be pixels square or [height, width], from 1 to 4096, got [4]"
     )
+    assert error_of(image_folder.load_image_folder, root=tmp_path, image_size=[60000, 60000]) == (
+        "image_size must be pixels square or [height, width], from 1 to 4096, got [60000, 60000]"
+    )
+
+
+def test_a_huge_source_image_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    Image = pytest.importorskip("PIL.Image")  # noqa: N806
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        Image.new("L", (40, 30)).save(tmp_path / label / "big.png")
+    monkeypatch.setattr(image_folder, "MAX_SOURCE_PIXELS", 1000)
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self))
+    path = tmp_path / "a" / "big.png"
+    assert error_of(image_folder.load_image_folder, root=tmp_path) == (
+        f"image-folder: {path} is 30x40 pixels, more than 1,000; downscale it first (a network sees at most 4096 a side)"
+    )
+    assert decoded == []
     assert error_of(image_folder.load_image_folder, root=tmp_path, val_fraction=0.5, test_fraction=0.4) == (
         "val_fraction + test_fraction = 0.9 leaves too little training data; keep their sum below 0.9"
     )

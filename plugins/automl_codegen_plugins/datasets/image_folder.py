@@ -47,9 +47,16 @@ EXPECTED = (
 )
 
 
+#: Limits checked before any pixel is decoded: a network's input side, a source image's
+#: pixels (a 144-megapixel PNG was decoded whole before), and the decoded dataset's bytes.
+MAX_SIDE = 4096
+MAX_SOURCE_PIXELS = 50_000_000
+MAX_DATASET_BYTES = 8 << 30
+
+
 def _is_image_size(value: Any) -> bool:
     pair = [value, value] if is_integer(value) else value
-    return isinstance(pair, list | tuple) and len(pair) == 2 and all(is_integer(v) and v >= 1 for v in pair)
+    return isinstance(pair, list | tuple) and len(pair) == 2 and all(is_integer(v) and 1 <= v <= MAX_SIDE for v in pair)
 
 
 def _size_pair(value: Any) -> Any:
@@ -65,7 +72,7 @@ class ImageFolderOptions(DatasetOptions):
     image_size: int | tuple[int, int] | None = attrs.field(
         default=None,
         converter=_size_pair,
-        validator=check(_is_image_size, "a positive number of pixels or [height, width]", optional=True),
+        validator=check(_is_image_size, f"pixels square or [height, width], from 1 to {MAX_SIDE}", optional=True),
         metadata={"help": "resize every image to N pixels square or to [height, width]; None: keep the size"},
     )
     channels: int | None = attrs.field(
@@ -205,10 +212,18 @@ def _decode(files: list[Path], size: tuple[int, int] | None, channels: int | Non
     all_grey = True
     for i, path in enumerate(files):
         try:
-            with Image.open(path) as image:
+            with Image.open(path) as image:  # reads the header only
+                if image.width * image.height > MAX_SOURCE_PIXELS:
+                    msg = (
+                        f"{NAME}: {path} is {image.height}x{image.width} pixels, more than "
+                        f"{MAX_SOURCE_PIXELS:,}; downscale it first (a network sees at most {MAX_SIDE} a side)"
+                    )
+                    raise ConfigError(msg)
                 image.load()  # decode now, so a truncated file fails here and is named
                 all_grey = all_grey and (image.mode in ("1", "L", "LA", "I", "F") or image.mode.startswith("I;16"))
                 converted = image.convert(mode)
+        except ConfigError:
+            raise
         except UnidentifiedImageError:
             msg = f"{NAME}: cannot read {path}: Pillow does not recognise it as an image; replace or remove the file"
             raise ConfigError(msg) from None
@@ -218,6 +233,14 @@ def _decode(files: list[Path], size: tuple[int, int] | None, channels: int | Non
         height, width = converted.height, converted.width
         if out is None:
             target = size or (height, width)
+            nbytes = len(files) * target[0] * target[1] * len(mode)
+            if nbytes > MAX_DATASET_BYTES or max(target) > MAX_SIDE:
+                msg = (
+                    f"{NAME}: {len(files)} images of {target[0]}x{target[1]} would take {nbytes / 2**30:.1f} GiB "
+                    f"(at most {MAX_DATASET_BYTES >> 30} GiB, {MAX_SIDE} pixels a side); pass a smaller "
+                    f"image_size (--dataset-option image_size=64)"
+                )
+                raise ConfigError(msg)
             out = np.empty((len(files), *target, len(mode)), dtype=np.uint8)
         elif size is None and (height, width) != out.shape[1:3]:
             msg = (
