@@ -543,11 +543,22 @@ def main(argv: list[str] | None = None) -> int:
     except AutoMLCodeGenError as exc:
         print(f"automl-codegen: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path given, or inside a run directory: missing, a directory, read-only, full
+        print(f"automl-codegen: error: {_os_error(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nautoml-codegen: interrupted", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = formatwarning
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError in one line: what, on which path, and what to check."""
+    paths = " -> ".join(repr(str(p)) for p in (exc.filename, exc.filename2) if p is not None)
+    what = exc.strerror or type(exc).__name__
+    where = f": {paths}" if paths else ""
+    return f"{what}{where} (check that the path is the file or directory expected, writable, with room on its disk)"
 
 
 if __name__ == "__main__":

@@ -218,16 +218,29 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchConfig:
-        """Read back what :meth:`to_dict` wrote (older runs' missing entries take the defaults)."""
-        known = {f.name for f in attrs.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["objectives"] = tuple(
-            ObjectiveRecord(o["name"], o["direction"], bool(o.get("python", False))) for o in data.get("objectives", ())
-        )
-        budget = {k: v for k, v in (data.get("budget") or {}).items() if v is not None}
-        values["budget"] = BudgetSettings.parse(budget or None)
-        values["training"] = TrainingSettings(**(data.get("training") or {}))
-        return cls(**values)
+        """Read back what :meth:`to_dict` wrote (older runs' missing entries take the defaults).
+
+        Raises:
+            ConfigError: the record is damaged (edited by hand, bits flipped), named.
+        """
+        try:
+            known = {f.name for f in attrs.fields(cls)}
+            values = {k: v for k, v in data.items() if k in known}
+            values["objectives"] = tuple(
+                ObjectiveRecord(o["name"], o["direction"], bool(o.get("python", False)))
+                for o in data.get("objectives", ())
+            )
+            budget = {k: v for k, v in (data.get("budget") or {}).items() if v is not None}
+            # The default of runs from before budgets were recorded, not today's default.
+            values["budget"] = BudgetSettings.parse(budget) if budget else BudgetSettings(trials=DEFAULT_TRIALS)
+            values["training"] = TrainingSettings(**(data.get("training") or {}))
+            return cls(**values)
+        except ConfigError as exc:
+            msg = f"the recorded configuration is damaged: {exc}"
+            raise ConfigError(msg) from None
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:
+            msg = f"the recorded configuration is damaged ({type(exc).__name__}: {str(exc)[:200]})"
+            raise ConfigError(msg) from None
 
     # -- read access in the journal's terms, for plugins written against the dict ---------
 

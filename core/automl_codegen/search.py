@@ -25,7 +25,7 @@ import attrs
 
 from .callbacks import CallbackPlugin
 from .config import BudgetSettings, SearchConfig, TrainingSettings, objective_records, resolve_device
-from .errors import ConfigError, Terminated
+from .errors import ConfigError, RunDirectoryError, Terminated
 from .fidelity import Fidelity
 from .journal import RunJournal
 from .objective import Constraint, Objective
@@ -316,7 +316,11 @@ class NeuralArchitectureSearch:
         so is data given from Python (``dataset``). Call :meth:`search` on the result.
         """
         with RunJournal.open(run_dir) as journal:
-            config = SearchConfig.from_dict(journal.config())
+            try:
+                config = SearchConfig.from_dict(journal.config())
+            except ConfigError as exc:
+                msg = f"run {str(run_dir)!r} cannot be resumed: {exc}; restore its journal.sqlite or start a new run"
+                raise RunDirectoryError(msg) from None
         if isinstance(objectives, str | Objective) or any(isinstance(o, str) for o in objectives):
             msg = f"resume(objectives=...) takes the Objective values the run was given from Python, got {objectives!r}"
             raise ConfigError(msg)

@@ -266,3 +266,43 @@ def test_generate_lowers_a_chain_cnn_genotype_given_the_sizes(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "class ChainCNN" in (tmp_path / "m.py").read_text()
+
+
+def test_a_damaged_run_directory_gets_one_line_not_a_traceback(tmp_path):
+    import sqlite3
+
+    run = tmp_path / "r"
+    cli(
+        "search",
+        *SYNTHETIC,
+        "--budget-trials",
+        "1",
+        "--epochs",
+        "1",
+        "--profiler",
+        "none",
+        "--quiet",
+        "-o",
+        run,
+        check=True,
+    )
+    damages = {
+        "trials.jsonl": "automl-codegen: error: Is a directory: ",
+        ".lock": f"automl-codegen: error: Is a directory: '{run}/.lock'",
+    }
+    for name, message in damages.items():
+        (run / name).unlink(missing_ok=True)
+        (run / name).mkdir()
+        out = cli("search", "--resume", run, "--budget-trials", "1", "--quiet")
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith(message), out.stderr
+        assert "Traceback" not in out.stderr
+        (run / name).rmdir()
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        config = json.loads(db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+        db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps({**config, "training": 5}),))
+    out = cli("search", "--resume", run, "--budget-trials", "1", "--quiet")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(
+        f"automl-codegen: error: run '{run}' cannot be resumed: the recorded configuration is damaged (TypeError: "
+    ), out.stderr
