@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import itertools
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -113,13 +115,19 @@ class SearchEngine:
                     self._collect()
             self.best_file.flush()
         except KeyboardInterrupt:
-            self.journal.discard_running()
-            with contextlib.suppress(OSError):  # the interrupt matters more than the derived file
-                self.best_file.flush()
-            self.progress.log(f"interrupted: {len(self.trials)} finished trials are safe in {self.journal.path}")
+            # A second Ctrl-C (or SIGTERM) while cleaning up would cut the cleanup short
+            # and end in a traceback: the first one is being honoured already.
+            with _interrupts_ignored():
+                self.journal.discard_running()
+                with contextlib.suppress(OSError):  # the interrupt matters more than the derived file
+                    self.best_file.flush()
+                self.progress.log(f"interrupted: {len(self.trials)} finished trials are safe in {self.journal.path}")
+                self._shut_down_executor()
             raise
-        finally:
+        except BaseException:  # a fault: stop the workers, then let it be reported
             self._shut_down_executor()
+            raise
+        self._shut_down_executor()
         return self._result()
 
     def elapsed(self) -> float:
@@ -393,6 +401,20 @@ class SearchEngine:
             f"`automl-codegen search --resume {self.run_info.run_dir}`"
         )
         return PluginError(msg)
+
+
+@contextlib.contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored for the block (main thread only; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _free_numbers(finished: Sequence[Trial]) -> Iterator[int]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 import time
+from concurrent.futures import Future
 from typing import ClassVar
 
 import pytest
@@ -351,3 +354,42 @@ def test_a_search_tries_a_second_network_even_when_none_fits(tmp_path):
     # 2.02 s for 2 epochs leaves 1 s: not even one epoch fits, but one trial is no search.
     result = _timed(tmp_path, 3.0, 2, fixed=2.0, per_epoch=0.01)
     assert len(result.trials) == 2
+
+
+class SecondCtrlC:
+    """Runs trials inline; its shutdown is hit by a second Ctrl-C, as a user pressing twice."""
+
+    max_workers = 1
+    finished = False
+
+    def __init__(self, **options) -> None:
+        SecondCtrlC.finished = False
+
+    def submit(self, fn, *args, **kwargs):
+        future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the signal is handled by now
+        SecondCtrlC.finished = True
+
+
+class SecondCtrlCPlugin:
+    @hookimpl
+    def register_executors(self, register):
+        register("second-ctrl-c", SecondCtrlC)
+
+
+def test_a_second_ctrl_c_during_cleanup_does_not_cut_it_short(tmp_path):
+    nas = _search(
+        tmp_path,
+        executor="second-ctrl-c",
+        callbacks=[Recorder(stop_at=1)],
+        plugin_manager=plugin_manager_with(SizedPlugin(), SecondCtrlCPlugin()),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        nas.search()
+    assert SecondCtrlC.finished  # the cleanup ran to its end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and Ctrl-C works again

@@ -372,7 +372,9 @@ def test_train_command_writes_a_model_that_reproduces_its_test_accuracy(finished
     record = json.loads(records[0].read_text())
     result = SearchResult.load(finished_run)
     assert record["trial"] == result.best.number
-    assert (record["epochs"], record["seed"], record["evaluator_options"]) == (4, 3, {"optimizer": "sgd"})
+    # The run may have settled torch threads for a busy machine when it started.
+    options = {k: v for k, v in record["evaluator_options"].items() if k != "threads"}
+    assert (record["epochs"], record["seed"], options) == (4, 3, {"optimizer": "sgd"})
     training = record["metrics"]["training"]
     assert (training["final"], training["epochs"], training["optimizer"]) == (True, 4, "sgd")
     assert record["metrics"]["epochs"] == 4  # no early stopping in final training
