@@ -383,13 +383,18 @@ class SecondCtrlCPlugin:
 
 
 def test_a_second_ctrl_c_during_cleanup_does_not_cut_it_short(tmp_path):
+    # As in a terminal, whatever the test runner inherited (a background job ignores SIGINT).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     nas = _search(
         tmp_path,
         executor="second-ctrl-c",
         callbacks=[Recorder(stop_at=1)],
         plugin_manager=plugin_manager_with(SizedPlugin(), SecondCtrlCPlugin()),
     )
-    with pytest.raises(KeyboardInterrupt):
-        nas.search()
-    assert SecondCtrlC.finished  # the cleanup ran to its end
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and Ctrl-C works again
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            nas.search()
+        assert SecondCtrlC.finished  # the cleanup ran to its end
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and Ctrl-C works again
+    finally:
+        signal.signal(signal.SIGINT, previous)
