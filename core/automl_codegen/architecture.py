@@ -17,6 +17,7 @@ import hashlib
 import json
 import keyword
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any
@@ -65,6 +66,11 @@ RESERVED_NAMES = (
     CODE_NAMES | FRAMEWORK_ATTRIBUTES | frozenset({"x", "out", "model", "state", "build_model", "input_", "cls"})
 )
 MAX_NODES = 4096
+#: Most blocks calling blocks calling blocks ... (a chain this deep is not a network anyone writes).
+MAX_BLOCK_DEPTH = 64
+#: Most primitive ops once every block call is inlined: a block called twice by a block
+#: called twice ... doubles per level, and 40 levels in a 9 KB file would be 10**12 modules.
+MAX_EXPANDED_OPS = 1 << 16
 
 
 def _check_identifier(kind: str, value: object, reserved: frozenset[str] = RESERVED_NAMES) -> None:
@@ -350,7 +356,7 @@ class Architecture:
                     )
                     raise ArchitectureError(msg)
         self._check_block_calls()
-        out = infer_shapes(self)[self.output]
+        out = self.shapes[self.output]
         if out != (self.num_classes,):
             msg = (
                 f"output {self.output!r} has shape {out}, but the network must return "
@@ -388,7 +394,13 @@ class Architecture:
         if unused:
             msg = f"blocks {unused} are defined but never called; remove them"
             raise ArchitectureError(msg)
-        self.block_order  # noqa: B018 - raises on recursive blocks
+        expanded = self.expanded_size
+        if expanded > MAX_EXPANDED_OPS:
+            msg = (
+                f"the network expands to {expanded} primitive ops once its block calls are "
+                f"inlined, more than the limit of {MAX_EXPANDED_OPS}; call fewer blocks from blocks"
+            )
+            raise ArchitectureError(msg)
 
     @cached_property
     def block_map(self) -> dict[str, Block]:
@@ -397,7 +409,7 @@ class Architecture:
     @cached_property
     def block_order(self) -> tuple[Block, ...]:
         """Blocks in dependency order: a block comes after every block it calls."""
-        blocks, order, state = self.block_map, [], {}
+        blocks, order, state, depth = self.block_map, [], {}, {}
 
         def visit(name: str, chain: tuple[str, ...]) -> None:
             if state.get(name) == "done":
@@ -405,9 +417,16 @@ class Architecture:
             if name in chain:
                 msg = f"blocks call each other recursively: {' -> '.join([*chain, name])}"
                 raise ArchitectureError(msg)
-            for node in blocks[name].nodes:
-                if node.op == BLOCK_OP:
-                    visit(node.block, (*chain, name))
+            if len(chain) >= MAX_BLOCK_DEPTH:  # stops the recursion; the depth check below words it
+                msg = f"block {chain[0]!r} nests blocks more than {MAX_BLOCK_DEPTH} deep, the limit"
+                raise ArchitectureError(msg)
+            callees = dict.fromkeys(node.block for node in blocks[name].nodes if node.op == BLOCK_OP)
+            for callee in callees:
+                visit(callee, (*chain, name))
+            depth[name] = 1 + max((depth[callee] for callee in callees), default=0)
+            if depth[name] > MAX_BLOCK_DEPTH:
+                msg = f"block {name!r} nests blocks {depth[name]} deep, more than the limit of {MAX_BLOCK_DEPTH}"
+                raise ArchitectureError(msg)
             state[name] = "done"
             order.append(blocks[name])
 
@@ -415,17 +434,44 @@ class Architecture:
             visit(block.name, ())
         return tuple(order)
 
+    @cached_property
+    def _block_op_counts(self) -> dict[str, Counter[str]]:
+        """Primitive ops of each block once inlined, counted in one pass over the blocks."""
+        counts: dict[str, Counter[str]] = {}
+        for block in self.block_order:  # callees first
+            counts[block.name] = self._inlined_counts(block.nodes, counts)
+        return counts
+
+    @staticmethod
+    def _inlined_counts(nodes: tuple[Node, ...], blocks: Mapping[str, Counter[str]]) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for node in nodes:
+            if node.op == BLOCK_OP:
+                counts.update(blocks[node.block])
+            else:
+                counts[node.op] += 1
+        return counts
+
     # -- derived facts -------------------------------------------------------------------
+
+    @cached_property
+    def expanded_size(self) -> int:
+        """Primitive ops once every block call is inlined (what a framework instantiates)."""
+        return sum(self.op_counts().values())
+
+    @cached_property
+    def _analysis(self) -> tuple[dict[str, Shape], int]:
+        return _analyse(self)
 
     @cached_property
     def shapes(self) -> dict[str, Shape]:
         """Per-sample output shape of every top-level node."""
-        return infer_shapes(self)
+        return self._analysis[0]
 
     @cached_property
     def num_params(self) -> int:
         """Trainable parameter count, computed from the IR alone."""
-        return _count_params(self)
+        return self._analysis[1]
 
     def fingerprint(self) -> str:
         """A short, stable hash of the canonical JSON (identical for equal architectures)."""
@@ -434,17 +480,7 @@ class Architecture:
 
     def op_counts(self) -> dict[str, int]:
         """How often each op occurs once blocks are expanded (for reports and tests)."""
-        counts: dict[str, int] = {}
-
-        def walk(nodes: tuple[Node, ...]) -> None:
-            for node in nodes:
-                if node.op == BLOCK_OP:
-                    walk(self.block_map[node.block].nodes)
-                else:
-                    counts[node.op] = counts.get(node.op, 0) + 1
-
-        walk(self.nodes)
-        return dict(sorted(counts.items()))
+        return dict(sorted(self._inlined_counts(self.nodes, self._block_op_counts).items()))
 
     # -- serialisation -------------------------------------------------------------------
 
@@ -485,39 +521,35 @@ def _walk_graph(
     inputs: Mapping[str, Shape],
     params: Mapping[str, int],
     where: str,
-    on_node: Any = None,
-    memo: dict[Any, Shape] | None = None,
-) -> dict[str, Shape]:
-    """Shapes of ``nodes`` given their graph's input shapes, calling ``on_node`` per primitive op.
+    memo: dict[Any, tuple[Shape, int]],
+) -> tuple[dict[str, Shape], int]:
+    """Shapes of ``nodes`` given their graph's input shapes, and the parameters they hold.
 
-    ``memo`` (shape inference only, no ``on_node``) remembers the output shape of each block
-    call by (block, input shapes, parameters): cell networks call the same block with the
-    same shapes many times, and lowering a NAS-Bench-201 network got about 3x faster.
+    ``memo`` remembers each block call's output shape and parameter count by (block, input
+    shapes, parameters): cell networks call the same block with the same shapes many times,
+    and a block that calls another twice, nested, would otherwise cost time exponential in
+    the nesting.
     """
     shapes = dict(inputs)
+    total = 0
     for index, node in enumerate(nodes):
         in_shapes = [shapes[ref] for ref in node.inputs]
         values = _resolve(node, params)
         if node.op == BLOCK_OP:
-            key = None
-            if memo is not None:
-                key = (node.block, tuple(in_shapes), tuple(sorted(values.items())))
-                if key in memo:
-                    shapes[node.name] = memo[key]
-                    continue
-            block = arch.block_map[node.block]
-            inner = _walk_graph(
-                arch,
-                block.nodes,
-                dict(zip(block.inputs, in_shapes, strict=True)),
-                values,
-                f"{where}nodes[{index}] {node.name!r} -> block {block.name!r} ",
-                on_node,
-                memo,
-            )
-            shapes[node.name] = inner[block.output]
-            if key is not None:
-                memo[key] = shapes[node.name]
+            key = (node.block, tuple(in_shapes), tuple(sorted(values.items())))
+            if key not in memo:
+                block = arch.block_map[node.block]
+                inner, count = _walk_graph(
+                    arch,
+                    block.nodes,
+                    dict(zip(block.inputs, in_shapes, strict=True)),
+                    values,
+                    f"{where}nodes[{index}] {node.name!r} -> block {block.name!r} ",
+                    memo,
+                )
+                memo[key] = (inner[block.output], count)
+            shapes[node.name], count = memo[key]
+            total += count
             continue
         spec = OPS[node.op]
         for attr in spec.attrs:
@@ -532,24 +564,16 @@ def _walk_graph(
             shapes[node.name] = spec.infer(in_shapes, values)
         except ArchitectureError as exc:
             raise ArchitectureError(f"{where}nodes[{index}] {node.name!r}: {exc}") from None
-        if on_node is not None:
-            on_node(node, in_shapes, values)
-    return shapes
+        total += spec.count_params(in_shapes, values)
+    return shapes, total
+
+
+def _analyse(arch: Architecture) -> tuple[dict[str, Shape], int]:
+    shapes, params = _walk_graph(arch, arch.nodes, {Architecture.INPUT: arch.input_shape}, {}, "", {})
+    del shapes[Architecture.INPUT]
+    return shapes, params
 
 
 def infer_shapes(arch: Architecture) -> dict[str, Shape]:
     """Per-sample shapes of the top-level nodes; raises ArchitectureError naming the node."""
-    shapes = _walk_graph(arch, arch.nodes, {Architecture.INPUT: arch.input_shape}, {}, "", memo={})
-    del shapes[Architecture.INPUT]
-    return shapes
-
-
-def _count_params(arch: Architecture) -> int:
-    total = 0
-
-    def add(node: Node, in_shapes: list[Shape], values: Mapping[str, Any]) -> None:
-        nonlocal total
-        total += OPS[node.op].count_params(in_shapes, values)
-
-    _walk_graph(arch, arch.nodes, {Architecture.INPUT: arch.input_shape}, {}, "", add)
-    return total
+    return _analyse(arch)[0]

@@ -204,6 +204,53 @@ def test_recursive_blocks_are_refused():
     )
 
 
+def doubling_blocks(depth: int, *, conv: bool = False) -> list[Block]:
+    """Block i calls block i-1 twice in a row: 2**depth primitive ops once inlined."""
+    first = Node("r", "conv2d", ("x",), {"in_channels": 1, "out_channels": 1, "kernel_size": 3, "padding": 1})
+    blocks = [Block("B0", ("x",), (), (first if conv else Node("r", "relu", ("x",)),), "r")]
+    for i in range(1, depth):
+        calls = (Node("a", "block", ("x",), block=f"B{i - 1}"), Node("b", "block", ("a",), block=f"B{i - 1}"))
+        blocks.append(Block(f"B{i}", ("x",), (), calls, "b"))
+    return blocks
+
+
+def doubling_network(depth: int, *, conv: bool = False) -> Architecture:
+    blocks = doubling_blocks(depth, conv=conv)
+    nodes = (Node("top", "block", ("input_",), block=blocks[-1].name), *head("top", 1))
+    return Architecture((1, 8, 8), 10, nodes, "classifier", blocks)
+
+
+def test_nested_block_calls_are_analysed_in_linear_time():
+    # 2**15 convolutions once inlined (16 levels): counted through one memoised walk per distinct call.
+    arch = doubling_network(16, conv=True)
+    assert arch.expanded_size == (1 << 15) + 2
+    assert arch.num_params == (1 << 15) * 9 + 10 * 1 + 10  # bias-free 3x3 convolutions, then the head
+    assert arch.op_counts() == {"conv2d": 1 << 15, "global_avg_pool": 1, "linear": 1}
+
+
+def test_networks_that_inline_to_too_many_ops_are_refused_before_any_work():
+    # 40 levels in a few KB would be 10**12 modules: refused from the block table alone.
+    assert error_of(lambda: doubling_network(40)) == (
+        "the network expands to 549755813890 primitive ops once its block calls are inlined, "
+        "more than the limit of 65536; call fewer blocks from blocks"
+    )
+
+
+@pytest.mark.parametrize("declared", ["callees first", "callers first"])
+def test_blocks_nested_too_deep_are_refused(declared):
+    # A chain of 70 blocks, each calling the next once: linear in size, but too deep.
+    blocks = [Block("B0", ("x",), (), (Node("r", "relu", ("x",)),), "r")]
+    blocks += [Block(f"B{i}", ("x",), (), (Node("a", "block", ("x",), block=f"B{i - 1}"),), "a") for i in range(1, 70)]
+    if declared == "callers first":
+        blocks.reverse()
+    nodes = (Node("top", "block", ("input_",), block="B69"), *head("top", 1))
+    message = error_of(lambda: Architecture((1, 8, 8), 10, nodes, "classifier", blocks))
+    assert message in (
+        "block 'B64' nests blocks 65 deep, more than the limit of 64",
+        "block 'B69' nests blocks more than 64 deep, the limit",
+    )
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
