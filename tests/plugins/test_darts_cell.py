@@ -82,8 +82,9 @@ def test_defaults_are_the_papers_evaluation_network(space):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"init_channels": 0}, "darts-cell option 'init_channels' must be a positive integer, got 0"),
-        ({"layers": "8"}, "darts-cell option 'layers' must be a positive integer, got '8'"),
+        ({"init_channels": 0}, "darts-cell option 'init_channels' must be an integer from 1 to 4096, got 0"),
+        ({"layers": "8"}, "darts-cell option 'layers' must be an integer from 1 to 256, got '8'"),
+        ({"layers": 100_000}, "darts-cell option 'layers' must be an integer from 1 to 256, got 100000"),
         ({"allow_none": 1}, "darts-cell option 'allow_none' must be true or false, got 1"),
         (
             {"auxiliary": True},

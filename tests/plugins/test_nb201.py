@@ -66,8 +66,9 @@ def test_defaults_are_the_benchmark_setting():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"channels": 0}, "nb201 option 'channels' must be a positive integer, got 0"),
-        ({"cells_per_stage": 2.0}, "nb201 option 'cells_per_stage' must be a positive integer, got 2.0"),
+        ({"channels": 0}, "nb201 option 'channels' must be an integer from 1 to 4096, got 0"),
+        ({"cells_per_stage": 2.0}, "nb201 option 'cells_per_stage' must be an integer from 1 to 256, got 2.0"),
+        ({"cells_per_stage": 10**6}, "nb201 option 'cells_per_stage' must be an integer from 1 to 256, got 1000000"),
         ({"num_classes": True}, "nb201 option 'num_classes' must be a positive integer, got True"),
         ({"input_shape": (32, 32)}, "nb201 needs input_shape (C, H, W) of positive integers, got (32, 32)"),
         (

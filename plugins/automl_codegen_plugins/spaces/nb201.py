@@ -45,8 +45,7 @@ from typing import Any
 import attrs
 
 from automl_codegen import Architecture, Block, Choice, ConfigError, Node, SearchSpace, hookimpl
-from automl_codegen.options import PluginOptions, file_path, structure_options
-from automl_codegen.options import positive_int as positive_int_option
+from automl_codegen.options import PluginOptions, file_path, integer, structure_options
 
 from ._cells import (
     SupernetCell,
@@ -169,15 +168,16 @@ class NB201Options(PluginOptions):
 
     invalid_message = "{owner} option {name!r} must be {expected}, got {value!r}"
 
+    # Maxima far above the benchmark's, checked before any work (the last stage has 4C).
     channels: int = attrs.field(
         default=16,
-        validator=positive_int_option(expected="a positive integer"),
-        metadata={"help": "C, the width of the first stage (the benchmark's 16)"},
+        validator=integer(1, 4096),
+        metadata={"help": "C, the width of the first stage (the benchmark's 16), at most 4096"},
     )
     cells_per_stage: int = attrs.field(
         default=5,
-        validator=positive_int_option(expected="a positive integer"),
-        metadata={"help": "N, cells per stage (the benchmark's 5)"},
+        validator=integer(1, 256),
+        metadata={"help": "N, cells per stage (the benchmark's 5), at most 256"},
     )
     benchmark_table: str | Path | None = attrs.field(
         default=None,
