@@ -325,9 +325,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from .errors import RunDirectoryError
     from .search import SearchResult
 
-    report = SearchResult.load(args.run_dir).plot(args.output, html=not args.no_html)
+    result = SearchResult.load(args.run_dir)
+    try:
+        report = result.plot(args.output, html=not args.no_html)
+    except PermissionError as exc:
+        if args.output is not None:
+            raise
+        # An archived run on a read-only disk: the default place is inside the run.
+        msg = f"cannot write the report into the run directory ({exc.strerror}); write it elsewhere with -o OUT_DIR"
+        raise RunDirectoryError(msg) from None
     for path in (report.figure_path, report.html_path):
         if path is not None:
             print(path)

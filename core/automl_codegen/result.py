@@ -49,7 +49,7 @@ class SearchResult:
     @classmethod
     def load(cls, run_dir: str | Path, registry: Registry | None = None) -> SearchResult:
         """Read a run directory written by :meth:`NeuralArchitectureSearch.search`."""
-        with RunJournal.open(run_dir) as journal:
+        with RunJournal.open(run_dir, read_only=True) as journal:
             config, trials, elapsed = journal.config(), journal.trials(), journal.elapsed_s
         registry = registry or Registry(get_plugin_manager())
         # An objective given from Python is not importable here; its recorded values are
@@ -73,7 +73,7 @@ class SearchResult:
 
     def events(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
         """Events a strategy logged, e.g. ``result.events("alpha")`` for DARTS' α per epoch."""
-        with RunJournal.open(self.run_dir) as journal:
+        with RunJournal.open(self.run_dir, read_only=True) as journal:
             return journal.events(kind)
 
     @property

@@ -306,3 +306,33 @@ def test_a_damaged_run_directory_gets_one_line_not_a_traceback(tmp_path):
     assert out.stderr.startswith(
         f"automl-codegen: error: run '{run}' cannot be resumed: the recorded configuration is damaged (TypeError: "
     ), out.stderr
+
+
+@pytest.fixture
+def read_only_run(tmp_path):
+    """A finished run made unwritable even for root (chattr +i), as a read-only archive."""
+    run = tmp_path / "archived"
+    cli("search", *SYNTHETIC, "--budget-trials", "1", "--epochs", "1", "--profiler", "none", "-o", run, check=True)
+    paths = [run, *run.rglob("*")]
+    if subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here")
+    yield run
+    subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
+
+
+def test_a_read_only_run_can_be_reported_and_exported(read_only_run, tmp_path):
+    with pytest.raises(PermissionError, match="Operation not permitted"):
+        (read_only_run / "probe").write_text("")
+    out = cli("report", read_only_run, "--no-html", "-o", tmp_path / "report")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "report" / "report.png").is_file()
+    out = cli("export", read_only_run, "-o", tmp_path / "code")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "code" / "model.py").is_file()
+    # The report's default place is inside the run: the error says where else to write it.
+    out = cli("report", read_only_run)
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "automl-codegen: error: cannot write the report into the run directory (Operation not permitted); "
+        "write it elsewhere with -o OUT_DIR"
+    )
