@@ -25,7 +25,10 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -135,6 +138,8 @@ class RunJournal:
         # trials.jsonl, open for appending from the first finished trial to close(): opening
         # it per trial cost more than a table lookup of a tabular benchmark.
         self._trials_file: TextIO | None = None
+        self._wal_files: tuple[tuple[int, int], ...] | None = None  # see _check_wal_files
+        self._scratch: Path | None = None  # a read-only run's journal copied here to be read
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -171,8 +176,13 @@ class RunJournal:
         return journal
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> RunJournal:
-        """Open an existing run (read/write, unlocked); a clear error if it is not one."""
+    def open(cls, path: str | os.PathLike[str], *, read_only: bool = False) -> RunJournal:
+        """Open an existing run (unlocked); a clear error if it is not one.
+
+        ``read_only`` (reports, exports, loading a result) also reads a run archived
+        where nothing may be written: a read-only mount or directory, or a file marked
+        immutable.
+        """
         path = Path(path)
         if not path.is_dir():
             msg = f"run directory {str(path)!r} does not exist"
@@ -180,8 +190,17 @@ class RunJournal:
         if not (path / DATABASE).is_file():
             msg = f"{str(path)!r} is not a run directory (no {DATABASE}); pass the -o directory of a search"
             raise RunDirectoryError(msg)
-        journal = cls(path, cls._connect(path / DATABASE))
-        journal._check_readable()
+        if read_only:
+            connection, scratch = cls._connect_read_only(path / DATABASE)
+        else:
+            connection, scratch = cls._connect(path / DATABASE), None
+        journal = cls(path, connection)
+        journal._scratch = scratch
+        try:
+            journal._check_readable()
+        except RunDirectoryError:
+            journal.close()
+            raise
         return journal
 
     @staticmethod
@@ -196,6 +215,29 @@ class RunJournal:
             msg = f"{database} is not a usable journal ({exc}); it may be corrupt or not a run's database"
             raise RunDirectoryError(msg) from None
         return db
+
+    @classmethod
+    def _connect_read_only(cls, database: Path) -> tuple[sqlite3.Connection, Path | None]:
+        """A connection for reading, and the scratch copy it reads where it had to make one.
+
+        SQLite reads a database in WAL mode through a -shm file it creates beside it, and
+        its latest records may still be in the -wal file. Where nothing can be created (a
+        read-only archive) both files are copied to a scratch directory and read there.
+        """
+        try:
+            return cls._connect(database), None
+        except RunDirectoryError as exc:
+            reason = exc
+        scratch = Path(tempfile.mkdtemp(prefix="automl-codegen-journal-"))
+        try:
+            for suffix in ("", "-wal"):
+                source = database.with_name(database.name + suffix)
+                if source.is_file():
+                    shutil.copyfile(source, scratch / (DATABASE + suffix))
+            return cls._connect(scratch / DATABASE), scratch
+        except (OSError, RunDirectoryError):
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise reason from None
 
     def _check_readable(self) -> None:
         try:
@@ -253,6 +295,8 @@ class RunJournal:
             os.close(self._lock_fd)
             self._lock_fd = None
         self._db.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> RunJournal:
         return self
@@ -267,6 +311,7 @@ class RunJournal:
             self._db.execute("BEGIN IMMEDIATE")
             yield
             self._db.execute("COMMIT")
+            self._check_wal_files()
         except sqlite3.OperationalError as exc:
             self._rollback()
             msg = (
@@ -278,6 +323,47 @@ class RunJournal:
         except BaseException:
             self._rollback()
             raise
+
+    def _wal_identity(self) -> tuple[tuple[int, int], ...] | None:
+        try:
+            stats = [os.stat(self.path / (DATABASE + suffix)) for suffix in ("-wal", "-shm")]
+        except FileNotFoundError:
+            return None
+        return tuple((st.st_dev, st.st_ino) for st in stats)
+
+    def _check_wal_files(self) -> None:
+        """Notice a -wal or -shm file deleted or replaced under a writing journal, and recover.
+
+        SQLite keeps writing to the deleted file, which no other connection, and no
+        process after a crash, can see: the run's records would live only in this
+        process. The records are copied into the database through this connection's
+        handle and the journal reopened, with a warning; a record lost on the way is an
+        error, not a normal summary.
+        """
+        found = self._wal_identity()
+        if self._wal_files is None or found == self._wal_files:
+            self._wal_files = found
+            return
+        trials = self._db.execute("SELECT count(*) FROM trials").fetchone()[0]
+        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        self._db.close()
+        self._db = self._connect(self.path / DATABASE)
+        kept = self._db.execute("SELECT count(*) FROM trials").fetchone()[0]
+        self._wal_files = self._wal_identity()
+        if busy or kept != trials:
+            msg = (
+                f"{DATABASE}-wal in {str(self.path)!r} was deleted or replaced while the search wrote to it, "
+                f"and {trials - kept} of {trials} trials could not be saved to {DATABASE}; leave the run "
+                f"directory's files alone while a search runs, then resume"
+            )
+            raise RunDirectoryError(msg)
+        warnings.warn(
+            f"{DATABASE}-wal in {str(self.path)!r} was deleted or replaced while the search wrote to it "
+            f"(by another program?); its records were saved to {DATABASE} and the journal reopened, "
+            f"nothing was lost. Leave the run directory's files alone while a search runs.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -192,3 +192,79 @@ def test_a_failed_write_forgets_the_blobs_it_stored(tmp_path):
         journal.save_strategy_state({"w": big}, 0)  # the same object: must be written now
     with RunJournal.open(run) as again:
         assert again.strategy_state() == (0, {"w": big})
+
+
+def count_trials_from_another_process_view(run):
+    """What a reader that is not the writer (a report, a process after a crash) sees."""
+    reader = sqlite3.connect(run / DATABASE)
+    try:
+        return reader.execute("SELECT count(*) FROM trials").fetchone()[0]
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("deleted", ["-wal", "-shm"])
+def test_a_wal_file_deleted_under_a_running_search_is_noticed_and_nothing_is_lost(tmp_path, deleted):
+    run = tmp_path / "run"
+    trials = [Trial(n, {"g": n}, None, status="failed", error="x") for n in range(4)]
+    with RunJournal.create(run, {}) as journal:
+        for trial in trials[:2]:
+            journal.start_trial(trial.number, trial.genotype)
+            journal.finish_trial(trial, None, elapsed_s=1.0)
+        os.unlink(run / (DATABASE + deleted))
+        with pytest.warns(RuntimeWarning, match=f"{DATABASE}-wal in .* was deleted or replaced .*nothing was lost"):
+            journal.start_trial(2, trials[2].genotype)
+        # Without the recovery the records went on into the deleted file, seen by nobody else.
+        journal.finish_trial(trials[2], None, elapsed_s=1.0)
+        assert count_trials_from_another_process_view(run) == 3
+        journal.start_trial(3, trials[3].genotype)
+        journal.finish_trial(trials[3], None, elapsed_s=1.0)
+    with RunJournal.open(run) as again:
+        assert again.trials() == trials
+
+
+def test_records_the_wal_recovery_cannot_save_are_an_error_not_a_normal_summary(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    with RunJournal.create(run, {}) as journal:
+        journal.start_trial(0, [0])
+        journal.finish_trial(Trial(0, [0], None, status="failed", error="x"), None, elapsed_s=1.0)
+        os.unlink(run / (DATABASE + "-wal"))
+        # A checkpoint that copies nothing: the rows lived only in the deleted file.
+        real_connect = RunJournal._connect
+        monkeypatch.setattr(RunJournal, "_connect", staticmethod(lambda path: lost(real_connect, path)))
+        with pytest.raises(RunDirectoryError, match=r"1 of 2 trials could not be saved to journal.sqlite"):
+            journal.start_trial(1, [1])
+
+
+def lost(connect, path):
+    db = connect(path)
+    db.execute("DELETE FROM trials WHERE number = 0")
+    return db
+
+
+def test_a_read_only_copy_of_a_killed_run_is_read_whole(tmp_path):
+    import shutil
+    import subprocess
+
+    run, archive = tmp_path / "run", tmp_path / "archive"
+    with RunJournal.create(run, {"dataset": "digits"}) as journal:
+        journal.start_trial(0, [0])
+        journal.finish_trial(Trial(0, [0], None, status="failed", error="x"), None, elapsed_s=1.0)
+        # Copied while the writer is open, as kill -9 leaves it: every record is in the -wal.
+        archive.mkdir()
+        for name in (DATABASE, DATABASE + "-wal"):
+            shutil.copy(run / name, archive / name)
+    paths = [str(archive), *map(str, archive.iterdir())]
+    if subprocess.run(["chattr", "+i", *paths], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        with pytest.raises(RunDirectoryError, match="not a usable journal"):
+            RunJournal.open(archive)
+        with RunJournal.open(archive, read_only=True) as journal:
+            assert journal.config() == {"dataset": "digits"}
+            assert [t.number for t in journal.trials()] == [0]
+            scratch = journal._scratch
+        assert scratch is not None
+        assert not scratch.exists()
+    finally:
+        subprocess.run(["chattr", "-i", *paths], check=True)
