@@ -411,3 +411,9 @@ def test_an_export_that_fails_while_writing_leaves_the_earlier_files_whole(tmp_p
     with pytest.raises(OSError, match="No space left"):
         EMITTER.export(arch, out, randomized(build_model(arch)).state_dict(), metadata_for(arch))
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # no temporary file left either
+
+
+def test_a_genotype_longer_than_a_line_is_never_split_in_the_docstring():
+    genotype = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|nor_conv_3x3~2|"
+    docstring = ast.get_docstring(ast.parse(EMITTER.render(chain_cnn(), {"genotype": genotype, "space": "nb201"})))
+    assert f"Genotype:\n    {genotype}\n" in docstring

@@ -282,10 +282,16 @@ def fit(line: str) -> list[str]:
     if not line:
         return [""]
     indent = " " * (len(line) - len(line.lstrip()) + 4)
-    wrapped = textwrap.wrap(line, _DOC_WIDTH, subsequent_indent=indent, break_long_words=True, break_on_hyphens=False)
+    # A token longer than a line (an NB201 genotype, a path) gets a line of its own,
+    # whole, so that it can be copied (linters do not count a line of one word); only
+    # one longer than two lines is cut.
+    wrapped = textwrap.wrap(line, _DOC_WIDTH, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
     out = []
     for part in wrapped:
         escaped = part.replace("\\", "\\\\").replace('"""', '""\\"')
+        if LINE_LENGTH < len(escaped) <= 2 * LINE_LENGTH and len(escaped.split()) == 1:
+            out.append(escaped)
+            continue
         # Escapes can push a line past the limit: cut it, never inside an escape.
         current = ""
         for atom in _ESCAPED_CHAR.findall(escaped):
