@@ -384,6 +384,9 @@ class Emitter(Protocol):
     Optional attributes:
         file_name: the module's file name, for reports that show the code; default
             ``"model.py"``.
+        artifact: ``True`` for an emitter whose file is a deployment artifact (an ONNX
+            or TFLite model, weights included), not the text ``render`` returns; default
+            ``False``. ``render`` then returns a readable, deterministic description.
     """
 
     def render(self, architecture: Architecture, metadata: ExportMetadata | None = None) -> str:
@@ -426,6 +429,7 @@ OPTIONAL_ATTRIBUTES: dict[tuple[str, str], Any] = {
     ("strategy", "one_shot"): False,
     ("strategy", "drain_events"): None,
     ("search_space", "parse_genotype"): None,
+    ("emitter", "artifact"): False,
     ("evaluator", "measures"): (),
     ("evaluator", "needs_architecture"): True,
     ("evaluator", "final_training"): False,

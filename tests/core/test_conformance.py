@@ -227,8 +227,15 @@ def test_tensorflow_emitter_conforms(registry):
     assert report.checked[-1].startswith("with the exported weights it matches the torch reference")
 
 
+@pytest.mark.slow
+def test_onnx_emitter_conforms(registry):
+    report = check_emitter(registry.get("emitter", "onnx"))
+    assert report.checked[-1].startswith("ONNX Runtime matches the torch reference")
+    assert not report.skipped
+
+
 def test_every_builtin_emitter_is_checked(registry):
-    assert builtin_names(registry, "emitter") == {"pytorch", "tensorflow"}
+    assert builtin_names(registry, "emitter") == {"pytorch", "tensorflow", "onnx"}
 
 
 MEASURED = {"accuracy": 0.9, "latency_ms": 1.5, "params": 12000.0, "peak_memory_mb": 3.0, "flops": 2.0e6}
@@ -424,7 +431,8 @@ def test_an_emitter_of_an_unknown_framework_gets_the_neutral_checks(tmp_path):
     report = check_emitter(Onnx(), architecture=tiny_architecture())
     assert report.checked[-1] == "export writes model.txt with the rendered source"
     assert report.skipped == [
-        "run: framework 'onnx-text' is not one of ['keras', 'pytorch', 'tensorflow', 'torch']; set `framework`"
+        "run: framework 'onnx-text' is not one of "
+        "['keras', 'onnx', 'onnxruntime', 'pytorch', 'tensorflow', 'torch']; set `framework`"
     ]
 
 

@@ -18,8 +18,15 @@ from ._fixtures import tiny_architecture
 from ._report import ConformanceReport, _fail
 
 #: Frameworks whose exported code :func:`check_emitter` can run, by emitter name or ``framework``.
-FRAMEWORKS = {"pytorch": "pytorch", "torch": "pytorch", "tensorflow": "tensorflow", "keras": "tensorflow"}
-_TOLERANCE = {"pytorch": 1e-5, "tensorflow": 1e-4}  # float32; across frameworks a little more
+FRAMEWORKS = {
+    "pytorch": "pytorch",
+    "torch": "pytorch",
+    "tensorflow": "tensorflow",
+    "keras": "tensorflow",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+}
+_TOLERANCE = {"pytorch": 1e-5, "tensorflow": 1e-4, "onnx": 1e-4}  # float32; across frameworks a little more
 _module_ids = itertools.count()
 
 
@@ -39,8 +46,13 @@ def check_emitter(
 
     With ``run``, the exported code is run when its framework is known and importable.
     The framework is ``framework``, else the emitter's optional ``framework`` attribute,
-    else its ``name``: ``"pytorch"``/``"torch"`` (NCHW input) or ``"tensorflow"``/
-    ``"keras"`` (Keras 3, NHWC input). The module must define ``build_model(weights=None)``
+    else its ``name``: ``"pytorch"``/``"torch"`` (NCHW input), ``"tensorflow"``/
+    ``"keras"`` (Keras 3, NHWC input) or ``"onnx"`` (an artifact run by ONNX Runtime).
+
+    An emitter whose optional ``artifact`` attribute is true writes a deployment file,
+    not the rendered source: ``render`` must still be deterministic text, ``export``
+    must write ``file_name``, and with ``run`` (``"onnx"``) the file exported with the
+    reference's weights must compute its logits within ``atol``. The module must define ``build_model(weights=None)``
     returning a callable model. The reference is the torch model of the same IR
     (:func:`automl_codegen_plugins.torch_model.build_model`) with random weights and
     batch-norm statistics: exported with its ``state_dict()``, the module's
@@ -57,12 +69,13 @@ def check_emitter(
     label = f"emitter {name!r}"
     report = ConformanceReport(label)
     file_name = attribute("emitter", emitter, "file_name")
-    first = _check_render(label, emitter, architecture, file_name, report)
+    artifact = attribute("emitter", emitter, "artifact")
+    first = _check_render(label, emitter, architecture, file_name, report, compiles=not artifact)
     with tempfile.TemporaryDirectory(prefix="automl-codegen-emitter-") as tmp:
         out = Path(tmp) / "export"
         paths = [Path(p) for p in emitter.export(architecture, out, None, None)]
-        module_path = _check_exported(label, paths, out, file_name, first)
-        report.passed(f"export writes {file_name} with the rendered source")
+        module_path = _check_exported(label, paths, out, file_name, None if artifact else first)
+        report.passed(f"export writes {file_name}" + ("" if artifact else " with the rendered source"))
         chosen = framework or getattr(emitter, "framework", None) or getattr(emitter, "name", None)
         kind = FRAMEWORKS.get(str(chosen).lower())
         if not run:
@@ -75,9 +88,9 @@ def check_emitter(
 
 
 def _check_render(
-    label: str, emitter: Any, architecture: Architecture, file_name: str, report: ConformanceReport
+    label: str, emitter: Any, architecture: Architecture, file_name: str, report: ConformanceReport, *, compiles: bool
 ) -> str:
-    """``render`` twice gives the same source, which compiles; returns it."""
+    """``render`` twice gives the same text, which (for a source emitter) compiles; returns it."""
     first = emitter.render(architecture, None)
     second = emitter.render(architecture, None)
     if not isinstance(first, str):
@@ -91,6 +104,8 @@ def _check_render(
             "the output must be deterministic: no timestamps, set iteration or id()-based names",
         )
     report.passed("render is byte-identical for equal input")
+    if not compiles:
+        return first
     try:
         compile(first, file_name, "exec")
     except SyntaxError as exc:
@@ -99,7 +114,7 @@ def _check_render(
     return first
 
 
-def _check_exported(label: str, paths: list[Path], out: Path, file_name: str, source: str) -> Path:
+def _check_exported(label: str, paths: list[Path], out: Path, file_name: str, source: str | None) -> Path:
     if not paths:
         raise _fail(label, "export() returned no paths", "return the paths it wrote, the module first")
     for path in paths:
@@ -116,7 +131,7 @@ def _check_exported(label: str, paths: list[Path], out: Path, file_name: str, so
             f"export() wrote {[p.name for p in paths]}, no {file_name!r}",
             "name the module file_name (an optional attribute, default 'model.py')",
         )
-    if module_path.read_text(encoding="utf-8") != source:
+    if source is not None and module_path.read_text(encoding="utf-8") != source:
         raise _fail(label, f"the exported {file_name} differs from render()", "export should write what render returns")
     return module_path
 
@@ -135,6 +150,9 @@ def _run_exported(
         return
     atol = _TOLERANCE[kind] if atol is None else atol
     reference, x, expected = _reference_logits(arch)
+    if kind == "onnx":
+        _run_onnx(label, emitter, arch, tmp, reference, x, expected, atol, report)
+        return
     run = _runner(kind, x)
     build = getattr(_import_file(module_path), "build_model", None)
     if not callable(build):
@@ -168,6 +186,38 @@ def _run_exported(
     report.passed(f"with the exported weights it matches the torch reference (max |delta| {delta:.2g})")
 
 
+def _run_onnx(
+    label: str,
+    emitter: Any,
+    arch: Architecture,
+    tmp: Path,
+    reference: Any,
+    x: Any,
+    expected: np.ndarray,
+    atol: float,
+    report: ConformanceReport,
+) -> None:
+    """The ONNX file exported with the reference's weights, run by ONNX Runtime at two batch sizes."""
+    import onnxruntime as ort
+
+    paths = [Path(p) for p in emitter.export(arch, tmp / "weights", reference.state_dict(), None)]
+    session = ort.InferenceSession(str(paths[0]), providers=["CPUExecutionProvider"])
+    (name,) = (i.name for i in session.get_inputs())
+    got = session.run(None, {name: x.numpy()})[0]
+    delta = float(np.abs(got - expected).max())
+    if not delta <= atol:
+        raise _fail(
+            label,
+            f"with the exported weights the ONNX graph's logits differ from the torch reference by "
+            f"{delta:.3g} (tolerance {atol:g})",
+            "the exported graph must compute what the IR does",
+        )
+    batch = session.run(None, {name: np.concatenate([x.numpy()] * 3)})[0]
+    if batch.shape != (3, arch.num_classes):
+        raise _fail(label, f"a batch of 3 gives logits of shape {batch.shape}", "export a symbolic batch dimension")
+    report.passed(f"ONNX Runtime matches the torch reference (max |delta| {delta:.2g}), any batch size")
+
+
 def _frameworks_importable(kind: str, report: ConformanceReport) -> bool:
     """Whether torch (for the reference) and, for TensorFlow code, keras import; else the run is skipped."""
     try:
@@ -177,11 +227,12 @@ def _frameworks_importable(kind: str, report: ConformanceReport) -> bool:
     except ImportError as exc:
         report.skip("run", f"the torch reference model cannot be imported ({exc})")
         return False
-    if kind == "tensorflow":
+    needed = {"tensorflow": "keras", "onnx": "onnxruntime"}.get(kind)
+    if needed is not None:
         try:
-            import keras  # noqa: F401
+            importlib.import_module(needed)
         except ImportError as exc:
-            report.skip("run", f"keras cannot be imported ({exc})")
+            report.skip("run", f"{needed} cannot be imported ({exc})")
             return False
     return True
 
