@@ -9,8 +9,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -18,7 +20,7 @@ pytest.importorskip("automl_codegen_ray")
 
 from automl_codegen_ray import RayExecutor  # noqa: E402
 
-from automl_codegen import ConfigError, Evaluation, NeuralArchitectureSearch, hookimpl  # noqa: E402
+from automl_codegen import ConfigError, Dataset, Evaluation, NeuralArchitectureSearch, hookimpl  # noqa: E402
 from automl_codegen.testing import plugin_manager_with  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -26,9 +28,12 @@ PACKAGE = Path(__file__).resolve().parents[1]
 
 class QuickEvaluator:
     """Scores without training. Trial ``die`` kills its worker (os._exit), once if
-    ``marker`` names a file to leave behind, else every time; trial ``slow`` sleeps."""
+    ``marker`` names a file to leave behind, else every time; trial ``slow`` sleeps.
 
-    measures = ("accuracy", "pid", "started", "ended")
+    Records where and when each trial ran, and whether its process had been given this
+    very dataset object before (``dataset_seen``)."""
+
+    measures = ("accuracy", "pid", "started", "ended", "dataset_seen")
 
     def __init__(self, die: int = -1, marker: str | None = None, slow: int = -1, delay: float = 0.3) -> None:
         self.die, self.marker, self.slow, self.delay = die, marker, slow, delay
@@ -41,7 +46,22 @@ class QuickEvaluator:
             os._exit(3)
         time.sleep(self.delay if context.trial_number == self.slow else 0.3)
         score = (architecture.num_params % 97) / 97
-        return Evaluation(metrics={"accuracy": score, "pid": os.getpid(), "started": started, "ended": time.time()})
+        given = _given_datasets()
+        seen = any(data is context.dataset for data in given)
+        given.append(context.dataset)
+        metrics = {"accuracy": score, "pid": os.getpid(), "started": started, "ended": time.time()}
+        return Evaluation(metrics={**metrics, "dataset_seen": float(seen)})
+
+
+def _given_datasets() -> list:
+    """The datasets this process's trials were given, kept so that no other object takes their address.
+
+    This module travels to the Ray workers by value, so its globals are new in every
+    trial: the list lives in a module of its own that the worker process keeps.
+    """
+    name = "_automl_codegen_ray_test_state"
+    state = sys.modules.setdefault(name, types.ModuleType(name))
+    return state.__dict__.setdefault("datasets", [])
 
 
 class QuickPlugin:
@@ -98,6 +118,43 @@ def test_trials_run_as_ray_tasks_two_at_a_time(tmp_path):
     assert os.getpid() not in {t.metrics["pid"] for t in result.trials}
     spans = sorted((t.metrics["started"], t.metrics["ended"]) for t in result.trials)
     assert any(b[0] < a[1] for a, b in itertools.pairwise(spans))  # two ran at once
+
+
+def test_a_worker_process_gets_the_dataset_once_and_keeps_it(tmp_path):
+    result = search(tmp_path / "run", budget=8).search()
+    by_pid: dict[int, list] = {}
+    for trial in sorted(result.trials, key=lambda t: t.metrics["started"]):
+        by_pid.setdefault(trial.metrics["pid"], []).append(trial.metrics["dataset_seen"])
+    assert max(len(seen) for seen in by_pid.values()) > 1, by_pid  # some worker ran several trials
+    # Each worker's first trial unpickles the dataset; the others get that same object.
+    assert all(seen == [0.0] + [1.0] * (len(seen) - 1) for seen in by_pid.values()), by_pid
+
+
+def name_of(data: Dataset) -> str:
+    return data.name
+
+
+def test_each_dataset_goes_into_the_object_store_once_and_calls_carry_a_key(monkeypatch):
+    put = ray.put
+    stored = []
+    monkeypatch.setattr(ray, "put", lambda value, **kwargs: stored.append(value) or put(value, **kwargs))
+    first, second = dataset("first", 2_000), dataset("second", 100)
+    executor = RayExecutor(workers=2)
+    try:
+        call, refs = executor._pack(name_of, (first,), {})
+        assert len(call) < 10_000  # the 25 MB of images are not in it
+        assert len(refs) == 1
+        futures = [executor.submit(name_of, data) for data in (first, first, second, first, second)]
+        assert [f.result() for f in futures] == ["first", "first", "second", "first", "second"]
+    finally:
+        executor.shutdown()
+    assert [data.name for data in stored] == ["first", "second"]
+
+
+def dataset(name: str, samples: int) -> Dataset:
+    x = np.zeros((samples, 3, 32, 32), dtype=np.float32)
+    y = np.zeros(samples, dtype=np.int64)
+    return Dataset(name, x, y, x[:10], y[:10], x[:10], y[:10], num_classes=2)
 
 
 def test_a_worker_killed_mid_trial_is_a_failed_trial_and_the_search_goes_on(tmp_path):
