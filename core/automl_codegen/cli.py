@@ -402,7 +402,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     else:
         msg = "generate needs ARCH.json, or --space SPACE --genotype TEXT"
         raise ConfigError(msg)
-    source = registry.get("emitter", args.emitter).render(arch, metadata)
+    emitter = registry.get("emitter", args.emitter)
+    if attribute("emitter", emitter, "artifact"):
+        for path in _write_artifact(emitter, arch, metadata, args.output):
+            print(path)
+        return 0
+    source = emitter.render(arch, metadata)
     if args.output == "-":
         sys.stdout.write(source)
     else:
@@ -410,6 +415,29 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         Path(args.output).write_text(source)
         print(args.output)
     return 0
+
+
+def _write_artifact(emitter: Any, arch: Any, metadata: Any, output: str) -> list[Path]:
+    """An artifact emitter's files (untrained weights) at ``output``; companions beside it."""
+    import tempfile
+
+    from .errors import ConfigError
+    from .protocols import attribute
+
+    if output == "-":
+        msg = f"the {emitter.name} emitter writes a binary file, not text for stdout; give -o FILE"
+        raise ConfigError(msg)
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    main_name = attribute("emitter", emitter, "file_name")
+    written = []
+    with tempfile.TemporaryDirectory(prefix=".automl-codegen-", dir=target.parent) as scratch:
+        for path in emitter.export(arch, Path(scratch), None, metadata):
+            # model.tflite -> net.tflite, model.tflite.json -> net.tflite.json
+            final = target.with_name(path.name.replace(main_name, target.name, 1))
+            Path(path).replace(final)
+            written.append(final)
+    return written
 
 
 def _space_for_generate(registry: Any, args: argparse.Namespace) -> Any:

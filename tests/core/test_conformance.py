@@ -230,12 +230,20 @@ def test_tensorflow_emitter_conforms(registry):
 @pytest.mark.slow
 def test_onnx_emitter_conforms(registry):
     report = check_emitter(registry.get("emitter", "onnx"))
-    assert report.checked[-1].startswith("ONNX Runtime matches the torch reference")
+    assert report.checked[-1].startswith("the onnx model matches the torch reference")
+    assert not report.skipped
+
+
+@pytest.mark.slow
+def test_tflite_emitter_conforms(registry):
+    pytest.importorskip("tensorflow")
+    report = check_emitter(registry.get("emitter", "tflite"))
+    assert report.checked[-1].startswith("the tflite model matches the torch reference")
     assert not report.skipped
 
 
 def test_every_builtin_emitter_is_checked(registry):
-    assert builtin_names(registry, "emitter") == {"pytorch", "tensorflow", "onnx"}
+    assert builtin_names(registry, "emitter") == {"pytorch", "tensorflow", "onnx", "tflite"}
 
 
 MEASURED = {"accuracy": 0.9, "latency_ms": 1.5, "params": 12000.0, "peak_memory_mb": 3.0, "flops": 2.0e6}
@@ -432,7 +440,7 @@ def test_an_emitter_of_an_unknown_framework_gets_the_neutral_checks(tmp_path):
     assert report.checked[-1] == "export writes model.txt with the rendered source"
     assert report.skipped == [
         "run: framework 'onnx-text' is not one of "
-        "['keras', 'onnx', 'onnxruntime', 'pytorch', 'tensorflow', 'torch']; set `framework`"
+        "['keras', 'onnx', 'onnxruntime', 'pytorch', 'tensorflow', 'tflite', 'torch']; set `framework`"
     ]
 
 

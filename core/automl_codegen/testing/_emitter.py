@@ -25,8 +25,10 @@ FRAMEWORKS = {
     "keras": "tensorflow",
     "onnx": "onnx",
     "onnxruntime": "onnx",
+    "tflite": "tflite",
 }
-_TOLERANCE = {"pytorch": 1e-5, "tensorflow": 1e-4, "onnx": 1e-4}  # float32; across frameworks a little more
+# float32; across frameworks a little more
+_TOLERANCE = {"pytorch": 1e-5, "tensorflow": 1e-4, "onnx": 1e-4, "tflite": 1e-4}
 _module_ids = itertools.count()
 
 
@@ -46,20 +48,21 @@ def check_emitter(
 
     With ``run``, the exported code is run when its framework is known and importable.
     The framework is ``framework``, else the emitter's optional ``framework`` attribute,
-    else its ``name``: ``"pytorch"``/``"torch"`` (NCHW input), ``"tensorflow"``/
-    ``"keras"`` (Keras 3, NHWC input) or ``"onnx"`` (an artifact run by ONNX Runtime).
-
-    An emitter whose optional ``artifact`` attribute is true writes a deployment file,
-    not the rendered source: ``render`` must still be deterministic text, ``export``
-    must write ``file_name``, and with ``run`` (``"onnx"``) the file exported with the
-    reference's weights must compute its logits within ``atol``. The module must define ``build_model(weights=None)``
+    else its ``name``: ``"pytorch"``/``"torch"`` (NCHW input) or ``"tensorflow"``/
+    ``"keras"`` (Keras 3, NHWC input). The module must define ``build_model(weights=None)``
     returning a callable model. The reference is the torch model of the same IR
     (:func:`automl_codegen_plugins.torch_model.build_model`) with random weights and
     batch-norm statistics: exported with its ``state_dict()``, the module's
     ``build_model(<weights file>)`` must compute the reference's logits within ``atol``
-    (default 1e-5 for PyTorch, 1e-4 for TensorFlow), and ``build_model()`` must map a
+    (default 1e-5 for PyTorch, 1e-4 for the others), and ``build_model()`` must map a
     random input of the architecture's shape to ``(1, num_classes)``. Other frameworks
     get the neutral checks only (reported as skipped).
+
+    An emitter whose optional ``artifact`` attribute is true writes a deployment file,
+    not the rendered source: ``render`` must still be deterministic text and ``export``
+    must write ``file_name``. With ``run``, for ``"onnx"`` (run by ONNX Runtime) or
+    ``"tflite"`` (run by the TFLite interpreter), the file exported with the reference's
+    weights must compute its logits within ``atol``, and take a batch of 3 as well.
 
     Raises:
         AssertionError: the emitter breaks the contract; the message says how.
@@ -150,8 +153,8 @@ def _run_exported(
         return
     atol = _TOLERANCE[kind] if atol is None else atol
     reference, x, expected = _reference_logits(arch)
-    if kind == "onnx":
-        _run_onnx(label, emitter, arch, tmp, reference, x, expected, atol, report)
+    if kind in ("onnx", "tflite"):
+        _run_artifact(label, emitter, arch, kind, tmp, reference, x, expected, atol, report)
         return
     run = _runner(kind, x)
     build = getattr(_import_file(module_path), "build_model", None)
@@ -186,10 +189,11 @@ def _run_exported(
     report.passed(f"with the exported weights it matches the torch reference (max |delta| {delta:.2g})")
 
 
-def _run_onnx(
+def _run_artifact(
     label: str,
     emitter: Any,
     arch: Architecture,
+    kind: str,
     tmp: Path,
     reference: Any,
     x: Any,
@@ -197,25 +201,36 @@ def _run_onnx(
     atol: float,
     report: ConformanceReport,
 ) -> None:
-    """The ONNX file exported with the reference's weights, run by ONNX Runtime at two batch sizes."""
-    import onnxruntime as ort
-
+    """The file exported with the reference's weights, run by its runtime at batch sizes 1 and 3."""
     paths = [Path(p) for p in emitter.export(arch, tmp / "weights", reference.state_dict(), None)]
-    session = ort.InferenceSession(str(paths[0]), providers=["CPUExecutionProvider"])
-    (name,) = (i.name for i in session.get_inputs())
-    got = session.run(None, {name: x.numpy()})[0]
+    run = _artifact_runner(kind, paths[0])
+    got = run(x.numpy())
     delta = float(np.abs(got - expected).max())
     if not delta <= atol:
         raise _fail(
             label,
-            f"with the exported weights the ONNX graph's logits differ from the torch reference by "
+            f"with the exported weights the {kind} model's logits differ from the torch reference by "
             f"{delta:.3g} (tolerance {atol:g})",
-            "the exported graph must compute what the IR does",
+            "the exported model must compute what the IR does",
         )
-    batch = session.run(None, {name: np.concatenate([x.numpy()] * 3)})[0]
+    batch = run(np.concatenate([x.numpy()] * 3))
     if batch.shape != (3, arch.num_classes):
         raise _fail(label, f"a batch of 3 gives logits of shape {batch.shape}", "export a symbolic batch dimension")
-    report.passed(f"ONNX Runtime matches the torch reference (max |delta| {delta:.2g}), any batch size")
+    report.passed(f"the {kind} model matches the torch reference (max |delta| {delta:.2g}), any batch size")
+
+
+def _artifact_runner(kind: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """Runs the exported file on an NCHW batch."""
+    if kind == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        (name,) = (i.name for i in session.get_inputs())
+        return lambda x: session.run(None, {name: x})[0]
+    from automl_codegen_plugins.emitters.tflite import _emitter as tflite
+
+    data = path.read_bytes()
+    return lambda x: tflite.run(data, np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
 
 
 def _frameworks_importable(kind: str, report: ConformanceReport) -> bool:
@@ -227,7 +242,7 @@ def _frameworks_importable(kind: str, report: ConformanceReport) -> bool:
     except ImportError as exc:
         report.skip("run", f"the torch reference model cannot be imported ({exc})")
         return False
-    needed = {"tensorflow": "keras", "onnx": "onnxruntime"}.get(kind)
+    needed = {"tensorflow": "keras", "onnx": "onnxruntime", "tflite": "tensorflow"}.get(kind)
     if needed is not None:
         try:
             importlib.import_module(needed)

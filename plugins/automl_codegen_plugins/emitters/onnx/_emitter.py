@@ -5,8 +5,8 @@ and loaded with the weights), so the ONNX file computes what the PyTorch code do
 goes through torch's ``torch.export``-based ("dynamo") exporter with a symbolic batch
 dimension. Before anything is written, ONNX Runtime runs the graph on a fixed input at
 two batch sizes and its outputs are compared with PyTorch's; the largest difference is
-recorded in the file's metadata (``parity_max_abs_diff``) and a graph that strays too
-far is refused.
+recorded in the file's metadata (``parity_max_abs_diff``; every value there is JSON)
+and a graph that strays too far is refused.
 """
 
 from __future__ import annotations
@@ -216,18 +216,16 @@ def _docstring(architecture: Architecture, metadata: Any) -> list[str]:
 
 
 def _properties(architecture: Architecture, metadata: Any, difference: float) -> dict[str, str]:
-    """Key-value metadata of the file: what a serving system needs without reading the docstring."""
+    """Key-value metadata of the file, each value JSON: what a server needs without the docstring."""
     given = dict(metadata or {})
-    normalization = (given.get("input") or {}).get("normalization")
     properties = {
-        "input_shape": json.dumps(list(architecture.input_shape)),
-        "num_classes": str(architecture.num_classes),
-        "parity_max_abs_diff": f"{difference:.3g}",
+        "input_shape": list(architecture.input_shape),
+        "input_layout": "NCHW",
+        "num_classes": architecture.num_classes,
+        "parity_max_abs_diff": float(f"{difference:.3g}"),
         "architecture_fingerprint": architecture.fingerprint(),
+        "normalization": (given.get("input") or {}).get("normalization"),
     }
-    if normalization is not None:
-        properties["normalization"] = json.dumps(normalization, sort_keys=True)
     for key in ("dataset", "space", "strategy", "genotype"):
-        if given.get(key) is not None:
-            properties[key] = json.dumps(given[key], sort_keys=True)
-    return properties
+        properties[key] = given.get(key)
+    return {key: json.dumps(value, sort_keys=True) for key, value in properties.items() if value is not None}
