@@ -91,12 +91,12 @@ def _param_conv(
     name: str,
 ) -> keras.KerasTensor:
     """The ``ParamConv`` block."""
-    out = layers.ZeroPadding2D(conv_pad, name=f"{name}.conv.pad")(x)
+    out = layers.ZeroPadding2D(conv_pad, name=f"{name}.conv.pad")(x) if conv_pad else x
     out = layers.Conv2D(
         c, k, groups=groups, dilation_rate=dil, use_bias=False, name=f"{name}.conv"
     )(out)
     out = layers.MaxPooling2D(1, strides=stride, name=f"{name}.conv.subsample")(out)
-    dw = layers.ZeroPadding2D(pad, name=f"{name}.dw.pad")(out)
+    dw = layers.ZeroPadding2D(pad, name=f"{name}.dw.pad")(out) if pad else out
     dw = layers.DepthwiseConv2D(k, use_bias=False, name=f"{name}.dw")(dw)
     max = _PaddedMaxPooling2D(k, strides=stride, padding=pad, name=f"{name}.max")(x)
     avg = _PaddedAveragePooling2D(k, strides=stride, padding=pad, name=f"{name}.avg")(x)

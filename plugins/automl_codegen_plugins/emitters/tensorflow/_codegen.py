@@ -55,8 +55,23 @@ class Apply:
     arg: Expr
 
 
-def layout(expr: Expr | Apply, indent: str, prefix: str = "") -> list[str]:
+@attrs.frozen
+class IfParam:
+    """``apply if param else arg``: a layer that a block parameter of 0 makes a no-op (padding)."""
+
+    apply: Apply
+    param: str
+
+
+def layout(expr: Expr | Apply | IfParam, indent: str, prefix: str = "") -> list[str]:
     """Lay out ``prefix + expr``, breaking a layer call inside its arguments first."""
+    if isinstance(expr, IfParam):
+        tail = f" if {expr.param} else {flat(expr.apply.arg)}"
+        line = f"{indent}{prefix}{flat(expr.apply.layer)}({flat(expr.apply.arg)}){tail}"
+        if len(line) <= LINE_LENGTH:
+            return [line]
+        inner = indent + INDENT
+        return [f"{indent}{prefix}(", *layout(expr.apply, inner), f"{inner}{tail.strip()}", f"{indent})"]
     if not isinstance(expr, Apply):
         return format_lines(expr, indent, prefix)
     line = f"{indent}{prefix}{flat(expr.layer)}({flat(expr.arg)})"
@@ -101,15 +116,20 @@ def lower(arch: Architecture) -> ModuleCode:
     ranks = _flatten_ranks(arch)
     helpers: set[str] = set()
     functions = []
-    for block in arch.block_order:
-        scope = _Scope(arch, block.name, names, ranks, helpers, in_block=True)
+    # The parameters each block function takes: those its Keras layers read. Keras infers
+    # input channels, so a PyTorch block's ``c_in`` is often not one of them.
+    used: dict[str, tuple[str, ...]] = {}
+    for block in arch.block_order:  # callees first, so their used parameters are known
+        scope = _Scope(arch, block.name, names, ranks, helpers, used, in_block=True)
+        body = graph_body(block.nodes, {n: n for n in block.inputs}, scope.lower, INDENT, layout=layout)
+        text = "\n".join(body)
+        used[block.name] = tuple(p for p in block.params if re.search(rf"\b{p}\b", text))
         tensor = "keras.KerasTensor"
-        args = (*(f"{n}: {tensor}" for n in block.inputs), *(f"{p}: int" for p in block.params), "name: str")
+        args = (*(f"{n}: {tensor}" for n in block.inputs), *(f"{p}: int" for p in used[block.name]), "name: str")
         def_lines = format_lines(Call(f"def {names[block.name]}", args), "", suffix=f" -> {tensor}:")
         def_lines.append(f'{INDENT}"""The ``{block.name}`` block."""')
-        body = graph_body(block.nodes, {n: n for n in block.inputs}, scope.lower, INDENT, layout=layout)
         functions.append(FunctionCode(def_lines, body))
-    scope = _Scope(arch, arch.name, names, ranks, helpers, in_block=False)
+    scope = _Scope(arch, arch.name, names, ranks, helpers, used, in_block=False)
     inputs = {Architecture.INPUT: "inputs"}
     build_body = graph_body(arch.nodes, inputs, scope.lower, INDENT, final="outputs = ", layout=layout)
     build_def = format_lines(Call("def build_model", ("weights: str | None = None",)), "", suffix=" -> keras.Model:")
@@ -190,6 +210,7 @@ class _Scope:
     functions: Mapping[str, str]
     ranks: Mapping[tuple[str, str], set[int]]
     helpers: set[str]
+    used_params: Mapping[str, tuple[str, ...]]  # block name -> the parameters its function takes
     in_block: bool
 
     def name_kw(self, node: Node, suffix: str = "") -> str:
@@ -242,7 +263,7 @@ class _Scope:
             return [Apply(self.layer("layers.Concatenate", node), Call("", tuple(args), "[]"))]
         if op == "block":
             block: Block = self.arch.block_map[node.block]
-            params = tuple(f"{p}={_literal(a[p])}" for p in block.params)
+            params = tuple(f"{p}={_literal(a[p])}" for p in self.used_params[block.name])
             return [Call(self.functions[block.name], (*args, *params, self.name_kw(node)))]
         msg = f"node {node.name!r}: the TensorFlow emitter does not know op {op!r}"
         raise ArchitectureError(msg)
@@ -274,9 +295,11 @@ class _Scope:
             options.append(f"dilation_rate={_literal(d)}")
         if not a["bias"]:
             options.append("use_bias=False")
-        stages: list[Expr | Apply] = []
+        stages: list[Expr | Apply | IfParam] = []
         if pad:
-            stages.append(Apply(self.layer("layers.ZeroPadding2D", node, _literal(p), suffix=".pad"), x))
+            padding = Apply(self.layer("layers.ZeroPadding2D", node, _literal(p), suffix=".pad"), x)
+            # A block parameter may be 0 in some calls: those get no padding layer at all.
+            stages.append(IfParam(padding, p) if isinstance(p, str) else padding)
         stages.append(Apply(self.layer(cls, node, *head, *options), tmp if stages else x))
         if subsample:
             # A 1x1 max pool with stride s keeps every s-th pixel: the strided result.
