@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import stat
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 EPILOG = """examples:
   automl-codegen search --dataset digits --strategy evolution --objective accuracy -o runs/d1
@@ -24,25 +25,50 @@ EPILOG = """examples:
 """
 
 
+#: Longest error line printed; a longer message is cut (a 50 MB value is not echoed back).
+MAX_ERROR_CHARS = 2000
+#: Largest architecture file read (one of MAX_NODES nodes takes well under a kilobyte).
+MAX_ARCHITECTURE_BYTES = 32 << 20
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` quoted, cut to ``limit`` characters: what a message may echo of user input."""
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
     """``["k=v", ...]`` -> dict, values parsed as JSON when they parse (numbers, lists)."""
+    from .errors import ConfigError
+
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            from .errors import ConfigError
-
-            msg = f"{flag} expects KEY=VALUE, got {pair!r}"
+            msg = f"{flag} expects KEY=VALUE, got {_shown(pair)}"
             raise ConfigError(msg)
         try:
             out[key] = json.loads(raw)
         except ValueError:
             out[key] = raw
+        except RecursionError:  # "[[[[..." parses recursively; as a string it would only fail later
+            msg = f"{flag} {_shown(key)}: the value nests too deeply to be read as JSON"
+            raise ConfigError(msg) from None
     return out
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in this command's one-line form (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = ""
+        if "expected one argument" in message:
+            hint = " (a value that starts with '-' is written --flag=VALUE)"
+        message = message if len(message) <= 300 else message[:297] + "..."
+        self.exit(2, f"automl-codegen: error: {message}{hint}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="automl-codegen",
         description="Neural architecture search that ends in standalone model code.",
         epilog=EPILOG,
@@ -391,9 +417,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             genotype = parse(args.genotype)
         except ConfigError:
             raise  # the space's own message
-        except ValueError as exc:  # JSONDecodeError included
-            shown = args.genotype if len(args.genotype) <= 80 else args.genotype[:77] + "..."
-            msg = f"--genotype {shown!r} is not a {args.space} genotype: {str(exc)[:200]}"
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError included; "[[[[..." recurses
+            msg = f"--genotype {_shown(args.genotype)} is not a {args.space} genotype: {str(exc)[:200]}"
             raise ConfigError(msg) from None
         arch = space.to_architecture(genotype)
         metadata = {"space": args.space, "genotype": genotype}
@@ -456,6 +481,11 @@ def _space_for_generate(registry: Any, args: argparse.Namespace) -> Any:
             raise ConfigError(msg) from None
     if args.num_classes is not None:
         sizes["num_classes"] = args.num_classes
+    options = _key_values(args.space_option, "--space-option")
+    for name in set(options) & {"input_shape", "num_classes"}:
+        flag = f"--{name.replace('_', '-')}"
+        msg = f"--space-option {name} is not a space option; give the size as {flag}"
+        raise ConfigError(msg)
     try:
         parameters = inspect.signature(factory).parameters
     except (TypeError, ValueError):
@@ -472,7 +502,7 @@ def _space_for_generate(registry: Any, args: argparse.Namespace) -> Any:
             f"e.g. --input-shape 1,28,28 --num-classes 10"
         )
         raise ConfigError(msg)
-    return factory(**sizes, **_key_values(args.space_option, "--space-option"))
+    return factory(**sizes, **options)
 
 
 def _read_architecture(path: Path) -> Any:
@@ -480,10 +510,22 @@ def _read_architecture(path: Path) -> Any:
     from .errors import ArchitectureError
 
     try:
-        text = path.read_text(encoding="utf-8")
+        # A FIFO would block and /dev/zero never end: a device or pipe is not opened, and
+        # no file is read past the cap (a directory fails to open, with its own message).
+        mode = path.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            msg = f"{str(path)!r} is not a regular file; an architecture file is JSON (best.json of a run, say)"
+            raise ArchitectureError(msg)
+        with path.open("rb") as file:
+            data = file.read(MAX_ARCHITECTURE_BYTES + 1)
     except OSError as exc:
         msg = f"cannot read {str(path)!r}: {exc.strerror}"
         raise ArchitectureError(msg) from None
+    if len(data) > MAX_ARCHITECTURE_BYTES:
+        msg = f"{str(path)!r} is larger than {MAX_ARCHITECTURE_BYTES >> 20} MiB; an architecture file is far smaller"
+        raise ArchitectureError(msg)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         msg = f"{str(path)!r} is not UTF-8 text; an architecture file is JSON (see best.json in a run directory)"
         raise ArchitectureError(msg) from None
@@ -558,7 +600,17 @@ COMMANDS = {
 }
 
 
+#: The exit status of an unexpected exception (a bug); 2 is a usage or input error.
+INTERNAL_ERROR = 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv``; returns the exit status.
+
+    0: done; 2: the input was refused, said in one ``automl-codegen: error:`` line;
+    130/143: stopped by Ctrl-C / SIGTERM; 1: a bug, printed with its traceback and a line
+    that says whose (this package's or the plugin's the traceback ends in).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -567,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"automl-codegen {__version__}")
         return 0
     if not args.command:
-        parser.print_help()
+        _error(f"a command is needed: one of {', '.join(COMMANDS)}; see `automl-codegen --help`")
         return 2
     from .errors import AutoMLCodeGenError
 
@@ -578,22 +630,76 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except AutoMLCodeGenError as exc:
-        print(f"automl-codegen: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     except OSError as exc:  # a path given, or inside a run directory: missing, a directory, read-only, full
-        print(f"automl-codegen: error: {_os_error(exc)}", file=sys.stderr)
+        _error(_os_error(exc))
         return 2
     except KeyboardInterrupt:
         print("\nautoml-codegen: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the boundary: whatever else escapes is a bug
+        import traceback
+
+        traceback.print_exc()
+        print(_internal_error(exc), file=sys.stderr)
+        return INTERNAL_ERROR
     finally:
         warnings.formatwarning = formatwarning
+
+
+def _error(message: str) -> None:
+    """The one error line: a message over several lines is joined, a very long one cut."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    if len(line) > MAX_ERROR_CHARS:
+        line = f"{line[: MAX_ERROR_CHARS - 40]}... ({len(line):,} characters in all)"
+    print(f"automl-codegen: error: {line}", file=sys.stderr)
+
+
+def _internal_error(exc: BaseException) -> str:
+    """The line after a bug's traceback: what was raised, and whom to tell."""
+    text = " ".join(str(exc).split())
+    what = f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+    plugin = _plugin_at_fault(exc)
+    if plugin is not None:
+        whose = f"a bug in the plugin {plugin}; please report it to its authors"
+    else:
+        whose = "a bug in automl-codegen; please report it"
+    return f"automl-codegen: internal error: {what} — this is {whose} with the traceback above"
+
+
+def _plugin_at_fault(exc: BaseException) -> str | None:
+    """The third-party plugin (distribution and module) of the innermost frame that is ours or a plugin's.
+
+    Frames of libraries (torch, numpy) are passed over: the question is whose call went wrong.
+    ``None`` when that frame is this package's, its built-in plugins', or none is found.
+    """
+    import traceback
+    from importlib import metadata
+
+    from .plugins import ENTRY_POINT_GROUP
+
+    plugins: dict[str, str] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        plugins.setdefault(ep.value.partition(":")[0].split(".")[0], dist)
+    ours = {"automl_codegen", "automl_codegen_plugins"}
+    for frame, _line in reversed(list(traceback.walk_tb(exc.__traceback__))):
+        module = frame.f_globals.get("__name__", "")
+        top = module.split(".")[0]
+        if top in ours:
+            return None
+        if top in plugins:
+            return f"{plugins[top]} ({module})"
+    return None
 
 
 def _os_error(exc: OSError) -> str:
     """An OSError in one line: what, on which path, and what to check."""
     paths = " -> ".join(repr(str(p)) for p in (exc.filename, exc.filename2) if p is not None)
     what = exc.strerror or type(exc).__name__
+    if isinstance(exc, FileExistsError) and exc.filename is not None and Path(exc.filename).is_file():
+        what = "A file is where a directory should be"  # mkdir of x.json/out: not "File exists"
     where = f": {paths}" if paths else ""
     return f"{what}{where} (check that the path is the file or directory expected, writable, with room on its disk)"
 

@@ -188,7 +188,7 @@ class SearchConfig:
     space_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     strategy: str = "evolution"
     strategy_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
-    first_generation_size: int | None = None
+    first_generation_size: int | None = attrs.field(default=None, validator=_positive(int))
     objectives: tuple[ObjectiveRecord, ...] = (ObjectiveRecord("accuracy", "max"),)
     constraints: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     budget: BudgetSettings = attrs.field(factory=lambda: BudgetSettings(trials=DEFAULT_TRIALS))
@@ -223,6 +223,9 @@ class SearchConfig:
         Raises:
             ConfigError: the record is damaged (edited by hand, bits flipped), named.
         """
+        if not isinstance(data, Mapping):
+            msg = f"the recorded configuration is damaged: a JSON object was expected, got {type(data).__name__}"
+            raise ConfigError(msg)
         try:
             known = {f.name for f in attrs.fields(cls)}
             values = {k: v for k, v in data.items() if k in known}
@@ -230,6 +233,9 @@ class SearchConfig:
                 ObjectiveRecord(o["name"], o["direction"], bool(o.get("python", False)))
                 for o in data.get("objectives", ())
             )
+            if not values["objectives"] or not all(isinstance(o.name, str) for o in values["objectives"]):
+                msg = f"objectives must name at least one objective, got {data.get('objectives')!r:.80}"
+                raise ConfigError(msg)
             budget = {k: v for k, v in (data.get("budget") or {}).items() if v is not None}
             # The default of runs from before budgets were recorded, not today's default.
             values["budget"] = BudgetSettings.parse(budget) if budget else BudgetSettings(trials=DEFAULT_TRIALS)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .config import _seed, resolve_device
 from .errors import AutoMLCodeGenError, ConfigError, RunDirectoryError
 from .evaluation import EvaluationContext, TrainingBudget
 from .protocols import attribute
@@ -39,6 +40,10 @@ def retrain(
 ) -> Trial:
     """Train ``trial`` of ``result`` for ``epochs`` epochs; see :meth:`SearchResult.retrain`."""
     _check_epochs(epochs)
+    if seed is not None:
+        _seed(None, None, seed)  # type: ignore[arg-type]
+    if device is not None:
+        device = resolve_device(device)  # "cuda" where torch sees none fails here, not in the training
     trial = result._chosen(trial)
     if trial is None or trial.architecture is None:
         msg = f"run {str(result.run_dir)!r} has no completed trial to retrain"

@@ -147,7 +147,12 @@ def check(
             return
         template = message if message is not None else type(instance).invalid_message
         raise OptionError(
-            template, owner=type(instance).__name__, name=attribute.name, expected=expected, value=value, **fields
+            template,
+            owner=type(instance).__name__,
+            name=attribute.name,
+            expected=expected,
+            value=_Shown.of(value),
+            **fields,
         )
 
     return validate
@@ -339,9 +344,29 @@ def _structure(raw: Mapping[str, Any], cls: type) -> Any:
     names = [field.name for field in attrs.fields(cls)]
     extra = sorted((key for key in raw if key not in names), key=str)
     if extra:
+        extra = [_Shown.of(key) for key in extra[:10]]
         fields = {"unknown": extra, "names": ", ".join(names), "sorted_names": sorted(names)}
         raise OptionError(cls.unknown_message, owner=cls.__name__, **fields)
     return cls(**raw)
+
+
+class _Shown:
+    """A long value as a message shows it: its repr and str cut (a 50 MB value is not echoed back)."""
+
+    LIMIT = 80
+
+    def __init__(self, value: Any, text: str) -> None:
+        self.value, self.text = value, text
+
+    @classmethod
+    def of(cls, value: Any) -> Any:
+        text = repr(value)
+        return value if len(text) <= cls.LIMIT else cls(value, text[: cls.LIMIT - 3] + "...")
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
 
 
 def _unstructure(options: Any) -> dict[str, Any]:

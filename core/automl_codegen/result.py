@@ -11,7 +11,8 @@ from typing import Any
 import attrs
 
 from . import pareto
-from .errors import RunDirectoryError
+from .config import SearchConfig
+from .errors import ConfigError, RunDirectoryError
 from .fidelity import top_rung
 from .journal import RunJournal
 from .objective import Constraint, Objective
@@ -50,17 +51,23 @@ class SearchResult:
     def load(cls, run_dir: str | Path, registry: Registry | None = None) -> SearchResult:
         """Read a run directory written by :meth:`NeuralArchitectureSearch.search`."""
         with RunJournal.open(run_dir, read_only=True) as journal:
-            config, trials, elapsed = journal.config(), journal.trials(), journal.elapsed_s
+            recorded, trials, elapsed = journal.config(), journal.trials(), journal.elapsed_s
+        try:
+            settings = SearchConfig.from_dict(recorded)
+        except ConfigError as exc:
+            msg = f"run {str(run_dir)!r} cannot be read: {exc}; restore its journal.sqlite from a copy"
+            raise RunDirectoryError(msg) from None
+        config = settings.to_dict()
         registry = registry or Registry(get_plugin_manager())
         # An objective given from Python is not importable here; its recorded values are
         # all a loaded run needs (ranking, fronts, reports).
         objectives = [
-            Objective(o["name"], o["direction"], description="given from Python")
-            if o.get("python")
-            else registry.get("objective", o["name"])
-            for o in config["objectives"]
+            Objective(o.name, o.direction, description="given from Python")
+            if o.python
+            else registry.get("objective", o.name)
+            for o in settings.objectives
         ]
-        constraints = [Constraint.parse(c) for c in config.get("constraints", [])]
+        constraints = [Constraint.parse(c) for c in settings.constraints]
         result = cls(trials, objectives, constraints, Path(run_dir), config, registry)
         result.elapsed_s = elapsed
         return result
@@ -125,7 +132,7 @@ class SearchResult:
         size = self._first_generation_size()
 
         def mean(trials: Sequence[Trial]) -> float | None:
-            values = [t.objectives[primary.name] for t in trials if t.ok]
+            values = [t.objectives[primary.name] for t in trials if t.ok and primary.name in t.objectives]
             return sum(values) / len(values) if values else None
 
         return {
@@ -155,7 +162,7 @@ class SearchResult:
             raise RunDirectoryError(msg)
         state_dict = None
         if trial.weights:
-            state_dict = load_weights(self._evaluator(), self.run_dir / trial.weights)
+            state_dict = load_weights(self._evaluator(), self._weights_path(trial))
         target = self.registry.get("emitter", emitter)
         return target.export(trial.architecture, Path(path), state_dict, self.export_metadata(trial))
 
@@ -203,6 +210,17 @@ class SearchResult:
         return retrain(
             self, epochs, trial, seed=seed, device=device, evaluator_options=evaluator_options, dataset=dataset
         )
+
+    def _weights_path(self, trial: Trial) -> Path:
+        """Where ``trial``'s weights are: a file the journal names inside the run directory."""
+        path = self.run_dir / str(trial.weights)
+        if not path.resolve().is_relative_to(self.run_dir.resolve()):
+            msg = (
+                f"trial {trial.number} of run {str(self.run_dir)!r} names weights outside the run directory "
+                f"({str(trial.weights)[:80]!r}); its journal was edited or is damaged"
+            )
+            raise RunDirectoryError(msg)
+        return path
 
     def _evaluator_options(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The run's recorded evaluator options, ``overrides`` replacing some."""

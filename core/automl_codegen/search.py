@@ -244,6 +244,7 @@ class NeuralArchitectureSearch:
             for name in config.profilers
         ]
         self._check_measurable()
+        _check_not_set_by_the_search(config)
         given = {} if data is None else {"data": data}
         self.dataset = reg.get("dataset", config.dataset)(seed=config.seed, **config.dataset_options, **given)
         self.space = reg.get("search_space", config.space)(
@@ -486,6 +487,23 @@ def _fidelity_record(fidelity: str | Mapping[str, Any] | None, epochs: Any) -> d
         return None
     parsed = Fidelity.parse(fidelity, epochs)
     return None if parsed is None else parsed.to_dict()
+
+
+#: Arguments the search passes to each plugin itself; an option of the same name would
+#: be passed twice (a TypeError deep in the call, before this check).
+_SET_BY_THE_SEARCH = {
+    "dataset": ("dataset_options", ("seed", "data"), "the search's seed and data"),
+    "search space": ("space_options", ("input_shape", "num_classes"), "the dataset"),
+    "strategy": ("strategy_options", ("space", "objectives", "seed"), "the search's space, objectives and seed"),
+}
+
+
+def _check_not_set_by_the_search(config: SearchConfig) -> None:
+    for kind, (field, names, source) in _SET_BY_THE_SEARCH.items():
+        taken = sorted(set(getattr(config, field)) & set(names))
+        if taken:
+            msg = f"{kind} option {taken[0]!r} is set by the search itself (from {source}); leave it out"
+            raise ConfigError(msg)
 
 
 def _build_profiler(registered: Any, options: Mapping[str, Any], name: str) -> Any:

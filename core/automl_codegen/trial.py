@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -45,6 +46,26 @@ class Trial:
     duration_s: float = 0.0
     weights: str | None = None
 
+    def __attrs_post_init__(self) -> None:
+        # A record read back from a damaged journal fails here, named, instead of in the
+        # middle of a ranking or a report (the journal words a ValueError as an unreadable trial).
+        checks = (
+            ("number", isinstance(self.number, numbers.Integral) and not isinstance(self.number, bool), "an integer"),
+            ("status", isinstance(self.status, str), "text"),
+            ("metrics", isinstance(self.metrics, Mapping), "a JSON object"),
+            ("objectives", _numbers_by_name(self.objectives), "a JSON object of numbers"),
+            ("constraint_violation", _real(self.constraint_violation), "a number"),
+            ("duration_s", _real(self.duration_s), "a number"),
+            ("error", self.error is None or isinstance(self.error, str), "text or null"),
+            ("weights", self.weights is None or isinstance(self.weights, str), "a file name or null"),
+        )
+        for name, good, expected in checks:
+            if not good:
+                shown = repr(getattr(self, name))
+                shown = shown if len(shown) <= 80 else shown[:77] + "..."
+                msg = f"trial {self.number!r}: {name} must be {expected}, got {shown}"
+                raise ValueError(msg)
+
     @property
     def ok(self) -> bool:
         return self.status == COMPLETE
@@ -58,3 +79,11 @@ class Trial:
         if not self.ok:
             return tuple(math.inf for _ in objectives)
         return tuple(o.as_loss(self.objectives.get(o.name, math.nan)) for o in objectives)
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _numbers_by_name(values: Any) -> bool:
+    return isinstance(values, Mapping) and all(isinstance(k, str) and _real(v) for k, v in values.items())

@@ -340,8 +340,8 @@ def torch_threads() -> int:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"workers": 0}, "executor 'process': workers must be an integer >= 1, got 0"),
-        ({"threads_per_worker": 1.5}, "executor 'process': threads_per_worker must be an integer >= 1, got 1.5"),
+        ({"workers": 0}, "executor 'process': workers must be an integer from 1 to 256, got 0"),
+        ({"threads_per_worker": 1.5}, "executor 'process': threads_per_worker must be an integer from 1 to 1024, got 1.5"),
         ({"start_method": "fork"}, "executor 'process': start_method must be one of spawn, forkserver, got 'fork'"),
     ],
 )

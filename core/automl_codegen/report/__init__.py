@@ -83,14 +83,24 @@ def build_report(
     figure.savefig(buffer, format="png", dpi=DPI)
     png = buffer.getvalue()
     figure_path = out / FIGURE_FILE
-    figure_path.write_bytes(png)
+    _write(figure_path, png)
     html_path = None
     if html:
         picks = showcase(result.best, result.pareto_front, result.objectives, architectures)
         shown = [_code(result, pick.trial, pick.reason, emitter) for pick in picks]
         html_path = out / HTML_FILE
-        html_path.write_text(render_html(result, png, shown), encoding="utf-8")
+        _write(html_path, render_html(result, png, shown).encode("utf-8"))
     return Report(figure_path, html_path, figure)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """``path.write_bytes(data)``; a write that fails (a full disk) names the file, as opening would."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
 
 
 def _code(result: Any, trial: Any, reason: str, emitter_name: str) -> ShownCode:

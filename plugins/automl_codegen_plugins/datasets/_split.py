@@ -290,6 +290,10 @@ def split_official(
     per class, the training and test sets keeping their published proportions.
     """
     (x_train, y_train), (x_test, y_test) = train, test
+    for part, labels in (("training", y_train), ("test", y_test)):
+        if not len(labels):  # the split below would fail on it with a numpy message
+            msg = f"the official {part} set holds no images: its files are empty or damaged; download them again"
+            raise ConfigError(msg)
     subset_rng, split_rng = seeded_generators(seed, 2)
     how = f"validation: {val_fraction * 100:g}% of each class of the official training set; test: the official test set"
     if limit is not None and limit < len(y_train) + len(y_test):

@@ -13,6 +13,9 @@ from automl_codegen.options import OptionError, check, finite_number, is_integer
 
 from ._split import DatasetOptions, check_held_out, dataset_options, fraction, split_dataset
 
+#: Most pixel values generated (float64 while drawn: 2 GiB); 10**12 images ran out of memory.
+MAX_VALUES = 1 << 28
+
 
 @attrs.frozen(kw_only=True)
 class SyntheticOptions(DatasetOptions):
@@ -53,6 +56,15 @@ class SyntheticOptions(DatasetOptions):
                 "num_classes must be between 2 and image_size**2, got {num_classes}",
                 owner=owner,
                 num_classes=self.num_classes,
+            )
+        values = self.num_samples * self.channels * self.image_size**2
+        if values > MAX_VALUES:
+            raise OptionError(
+                "num_samples x channels x image_size**2 = {values:,} pixel values, more than the "
+                "{limit:,} this test dataset makes (they are generated in memory); ask for fewer or smaller images",
+                owner=owner,
+                values=values,
+                limit=MAX_VALUES,
             )
         check_held_out(self.val_fraction, self.test_fraction, owner)
 

@@ -48,8 +48,15 @@ def _number(low: float, high: float = math.inf, *, low_open: bool = False, high_
     return finite_number(low, high, low_open=low_open, high_open=high_open, optional=optional, expected=interval)
 
 
-def _whole(low: int, *, optional: bool = False) -> Any:
-    return integer(low, optional=optional, expected=f"a whole number >= {low}")
+def _whole(low: int, high: int | None = None, *, optional: bool = False) -> Any:
+    expected = f"a whole number >= {low}" if high is None else f"a whole number from {low} to {high}"
+    return integer(low, high, optional=optional, expected=expected)
+
+
+#: Most DataLoader workers and torch threads: 100,000 workers forked until the machine
+#: stalled, and as many threads make OpenMP abort.
+MAX_WORKERS = 64
+MAX_THREADS = 1024
 
 
 def _flag(*, optional: bool = False) -> Any:
@@ -150,12 +157,12 @@ class TrainingOptions(PluginOptions):
     )
     workers: int | None = attrs.field(
         default=None,
-        validator=_whole(0, optional=True),
-        metadata={"help": "DataLoader worker processes; None: min(4, CPUs)"},
+        validator=_whole(0, MAX_WORKERS, optional=True),
+        metadata={"help": f"DataLoader worker processes, at most {MAX_WORKERS}; None: min(4, CPUs)"},
     )
     threads: int | None = attrs.field(
         default=None,
-        validator=_whole(1, optional=True),
+        validator=_whole(1, MAX_THREADS, optional=True),
         metadata={"help": "torch threads for training; None: torch's, less cores other processes keep busy"},
     )
 

@@ -51,18 +51,24 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
+#: Most worker processes (each imports torch: 100,000 asked for would fill any memory)
+#: and torch threads per worker (OpenMP aborts long before 100,000).
+MAX_WORKERS = 256
+MAX_THREADS = 1024
+
+
 @attrs.frozen(kw_only=True)
 class ProcessOptions(PluginOptions):
     """The options of :class:`ProcessExecutor`, checked (see its docstring)."""
 
     workers: int | None = attrs.field(
         default=None,
-        validator=positive_int(optional=True),
-        metadata={"help": "trials running at once; None: the CPUs this process may use"},
+        validator=positive_int(maximum=MAX_WORKERS, optional=True),
+        metadata={"help": f"trials running at once, at most {MAX_WORKERS}; None: the CPUs this process may use"},
     )
     threads_per_worker: int | None = attrs.field(
         default=None,
-        validator=positive_int(optional=True),
+        validator=positive_int(maximum=MAX_THREADS, optional=True),
         metadata={"help": "torch threads in each worker; None: CPUs // workers, at least 1"},
     )
     start_method: str = attrs.field(

@@ -105,7 +105,8 @@ def _decode(indices: tuple[int, ...]) -> str:
 
 
 def _bad_cell(text: str, problem: str) -> ConfigError:
-    return ConfigError(f"{text!r} is not a NAS-Bench-201 cell string: {problem}. Example: {EXAMPLE}")
+    shown = text if len(text) <= 120 else text[:117] + "..."  # a 50 MB argument is not echoed back
+    return ConfigError(f"{shown!r} is not a NAS-Bench-201 cell string: {problem}. Example: {EXAMPLE}")
 
 
 # Cached: strategies key and encode every genotype they consider (an rl ask looks at a few

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from automl_codegen import Architecture
+from automl_codegen import Architecture, ArchitectureError
 
 from .._common import docstring_lines, load_template, write_atomically
 from ._codegen import lower
@@ -66,7 +67,7 @@ class PytorchEmitter:
             The paths written, ``model.py`` first.
 
         Raises:
-            ValueError: the state dict does not fit the architecture.
+            ArchitectureError: the state dict does not fit the architecture (a ValueError).
         """
         source = self.render(architecture, metadata)
         out = Path(out_dir)
@@ -83,11 +84,20 @@ class PytorchEmitter:
                 build_model(architecture).load_state_dict(weights)
             except RuntimeError as exc:
                 msg = f"the state dict does not fit architecture {architecture.name!r}: {exc}"
-                raise ValueError(msg) from None
+                raise ArchitectureError(msg) from None
             paths.append(out / self.weights_name)
-            write_atomically(paths[1], lambda tmp: torch.save(weights, tmp))
+            write_atomically(paths[1], lambda tmp: _save(torch, weights, tmp))
         write_atomically(paths[0], lambda tmp: tmp.write_text(source, encoding="utf-8", newline="\n"))
         return paths
+
+
+def _save(torch: Any, weights: Mapping[str, Any], path: Path) -> None:
+    """``torch.save``, whose RuntimeError on a full disk becomes the OSError it is."""
+    try:
+        torch.save(weights, path)
+    except RuntimeError as exc:
+        msg = f"the weights could not be written; is the disk full? (torch: {str(exc).strip().splitlines()[0][:200]})"
+        raise OSError(errno.EIO, msg, str(path)) from None
 
 
 # -- the module docstring ------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automl_codegen import Architecture, PluginError
+from automl_codegen import Architecture, ArchitectureError, PluginError
 
 from .._common import docstring_lines, load_template, write_atomically
 from ._codegen import lower
@@ -104,7 +104,7 @@ class TensorflowEmitter:
             The paths written, ``model_tf.py`` first.
 
         Raises:
-            ValueError: the state dict does not fit the architecture (nothing is written).
+            ArchitectureError: the state dict does not fit the architecture (nothing is written; a ValueError).
             PluginError: weights were given but Keras 3 (TensorFlow) is not installed.
         """
         source = self.render(architecture, metadata)
@@ -162,7 +162,7 @@ def _checked_weights(arch: Architecture, state_dict: Mapping[str, Any]) -> dict[
         build_model(arch).load_state_dict(tensors)
     except RuntimeError as exc:
         msg = f"the state dict does not fit architecture {arch.name!r}: {exc}"
-        raise ValueError(msg) from None
+        raise ArchitectureError(msg) from None
     return keras_weights(arch, tensors)
 
 
