@@ -339,7 +339,18 @@ class SearchEngine:
                     f"state after {told}; it was changed by hand or is damaged and cannot be resumed"
                 )
                 raise RunDirectoryError(msg)
-            self._plugin_call("strategy", self.strategy.load_state_dict, strategy_state)
+            try:
+                self._plugin_call("strategy", self.strategy.load_state_dict, strategy_state)
+            except PluginError as exc:
+                # The state came from the journal: "fix the plugin, the journal is intact" is
+                # not what can be said of a state the plugin refuses.
+                cause = exc.__cause__
+                msg = (
+                    f"strategy {self.run_info.config.strategy!r} could not restore the state saved in the journal "
+                    f"in {journal.path} ({type(cause).__name__}: {cause}); the journal is damaged, or the plugin "
+                    f"changed since: restore journal.sqlite from a copy, or start a new run"
+                )
+                raise RunDirectoryError(msg) from cause
         journal.rewrite_derived(trials)
         self.trials, self._earlier_s = trials, journal.elapsed_s
 

@@ -795,6 +795,7 @@ ATTACKS: list[Attack] = [
     A(COMMAND_LINE, "generate-two-inputs", "{generate} x.json --space nb201 --genotype x", "not both"),
     A(COMMAND_LINE, "generate-nothing", "{generate}", "generate needs ARCH.json, or --space SPACE --genotype TEXT"),
     A(COMMAND_LINE, "generate-space-alone", "{generate} --space nb201", "--space nb201 needs --genotype TEXT"),
+    A(COMMAND_LINE, "plugins-unknown-flag", "plugins --bogus", "unrecognized arguments: --bogus"),
     A(COMMAND_LINE, "int-flag-50mb", "{search} --budget-trials {huge}", "invalid int value: 'xxxx"),
     A(COMMAND_LINE, "choice-50mb", "{search} --fidelity {huge}", "invalid choice: 'xxxx"),
     # -- hostile input files ----------------------------------------------------------------------
@@ -913,8 +914,12 @@ ATTACKS: list[Attack] = [
     A(RUN_DIR, "run-dir-proc", "export /proc -o {tmp}/e", "is not a run directory"),
     A(RUN_DIR, "run-in-use", "{resume}", "is in use by another automl-codegen process", needs_run=True, prepare=lambda ws: _hold_lock(ws.run)),
     A(RUN_DIR, "resume-not-a-run", "search --resume {tmp} --budget-trials 1", "is not a run directory"),
-    # -- damaged journal rows (each by report, export and resume) --------------------------------
+    # -- damaged journal rows (each by report, export and resume; a few by train) -----------------
     *_damaged_rows(),
+    A(JOURNAL, "train-config-evaluator-options", "train {run} --epochs 1 -o {tmp}/f", "train evaluator has no option(s) ['bogus']", needs_run=True, prepare=config_with(evaluator_options={"bogus": 1})),
+    A(JOURNAL, "train-config-dataset", "train {run} --epochs 1 -o {tmp}/f", "unknown dataset 'bogus'", needs_run=True, prepare=config_with(dataset="bogus")),
+    A(JOURNAL, "train-metrics-null", "train {run} --epochs 1 -o {tmp}/f", "metrics must be a JSON object, got None", needs_run=True, prepare=sql("UPDATE trials SET metrics = 'null' WHERE number = 0")),
+    A(JOURNAL, "resume-state-refused", "{resume}", "could not restore the state saved in the journal", needs_run=True, prepare=sql("UPDATE strategy_state SET state = '[]'")),
     # -- signals ----------------------------------------------------------------------------------
     # The second SIGINT may end the process once the cleanup is done: a shell shows 130 either way.
     A(SIGNAL, "double-ctrl-c", "{search} --budget-trials 50", "interrupted; continue with", status=(130, -signal.SIGINT), process=True, during=double_interrupt, absent="{tmp}/r/.lock", limit_s=60),
