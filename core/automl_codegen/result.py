@@ -267,11 +267,19 @@ class SearchResult:
 
     def export_metadata(self, trial: Trial) -> dict[str, Any]:
         data = self.config.get("dataset_summary", {})
+        normalization = data.get("normalization") or {}
+        preprocess = None
+        # A recorded scale, or data given from Python (standardised as given): the emitters
+        # write a preprocess function. Older runs of image files recorded no scale, and
+        # guessing 1 where it was 255 would be wrong, so they get the description only.
+        if "mean" in normalization and ("scale" in normalization or "fingerprint" in data):
+            preprocess = {k: normalization.get(k, 1.0) for k in ("scale", "mean", "std")}
         return {
             "input": {
                 "shape": data.get("input_shape", list(trial.architecture.input_shape)),
                 "dtype": "float32",
-                "normalization": (data.get("normalization") or {}).get("description", "none recorded"),
+                "normalization": normalization.get("description", "none recorded"),
+                "preprocess": preprocess,
             },
             "metrics": {k: v for k, v in trial.metrics.items() if k in _REPORTED_METRICS},
             "dataset": self.config.get("dataset"),

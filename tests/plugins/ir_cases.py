@@ -257,6 +257,7 @@ GOLDEN_METADATA = {
         "shape": [1, 8, 8],
         "dtype": "float32",
         "normalization": "x / 16, then (x - 0.3) / 0.4",
+        "preprocess": {"scale": 16.0, "mean": 0.3, "std": 0.4},
     },
     "metrics": {"accuracy": 0.9811, "latency_ms": 0.1234, "params": 704},
     "dataset": "digits",

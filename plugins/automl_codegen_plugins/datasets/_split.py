@@ -125,11 +125,13 @@ def split_dataset(
     test_fraction: float,
     description: str,
     preprocessing: str = "",
+    scale: float = 1.0,
 ) -> Dataset:
     """A Dataset from whole arrays: stratified split, then the training set's statistics.
 
     ``preprocessing`` names what was done to raw inputs before standardisation (for
-    the generated code's docstring), e.g. "pixel values 0..16 divided by 16".
+    the generated code's docstring), e.g. "pixel values 0..16 divided by 16"; ``scale``
+    is that division as a number, for the generated code's ``preprocess`` function.
     """
     train, val, test = stratified_split(y, val_fraction, test_fraction, seed)
     (x_train, x_val, x_test), mean, std = standardize(x[train], x[val], x[test])
@@ -143,7 +145,13 @@ def split_dataset(
         x_test=x_test,
         y_test=y[test],
         num_classes=num_classes,
-        normalization={"description": f"{steps}(x - {mean:.6f}) / {std:.6f}", "mean": mean, "std": std},
+        normalization={
+            "description": f"{steps}(x - {mean:.6f}) / {std:.6f}",
+            # Absent means 1: data given from Python keeps the fingerprint its runs recorded.
+            **({"scale": scale} if scale != 1.0 else {}),
+            "mean": mean,
+            "std": std,
+        },
         description=description,
     )
 
@@ -250,6 +258,7 @@ def image_dataset(
             f"mean [{show(f'{m:.6f}' for m in mean)}] and std [{show(f'{s:.6f}' for s in std)}] "
             f"(statistics of the training split, split seed {seed})"
         ),
+        "scale": 255.0,
         "mean": mean,
         "std": std,
         "split_seed": seed,

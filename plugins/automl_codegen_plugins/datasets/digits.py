@@ -54,6 +54,7 @@ def load_digits(*, seed: int = 0, **options: Any) -> Dataset:
         test_fraction=float(o.test_fraction),
         description="scikit-learn digits: 8x8 grey-scale handwritten digits, 10 classes",
         preprocessing="pixel values 0..16 divided by 16",
+        scale=16.0,
     )
 
 

@@ -32,12 +32,14 @@ __all__ = [
     "LINE_LENGTH",
     "Call",
     "Expr",
+    "Preprocess",
     "Sum",
     "docstring_lines",
     "flat",
     "format_lines",
     "graph_body",
     "load_template",
+    "preprocess_constants",
     "write_atomically",
 ]
 
@@ -205,6 +207,43 @@ def show(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return json.dumps(value, sort_keys=True, default=str)
+
+
+@attrs.frozen
+class Preprocess:
+    """How stored pixel values became the network's input, as source literals.
+
+    ``x / scale``, then per channel ``(x - mean) / std`` (one value, or one per channel).
+    """
+
+    scale: str
+    mean: str
+    std: str
+
+
+def preprocess_constants(metadata: Mapping[str, Any] | None, channels: int) -> Preprocess | None:
+    """The constants of a ``preprocess`` function, from the metadata's ``input.preprocess``.
+
+    ``None`` where the metadata has none (code written from an architecture alone) or
+    what it has is not plain finite numbers of a fitting length: the function would only
+    be guessed, and the docstring still says what is known in words.
+    """
+    given = _mapping(_mapping(metadata, "metadata").get("input"), "'input'").get("preprocess")
+    if not isinstance(given, Mapping):
+        return None
+
+    def numbers(value: Any) -> tuple[float, ...] | None:
+        values = value if isinstance(value, list | tuple) else [value]
+        if not values or len(values) not in (1, channels):
+            return None
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e30 for v in values):
+            return None  # NaN fails abs(v) < 1e30 too
+        return tuple(float(v) for v in values)
+
+    scale, mean, std = numbers(given.get("scale", 1.0)), numbers(given.get("mean")), numbers(given.get("std"))
+    if scale is None or mean is None or std is None or len(scale) != 1 or min(*scale, *std) <= 0:
+        return None
+    return Preprocess(repr(scale[0]), repr(mean), repr(std))
 
 
 def _mapping(value: object, what: str) -> Mapping[str, Any]:

@@ -13,14 +13,20 @@ Search: dataset digits, strategy evolution, space chain-cnn.
 Genotype: {"stages": [{"op": "conv", "width": 8}, {"kernel": 3, "op": "pool"}]}
 
 Usage:
-    from model import build_model
+    from model import build_model, preprocess
     model = build_model("model.pt")  # build_model() for fresh weights
-    logits = model(x)
+    logits = model(preprocess(pixels))
 """
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# What the search's dataset did to stored pixel values: divide by SCALE, then per channel
+# subtract MEAN and divide by STD (see preprocess below).
+SCALE = 16.0
+MEAN = (0.3,)
+STD = (0.4,)
 
 
 class ChainNet(nn.Module):
@@ -60,6 +66,14 @@ def build_model(weights: str | None = None) -> ChainNet:
     if weights is not None:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return model.eval()
+
+
+def preprocess(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixel values (N, C, H, W) as the dataset stored them -> the network's input."""
+    x = torch.as_tensor(pixels, dtype=torch.float32) / SCALE
+    mean = torch.tensor(MEAN).view(1, -1, 1, 1)
+    std = torch.tensor(STD).view(1, -1, 1, 1)
+    return (x - mean) / std
 
 
 if __name__ == "__main__":

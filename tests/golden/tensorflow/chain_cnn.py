@@ -15,14 +15,20 @@ Search: dataset digits, strategy evolution, space chain-cnn.
 Genotype: {"stages": [{"op": "conv", "width": 8}, {"kernel": 3, "op": "pool"}]}
 
 Usage:
-    from model_tf import build_model
+    from model_tf import build_model, preprocess
     model = build_model("model_tf.weights.h5")  # build_model() for fresh weights
-    logits = model(x)  # or model.predict(x) for many batches
+    logits = model(preprocess(pixels))  # channels last
     # Before keras.saving.load_model of a saved .keras file: import model_tf
 """
 
 import keras
 from keras import layers
+
+# What the search's dataset did to stored pixel values: divide by SCALE, then per channel
+# subtract MEAN and divide by STD (see preprocess below).
+SCALE = 16.0
+MEAN = (0.3,)
+STD = (0.4,)
 
 # Keras finds the helper layers below by this name when it loads a .keras file; it is
 # unique to this architecture, so models of several searches load in one process.
@@ -99,6 +105,12 @@ def build_model(weights: str | None = None) -> keras.Model:
     if weights is not None:
         model.load_weights(weights)
     return model
+
+
+def preprocess(pixels):
+    """Pixel values (N, H, W, C) as the dataset stored them -> the network's input."""
+    x = keras.ops.cast(pixels, "float32") / SCALE
+    return (x - keras.ops.array(MEAN, "float32")) / keras.ops.array(STD, "float32")
 
 
 if __name__ == "__main__":

@@ -225,6 +225,8 @@ def _properties(architecture: Architecture, metadata: Any, difference: float) ->
         "parity_max_abs_diff": float(f"{difference:.3g}"),
         "architecture_fingerprint": architecture.fingerprint(),
         "normalization": (given.get("input") or {}).get("normalization"),
+        # {"scale", "mean", "std"}: input = (pixels / scale - mean) / std, per channel
+        "preprocess": (given.get("input") or {}).get("preprocess"),
     }
     for key in ("dataset", "space", "strategy", "genotype"):
         properties[key] = given.get(key)

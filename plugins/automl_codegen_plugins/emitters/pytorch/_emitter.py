@@ -9,7 +9,7 @@ from typing import Any
 
 from automl_codegen import Architecture, ArchitectureError
 
-from .._common import docstring_lines, load_template, write_atomically
+from .._common import docstring_lines, load_template, preprocess_constants, write_atomically
 from ._codegen import lower
 
 __all__ = ["PytorchEmitter"]
@@ -40,10 +40,12 @@ class PytorchEmitter:
                 ``space``, ``genotype`` and any other JSON-like entries.
         """
         code = lower(architecture)
+        preprocess = preprocess_constants(metadata, architecture.input_shape[0])
         return load_template(__package__, "model.py.jinja").render(
             doc_title=_TITLE,
-            doc_lines=_docstring_lines(architecture, metadata or {}, self),
+            doc_lines=_docstring_lines(architecture, metadata or {}, self, preprocess is not None),
             code=code,
+            preprocess=preprocess,
             net=architecture.name,
             example_shape=", ".join(map(str, (2, *architecture.input_shape))),
         )
@@ -103,11 +105,13 @@ def _save(torch: Any, weights: Mapping[str, Any], path: Path) -> None:
 # -- the module docstring ------------------------------------------------------------------
 
 
-def _docstring_lines(arch: Architecture, metadata: Mapping[str, Any], emitter: PytorchEmitter) -> list[str]:
+def _docstring_lines(
+    arch: Architecture, metadata: Mapping[str, Any], emitter: PytorchEmitter, preprocess: bool
+) -> list[str]:
     module = Path(emitter.file_name).stem
     usage = [
-        f"from {module} import build_model",
+        f"from {module} import build_model" + (", preprocess" if preprocess else ""),
         f'model = build_model("{emitter.weights_name}")  # build_model() for fresh weights',
-        "logits = model(x)",
+        "logits = model(preprocess(pixels))" if preprocess else "logits = model(x)",
     ]
     return docstring_lines(arch, metadata, input_dims=arch.input_shape, usage=usage)

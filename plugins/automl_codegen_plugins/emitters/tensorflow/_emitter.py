@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl_codegen import Architecture, ArchitectureError, PluginError
 
-from .._common import docstring_lines, load_template, write_atomically
+from .._common import Preprocess, docstring_lines, load_template, preprocess_constants, write_atomically
 from ._codegen import lower
 
 if TYPE_CHECKING:
@@ -51,10 +51,12 @@ class TensorflowEmitter:
         """
         code = lower(architecture)
         dims = ", ".join(map(str, code.input_shape))
+        preprocess = preprocess_constants(metadata, architecture.input_shape[0])
         return load_template(__package__, "model_tf.py.jinja").render(
             doc_title=_TITLE,
-            doc_lines=self._docstring(architecture, metadata, code.input_shape, bool(code.helpers)),
+            doc_lines=self._docstring(architecture, metadata, code.input_shape, bool(code.helpers), preprocess),
             code=code,
+            preprocess=preprocess,
             # Unique per architecture; short enough for one line with a 64-letter name.
             package=f"{architecture.name}_{architecture.fingerprint()[:8]}",
             input_dims=dims,
@@ -62,14 +64,21 @@ class TensorflowEmitter:
         )
 
     def _docstring(
-        self, arch: Architecture, metadata: Mapping[str, Any] | None, nhwc: tuple[int, ...], helpers: bool
+        self,
+        arch: Architecture,
+        metadata: Mapping[str, Any] | None,
+        nhwc: tuple[int, ...],
+        helpers: bool,
+        preprocess: Preprocess | None,
     ) -> list[str]:
         nchw = ", ".join(map(str, arch.input_shape))
         module = Path(self.file_name).stem
         usage = [
-            f"from {module} import build_model",
+            f"from {module} import build_model" + (", preprocess" if preprocess else ""),
             f'model = build_model("{self.weights_name}")  # build_model() for fresh weights',
-            "logits = model(x)  # or model.predict(x) for many batches",
+            "logits = model(preprocess(pixels))  # channels last"
+            if preprocess
+            else "logits = model(x)  # or model.predict(x) for many batches",
         ]
         if helpers:
             usage.append(f"# Before keras.saving.load_model of a saved .keras file: import {module}")

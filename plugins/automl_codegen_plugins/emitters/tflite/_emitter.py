@@ -209,6 +209,8 @@ def _description(architecture: Architecture, metadata: Any, difference: float) -
             "layout": "NHWC",
             "dtype": "float32",
             "normalization": (given.get("input") or {}).get("normalization"),
+            # {"scale", "mean", "std"}: input = (pixels / scale - mean) / std, per channel
+            "preprocess": (given.get("input") or {}).get("preprocess"),
         },
         "output": {"shape": [None, architecture.num_classes], "meaning": "logits"},
         "parity_max_abs_diff": float(f"{difference:.3g}"),
