@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -166,7 +167,15 @@ class RunJournal:
         journal = cls(path, cls._connect(path / DATABASE))
         journal.lock()
         # executescript commits on its own, so the schema goes in before the transaction.
-        journal._db.executescript(_SCHEMA + _BLOBS + ";")
+        try:
+            journal._db.executescript(_SCHEMA + _BLOBS + ";")
+        except sqlite3.OperationalError as exc:  # a full disk, most likely
+            journal.close()
+            msg = (
+                f"could not create the journal in {str(path)!r}: {exc}; free space (or choose another "
+                f"-o/--output directory) and start the search again"
+            )
+            raise RunDirectoryError(msg) from None
         with journal._write("create the run"):
             journal._db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -250,7 +259,7 @@ class RunJournal:
         if integrity != "ok":
             msg = f"the journal {self.path / DATABASE} is corrupt ({integrity}); the run cannot be read"
             raise RunDirectoryError(msg)
-        if json.loads(rows.get("format", "0")) != FORMAT_VERSION:
+        if self._json(rows.get("format", "0"), "'format' record") != FORMAT_VERSION:
             found = rows.get("format")
             msg = f"the journal {self.path / DATABASE} has format {found}; this version reads {FORMAT_VERSION}"
             raise RunDirectoryError(msg)
@@ -374,14 +383,33 @@ class RunJournal:
 
     def _meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return json.loads(row["value"]) if row else None
+        return self._json(row["value"], f"{key!r} record") if row else None
+
+    def _json(self, text: Any, what: str) -> Any:
+        """A JSON column's value, or an error naming the damaged record and the way out."""
+        try:
+            return json.loads(text)
+        except (ValueError, TypeError, RecursionError) as exc:  # bytes that are not UTF-8 included
+            why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            msg = (
+                f"the journal {self.path / DATABASE} has a damaged {what} ({why}); restore journal.sqlite "
+                f"from a copy, or start a new run"
+            )
+            raise RunDirectoryError(msg) from None
 
     def config(self) -> dict[str, Any]:
         return self._meta("config")
 
     @property
     def elapsed_s(self) -> float:
-        return float(self._meta("elapsed_s") or 0.0)
+        value = self._meta("elapsed_s") or 0.0
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            msg = (
+                f"the journal {self.path / DATABASE} has a damaged 'elapsed_s' record ({str(value)[:80]!r} is "
+                f"not a number of seconds); restore journal.sqlite from a copy, or start a new run"
+            )
+            raise RunDirectoryError(msg)
+        return float(value)
 
     def trials(self) -> list[Trial]:
         """Every finished trial (complete or failed), in order; running ones are left out."""
@@ -400,7 +428,7 @@ class RunJournal:
     def strategy_state(self) -> tuple[int, dict[str, Any]] | None:
         """``(number of trials told, state)`` of the last tell, or None before the first."""
         row = self._db.execute("SELECT after_trial, state FROM strategy_state WHERE id = 1").fetchone()
-        return (row["after_trial"], self._unpack(json.loads(row["state"]))) if row else None
+        return (row["after_trial"], self._unpack(self._json(row["state"], "strategy state"))) if row else None
 
     def _pack(self, state: Any) -> str:
         """The state as JSON with its large strings stored as blobs (inside the caller's transaction)."""
@@ -457,7 +485,7 @@ class RunJournal:
     def events(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
         """``(step, values)`` of every event of ``kind``, by step (e.g. DARTS' α per epoch)."""
         rows = self._db.execute("SELECT step, data FROM events WHERE kind = ? ORDER BY step", (kind,))
-        return [(row["step"], json.loads(row["data"])) for row in rows]
+        return [(row["step"], self._json(row["data"], f"{kind!r} event")) for row in rows]
 
     def weights_path(self, trial_number: int) -> Path:
         return self.path / WEIGHTS_DIR / f"trial_{trial_number:04d}.pt"

@@ -533,7 +533,6 @@ VALUES = {
 NB201_CELL = "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|'"
 STAGE = '{"op": "conv", "kernel": 3, "width": 8, "depth": 1, "stride": 2, "skip": false, "expand": 2}'
 DAMAGED = (0, 2)  # a damaged run: an ending as normal, or a one-line error; never a traceback
-JOURNAL_XFAIL = "journal.py, owned by another change: "
 
 
 def expand(argv: str) -> list[str]:
@@ -559,66 +558,66 @@ def _damaged_rows() -> list[Attack]:
     """Each damage of the journal, tried by report, export (model and front) and resume."""
     # fmt: off
     damages = [
-        ("config-not-json", sql("UPDATE meta SET value = '{' WHERE key = 'config'"), "_meta: json.loads"),
-        ("config-a-list", sql("UPDATE meta SET value = '[1]' WHERE key = 'config'"), ""),
-        ("config-null", sql("UPDATE meta SET value = 'null' WHERE key = 'config'"), ""),
-        ("config-missing", sql("DELETE FROM meta WHERE key = 'config'"), ""),
-        ("config-an-integer", sql("UPDATE meta SET value = 7 WHERE key = 'config'"), ""),
-        ("config-a-blob", sql("UPDATE meta SET value = x'80ff00' WHERE key = 'config'"), "_meta: json.loads"),
-        ("config-objectives-missing", config_with(objectives=...), ""),
-        ("config-objectives-a-string", config_with(objectives="accuracy"), ""),
-        ("config-objective-unknown", config_with(objectives=[{"name": "bogus", "direction": "max"}]), ""),
-        ("config-constraints-garbage", config_with(constraints=["((("]), ""),
-        ("config-constraints-a-number", config_with(constraints=5), ""),
-        ("config-budget-a-string", config_with(budget="x"), ""),
-        ("config-training-5", config_with(training=5), ""),
-        ("config-space-unknown", config_with(space="bogus"), ""),
-        ("config-space-options-bogus", config_with(space_options={"bogus": 1}), ""),
-        ("config-space-options-input-shape", config_with(space_options={"input_shape": [1, 8, 8]}), ""),
-        ("config-seed-a-string", config_with(seed="x"), ""),
-        ("config-dataset-summary-null", config_with(dataset_summary=None), ""),
-        ("config-dataset-summary-a-string", config_with(dataset_summary="ab"), ""),
-        ("config-first-generation-huge", config_with(first_generation_size=10**30), ""),
-        ("config-first-generation-string", config_with(first_generation_size="x"), ""),
-        ("format-garbage", sql("UPDATE meta SET value = 'x' WHERE key = 'format'"), "_check_readable: json.loads"),
-        ("format-3", sql("UPDATE meta SET value = '3' WHERE key = 'format'"), ""),
-        ("elapsed-garbage", sql("UPDATE meta SET value = 'x' WHERE key = 'elapsed_s'"), "elapsed_s: json.loads"),
-        ("elapsed-a-list", sql("UPDATE meta SET value = '[1]' WHERE key = 'elapsed_s'"), "elapsed_s: float([1])"),
-        ("metrics-not-json", sql("UPDATE trials SET metrics = '{' WHERE number = 0"), ""),
-        ("metrics-null", sql("UPDATE trials SET metrics = 'null' WHERE number = 0"), ""),
-        ("metrics-a-list", sql("UPDATE trials SET metrics = '[1, 2]' WHERE number = 0"), ""),
-        ("metrics-an-integer", sql("UPDATE trials SET metrics = 5 WHERE number = 0"), "_trial_from_row: json.loads(5)"),
-        ("metrics-a-blob", sql("UPDATE trials SET metrics = x'ff00' WHERE number = 0"), ""),
-        ("metrics-nan-accuracy", sql("""UPDATE trials SET metrics = '{"accuracy": NaN}' WHERE number = 0"""), ""),
-        ("objectives-a-string-value", sql("""UPDATE trials SET objectives = '{"accuracy": "x"}'"""), ""),
-        ("objectives-empty", sql("UPDATE trials SET objectives = '{}' WHERE number = 0"), ""),
-        ("objectives-a-list", sql("UPDATE trials SET objectives = '[]' WHERE number = 0"), ""),
-        ("genotype-not-json", sql("UPDATE trials SET genotype = 'x' WHERE number = 0"), ""),
-        ("genotype-a-number", sql("UPDATE trials SET genotype = '5' WHERE number = 0"), ""),
-        ("architecture-not-json", sql("UPDATE trials SET architecture = '{' WHERE number = 0"), ""),
-        ("architecture-a-list", sql("UPDATE trials SET architecture = '[]' WHERE number = 0"), ""),
-        ("architecture-deep", sql("UPDATE trials SET architecture = ? WHERE number = 0", VALUES["{deep}"]), ""),
-        ("architecture-nested", sql("UPDATE trials SET architecture = ? WHERE number = 0", nested_blocks(40)), ""),
-        ("status-bogus", sql("UPDATE trials SET status = 'bogus' WHERE number = 0"), ""),
-        ("status-failed-without-error", sql("UPDATE trials SET status = 'failed' WHERE number = 0"), ""),
-        ("violation-a-string", sql("UPDATE trials SET constraint_violation = 'x' WHERE number = 0"), ""),
-        ("violation-nan", sql("UPDATE trials SET constraint_violation = 'NaN' WHERE number = 0"), ""),
-        ("duration-a-blob", sql("UPDATE trials SET duration_s = x'00' WHERE number = 0"), ""),
-        ("weights-outside", sql("UPDATE trials SET weights = '/etc/passwd'"), ""),
-        ("weights-climbing-out", sql("UPDATE trials SET weights = '../../../../etc/passwd'"), ""),
-        ("weights-a-number", sql("UPDATE trials SET weights = 5 WHERE number = 0"), ""),
-        ("number-negative", sql("UPDATE trials SET number = -7 WHERE number = 0"), ""),
-        ("number-huge", sql("UPDATE trials SET number = 9223372036854775807 WHERE number = 0"), ""),
-        ("trials-all-deleted", sql("DELETE FROM trials"), ""),
-        ("trials-table-dropped", sql("DROP TABLE trials"), ""),
-        ("state-not-json", sql("UPDATE strategy_state SET state = '{'"), "strategy_state: json.loads"),
-        ("state-a-list", sql("UPDATE strategy_state SET state = '[]'"), ""),
-        ("state-population-garbage", sql("UPDATE strategy_state SET state = json_set(state, '$.population', 'x')"), ""),
-        ("state-rng-garbage", sql("UPDATE strategy_state SET state = json_set(state, '$.rng', 5)"), ""),
-        ("state-missing-blob", sql("""UPDATE strategy_state SET state = json_set(state, '$.seen', json('{"$blob": "ab"}'))"""), ""),
-        ("state-after-trial-huge", sql("UPDATE strategy_state SET after_trial = 9223372036854775807"), ""),
-        ("state-after-trial-negative", sql("UPDATE strategy_state SET after_trial = -5"), ""),
-        ("event-garbage", sql("INSERT INTO events (kind, step, data) VALUES ('alpha', 0, '{')"), ""),
+        ("config-not-json", sql("UPDATE meta SET value = '{' WHERE key = 'config'")),
+        ("config-a-list", sql("UPDATE meta SET value = '[1]' WHERE key = 'config'")),
+        ("config-null", sql("UPDATE meta SET value = 'null' WHERE key = 'config'")),
+        ("config-missing", sql("DELETE FROM meta WHERE key = 'config'")),
+        ("config-an-integer", sql("UPDATE meta SET value = 7 WHERE key = 'config'")),
+        ("config-a-blob", sql("UPDATE meta SET value = x'80ff00' WHERE key = 'config'")),
+        ("config-objectives-missing", config_with(objectives=...)),
+        ("config-objectives-a-string", config_with(objectives="accuracy")),
+        ("config-objective-unknown", config_with(objectives=[{"name": "bogus", "direction": "max"}])),
+        ("config-constraints-garbage", config_with(constraints=["((("])),
+        ("config-constraints-a-number", config_with(constraints=5)),
+        ("config-budget-a-string", config_with(budget="x")),
+        ("config-training-5", config_with(training=5)),
+        ("config-space-unknown", config_with(space="bogus")),
+        ("config-space-options-bogus", config_with(space_options={"bogus": 1})),
+        ("config-space-options-input-shape", config_with(space_options={"input_shape": [1, 8, 8]})),
+        ("config-seed-a-string", config_with(seed="x")),
+        ("config-dataset-summary-null", config_with(dataset_summary=None)),
+        ("config-dataset-summary-a-string", config_with(dataset_summary="ab")),
+        ("config-first-generation-huge", config_with(first_generation_size=10**30)),
+        ("config-first-generation-string", config_with(first_generation_size="x")),
+        ("format-garbage", sql("UPDATE meta SET value = 'x' WHERE key = 'format'")),
+        ("format-3", sql("UPDATE meta SET value = '3' WHERE key = 'format'")),
+        ("elapsed-garbage", sql("UPDATE meta SET value = 'x' WHERE key = 'elapsed_s'")),
+        ("elapsed-a-list", sql("UPDATE meta SET value = '[1]' WHERE key = 'elapsed_s'")),
+        ("metrics-not-json", sql("UPDATE trials SET metrics = '{' WHERE number = 0")),
+        ("metrics-null", sql("UPDATE trials SET metrics = 'null' WHERE number = 0")),
+        ("metrics-a-list", sql("UPDATE trials SET metrics = '[1, 2]' WHERE number = 0")),
+        ("metrics-an-integer", sql("UPDATE trials SET metrics = 5 WHERE number = 0")),
+        ("metrics-a-blob", sql("UPDATE trials SET metrics = x'ff00' WHERE number = 0")),
+        ("metrics-nan-accuracy", sql("""UPDATE trials SET metrics = '{"accuracy": NaN}' WHERE number = 0""")),
+        ("objectives-a-string-value", sql("""UPDATE trials SET objectives = '{"accuracy": "x"}'""")),
+        ("objectives-empty", sql("UPDATE trials SET objectives = '{}' WHERE number = 0")),
+        ("objectives-a-list", sql("UPDATE trials SET objectives = '[]' WHERE number = 0")),
+        ("genotype-not-json", sql("UPDATE trials SET genotype = 'x' WHERE number = 0")),
+        ("genotype-a-number", sql("UPDATE trials SET genotype = '5' WHERE number = 0")),
+        ("architecture-not-json", sql("UPDATE trials SET architecture = '{' WHERE number = 0")),
+        ("architecture-a-list", sql("UPDATE trials SET architecture = '[]' WHERE number = 0")),
+        ("architecture-deep", sql("UPDATE trials SET architecture = ? WHERE number = 0", VALUES["{deep}"])),
+        ("architecture-nested", sql("UPDATE trials SET architecture = ? WHERE number = 0", nested_blocks(40))),
+        ("status-bogus", sql("UPDATE trials SET status = 'bogus' WHERE number = 0")),
+        ("status-failed-without-error", sql("UPDATE trials SET status = 'failed' WHERE number = 0")),
+        ("violation-a-string", sql("UPDATE trials SET constraint_violation = 'x' WHERE number = 0")),
+        ("violation-nan", sql("UPDATE trials SET constraint_violation = 'NaN' WHERE number = 0")),
+        ("duration-a-blob", sql("UPDATE trials SET duration_s = x'00' WHERE number = 0")),
+        ("weights-outside", sql("UPDATE trials SET weights = '/etc/passwd'")),
+        ("weights-climbing-out", sql("UPDATE trials SET weights = '../../../../etc/passwd'")),
+        ("weights-a-number", sql("UPDATE trials SET weights = 5 WHERE number = 0")),
+        ("number-negative", sql("UPDATE trials SET number = -7 WHERE number = 0")),
+        ("number-huge", sql("UPDATE trials SET number = 9223372036854775807 WHERE number = 0")),
+        ("trials-all-deleted", sql("DELETE FROM trials")),
+        ("trials-table-dropped", sql("DROP TABLE trials")),
+        ("state-not-json", sql("UPDATE strategy_state SET state = '{'")),
+        ("state-a-list", sql("UPDATE strategy_state SET state = '[]'")),
+        ("state-population-garbage", sql("UPDATE strategy_state SET state = json_set(state, '$.population', 'x')")),
+        ("state-rng-garbage", sql("UPDATE strategy_state SET state = json_set(state, '$.rng', 5)")),
+        ("state-missing-blob", sql("""UPDATE strategy_state SET state = json_set(state, '$.seen', json('{"$blob": "ab"}'))""")),
+        ("state-after-trial-huge", sql("UPDATE strategy_state SET after_trial = 9223372036854775807")),
+        ("state-after-trial-negative", sql("UPDATE strategy_state SET after_trial = -5")),
+        ("event-garbage", sql("INSERT INTO events (kind, step, data) VALUES ('alpha', 0, '{')")),
     ]
     # fmt: on
     commands = {
@@ -626,30 +625,15 @@ def _damaged_rows() -> list[Attack]:
         "export": "export {run} -o {tmp}/e --front {tmp}/front.csv",
         "resume": "{resume}",
     }
-    # Where a damage reaches the journal's own reading code (journal.py, not this change's),
-    # by command: the known failures, named after the function that lets them through.
-    failing = {
-        "config-not-json": "report export resume",
-        "config-a-blob": "report export resume",
-        "format-garbage": "report export resume",
-        "elapsed-garbage": "report export resume",
-        "elapsed-a-list": "report export resume",
-        "state-not-json": "resume",
-    }
     # The strategy state is read by resume alone, the weights by export: a report of each
     # such damage would only draw the same figure again (a second each).
-    skip_report = {label for label, _, _ in damages if label.startswith(("state-", "weights-"))} - {"state-a-list"}
+    skip_report = {label for label, _ in damages if label.startswith(("state-", "weights-"))} - {"state-a-list"}
     attacks = []
-    for label, damage, where in damages:
+    for label, damage in damages:
         for command, argv in commands.items():
             if command == "report" and label in skip_report:
                 continue
-            xfail = None
-            if command in failing.get(label, "").split():
-                xfail = f"{JOURNAL_XFAIL}RunJournal.{where} raises past the journal's error handling"
-            attacks.append(
-                A(JOURNAL, f"{command}-{label}", argv, needs_run=True, prepare=damage, status=DAMAGED, xfail=xfail)
-            )
+            attacks.append(A(JOURNAL, f"{command}-{label}", argv, needs_run=True, prepare=damage, status=DAMAGED))
     return attacks
 
 
@@ -888,7 +872,7 @@ ATTACKS: list[Attack] = [
     A(OUTPUT, "train-under-a-file", "train {run} --epochs 1 --quiet -o {run}/best.json/f", "Not a directory", needs_run=True),
     A(OUTPUT, "demo-under-a-file", "demo -o {tmp}/f/d", "Not a directory", prepare=write("f", "x")),
     A(OUTPUT, "export-disk-full", "export {run} --trial 0 -o {tmp}/e", "the weights could not be written", needs_run=True, process=True, file_size=100_000),
-    A(OUTPUT, "search-disk-full", "{search}", "", process=True, file_size=20_000, xfail=f"{JOURNAL_XFAIL}RunJournal.create runs executescript outside _write: sqlite3.OperationalError 'disk I/O error' escapes"),
+    A(OUTPUT, "search-disk-full", "{search}", "", process=True, file_size=20_000),
     A(OUTPUT, "resume-disk-full", "{resume}", "the weights could not be written", needs_run=True, process=True, file_size=40_000),
     A(OUTPUT, "report-disk-full", "report {run} -o {tmp}/rep", "File too large: ", needs_run=True, process=True, file_size=60_000),
     # -- damaged run directories ------------------------------------------------------------------
