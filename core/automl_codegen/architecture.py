@@ -337,7 +337,7 @@ class Architecture:
             raise ArchitectureError(msg)
         _check_class_name("architecture name", self.name)
         if len(self.input_shape) != 3 or any(type(d) is not int or not 1 <= d <= 1 << 14 for d in self.input_shape):
-            msg = f"input_shape must be (C, H, W) with positive integers, got {self.input_shape}"
+            msg = f"input_shape must be (C, H, W), each an integer from 1 to {1 << 14}, got {self.input_shape}"
             raise ArchitectureError(msg)
         if type(self.num_classes) is not int or not 1 <= self.num_classes <= 1 << 20:
             msg = f"num_classes must be a positive integer, got {self.num_classes!r}"

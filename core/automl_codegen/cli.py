@@ -272,7 +272,7 @@ def _new_search(args: argparse.Namespace) -> Any:
         fidelity=_fidelity(args),
         evaluator=args.evaluator,
         executor=args.executor,
-        profilers=[] if args.profilers == ["none"] else args.profilers or ["torch-cpu"],
+        profilers=_profilers(args.profilers),
         run_dir=args.output,
         progress=not args.quiet,
         dataset_options=_key_values(args.dataset_option, "--dataset-option"),
@@ -348,6 +348,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.front:
         print(result.export_front(args.front))
     return 0
+
+
+def _profilers(given: list[str] | None) -> list[str]:
+    """``--profiler`` values: none given means torch-cpu; ``none`` means none, and alone."""
+    from .errors import ConfigError
+
+    if not given:
+        return ["torch-cpu"]
+    if "none" in given:
+        if len(given) > 1:
+            others = ", ".join(p for p in given if p != "none")
+            msg = f"--profiler none means no profiler, so it cannot go with {others}"
+            raise ConfigError(msg)
+        return []
+    return given
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
