@@ -38,8 +38,10 @@ __all__ = [
     "flat",
     "format_lines",
     "graph_body",
+    "load_state_dict",
     "load_template",
     "preprocess_constants",
+    "require",
     "write_atomically",
 ]
 
@@ -340,6 +342,37 @@ def fit(line: str) -> list[str]:
             current += atom
         out.append(current.rstrip())
     return out
+
+
+# -- what artifact emitters share -----------------------------------------------------------
+
+
+def require(package: str, emitter: str, extra: str) -> Any:
+    """Import an optional package, or a ConfigError naming the extra that brings it."""
+    import importlib
+
+    from automl_codegen import ConfigError
+
+    try:
+        return importlib.import_module(package)
+    except ImportError:
+        msg = (
+            f"the {emitter} emitter needs the package {package!r}, which is not installed: "
+            f"pip install 'automl-codegen[{extra}]'"
+        )
+        raise ConfigError(msg) from None
+
+
+def load_state_dict(module: Any, weights: Mapping[str, Any], architecture: Architecture) -> None:
+    """``module.load_state_dict(weights)``, or an ArchitectureError in one line."""
+    from automl_codegen import ArchitectureError
+
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as exc:
+        why = " ".join(str(exc).split())  # torch's message spans lines
+        msg = f"the state dict does not fit architecture {architecture.name!r}: {why}"
+        raise ArchitectureError(msg) from None
 
 
 # -- templates -----------------------------------------------------------------------------

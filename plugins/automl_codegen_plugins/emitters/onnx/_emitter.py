@@ -23,15 +23,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from automl_codegen import Architecture, ArchitectureError, ConfigError
+from automl_codegen import Architecture, ArchitectureError
 
-from .._common import docstring_lines, write_atomically
+from .._common import docstring_lines, load_state_dict, require, write_atomically
 from ..pytorch import PytorchEmitter
 
 __all__ = ["OPSET", "PARITY_TOLERANCE", "OnnxEmitter"]
 
 _TITLE = "A neural network found by AutoML-CodeGen, exported as ONNX."
-_INSTALL = "pip install 'automl-codegen[onnx]'"
 INPUT, OUTPUT = "input", "logits"
 #: The ONNX opset written: that of the dynamo exporter of torch 2.13, which ONNX Runtime
 #: 1.17 and later run.
@@ -64,7 +63,7 @@ class OnnxEmitter:
     def render(self, architecture: Architecture, metadata: Mapping[str, Any] | None = None) -> str:
         """The exported graph in ONNX's text syntax, weights elided; byte-identical for equal inputs."""
         model = self._export(architecture, None, metadata)
-        onnx = _require("onnx")
+        onnx = require("onnx", "onnx", "onnx")
         for tensor in model.graph.initializer:
             tensor.ClearField("raw_data")
             tensor.ClearField("float_data")
@@ -98,7 +97,7 @@ class OnnxEmitter:
     def _export(self, architecture: Architecture, state_dict: Mapping[str, Any] | None, metadata: Any) -> Any:
         """The checked ONNX ModelProto, with the docstring and metadata attached."""
         for package in ("onnx", "onnxscript", "onnxruntime"):
-            _require(package)
+            require(package, "onnx", "onnx")
         import torch
 
         with _generated_module(architecture) as module, torch.random.fork_rng(devices=[]):
@@ -106,12 +105,7 @@ class OnnxEmitter:
             network = module.build_model()
             if state_dict is not None:
                 weights = {key: value.detach().cpu() for key, value in state_dict.items()}
-                try:
-                    network.load_state_dict(weights)
-                except RuntimeError as exc:
-                    why = " ".join(str(exc).split())  # torch's message spans lines
-                    msg = f"the state dict does not fit architecture {architecture.name!r}: {why}"
-                    raise ArchitectureError(msg) from None
+                load_state_dict(network, weights, architecture)
             network.eval()
             model = _to_onnx(torch, network, architecture)
             checks = [torch.randn(batch, *architecture.input_shape) for batch in _CHECK_BATCHES]
@@ -131,14 +125,6 @@ class OnnxEmitter:
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
         return model
-
-
-def _require(package: str) -> Any:
-    try:
-        return importlib.import_module(package)
-    except ImportError:
-        msg = f"the onnx emitter needs the package {package!r}, which is not installed: {_INSTALL}"
-        raise ConfigError(msg) from None
 
 
 @contextlib.contextmanager

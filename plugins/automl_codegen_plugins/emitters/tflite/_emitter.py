@@ -23,15 +23,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from automl_codegen import Architecture, ArchitectureError, ConfigError
+from automl_codegen import Architecture, ArchitectureError
 
-from .._common import docstring_lines, write_atomically
+from .._common import docstring_lines, load_state_dict, require, write_atomically
 from ..tensorflow import TensorflowEmitter
 
 __all__ = ["PARITY_TOLERANCE", "TfliteEmitter", "interpreter"]
 
 _TITLE = "A neural network found by AutoML-CodeGen, converted to TensorFlow Lite."
-_INSTALL = "pip install 'automl-codegen[tf]'"
 #: Largest |TFLite - PyTorch| accepted on the check input (float32 kernels sum in other
 #: orders; a wrong conversion is off by far more).
 PARITY_TOLERANCE = 1e-4
@@ -90,7 +89,7 @@ class TfliteEmitter:
 
     def _convert(self, architecture: Architecture, state_dict: Any, metadata: Any) -> tuple[bytes, str]:
         """The TFLite flatbuffer and its JSON description."""
-        _require("tensorflow")
+        require("tensorflow", "tflite", "tf")
         import torch
 
         from ...torch_model import build_model
@@ -101,12 +100,7 @@ class TfliteEmitter:
                 torch.manual_seed(0)
                 state_dict = build_model(architecture).state_dict()
         weights = {key: value.detach().cpu() for key, value in state_dict.items()}
-        try:
-            reference.load_state_dict(weights)
-        except RuntimeError as exc:
-            why = " ".join(str(exc).split())  # torch's message spans lines
-            msg = f"the state dict does not fit architecture {architecture.name!r}: {why}"
-            raise ArchitectureError(msg) from None
+        load_state_dict(reference, weights, architecture)
         reference.eval()
         with _keras_model(architecture, weights) as model:
             data = _to_tflite(model)
@@ -126,14 +120,6 @@ class TfliteEmitter:
             )
             raise ArchitectureError(msg)
         return data, _description(architecture, metadata, difference)
-
-
-def _require(package: str) -> Any:
-    try:
-        return importlib.import_module(package)
-    except ImportError:
-        msg = f"the tflite emitter needs the package {package!r}, which is not installed: {_INSTALL}"
-        raise ConfigError(msg) from None
 
 
 @contextlib.contextmanager
