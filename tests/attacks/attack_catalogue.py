@@ -532,6 +532,8 @@ VALUES = {
 }
 NB201_CELL = "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|skip_connect~2|'"
 STAGE = '{"op": "conv", "kernel": 3, "width": 8, "depth": 1, "stride": 2, "skip": false, "expand": 2}'
+# A one-row NAS-Bench-201 table: the evaluator needs one before it looks at the space.
+NB201_TABLE = "index,arch," + ",".join(f"{d}_{c}" for d in ("cifar10", "cifar100", "imagenet16") for c in ("valid_12ep", "test_12ep", "test_200ep")) + "\n0," + NB201_CELL.strip("'") + ",90,90,93,70,70,72,40,40,45\n"
 DAMAGED = (0, 2)  # a damaged run: an ending as normal, or a one-line error; never a traceback
 
 
@@ -914,7 +916,7 @@ ATTACKS: list[Attack] = [
     A(LATE, "resume-export-emitter", "{resume} --export bogus", "unknown emitter 'bogus'", needs_run=True),
     A(LATE, "objective-unmeasured", "{search} --objective latency_ms", "needs the measurement 'latency_ms'", absent="{tmp}/r"),
     A(LATE, "ort-objective-unmeasured", "{search} --objective ort_latency_ms", "needs the measurement", absent="{tmp}/r"),
-    A(LATE, "nb201-evaluator-on-chain-cnn", "{search} --evaluator nasbench201", "use --space nb201"),
+    A(LATE, "nb201-evaluator-on-chain-cnn", "{search} --evaluator nasbench201 --evaluator-option table={tmp}/nb201.csv", "use --space nb201", prepare=write("nb201.csv", NB201_TABLE)),
     A(LATE, "darts-on-chain-cnn", "{search} --strategy darts", "darts needs a space with a supernet description", absent="{tmp}/r"),
     A(LATE, "enas-on-chain-cnn", "{search} --strategy enas", "needs a cell space with a supernet", absent="{tmp}/r"),
     A(LATE, "train-emitter", "train {run} --epochs 1 --emitter bogus -o {tmp}/f", "unknown emitter 'bogus'", needs_run=True, absent="{tmp}/f"),
