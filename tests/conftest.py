@@ -52,3 +52,21 @@ def pip_install_into():
 def cli_with():
     """``cli_with(site, *args, env=None)``: the CLI in a subprocess that sees ``site``."""
     return _cli_with
+
+
+@pytest.fixture
+def make_immutable():
+    """``make_immutable(dir)``: ``dir`` and everything in it unwritable even for root
+    (``chattr +i``, as a read-only archive), undone after the test; skips where
+    ``chattr`` cannot (no such tool, a file system without the flag, no capability)."""
+    done: list[list[str]] = []
+
+    def apply(directory: Path) -> None:
+        paths = [str(directory), *map(str, directory.rglob("*"))]
+        if subprocess.run(["chattr", "+i", *paths], capture_output=True).returncode:
+            pytest.skip("chattr +i is not available here")
+        done.append(paths)
+
+    yield apply
+    for paths in done:
+        subprocess.run(["chattr", "-i", *paths], check=True)

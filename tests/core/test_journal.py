@@ -242,9 +242,8 @@ def lost(connect, path):
     return db
 
 
-def test_a_read_only_copy_of_a_killed_run_is_read_whole(tmp_path):
+def test_a_read_only_copy_of_a_killed_run_is_read_whole(tmp_path, make_immutable):
     import shutil
-    import subprocess
 
     run, archive = tmp_path / "run", tmp_path / "archive"
     with RunJournal.create(run, {"dataset": "digits"}) as journal:
@@ -254,17 +253,12 @@ def test_a_read_only_copy_of_a_killed_run_is_read_whole(tmp_path):
         archive.mkdir()
         for name in (DATABASE, DATABASE + "-wal"):
             shutil.copy(run / name, archive / name)
-    paths = [str(archive), *map(str, archive.iterdir())]
-    if subprocess.run(["chattr", "+i", *paths], capture_output=True).returncode:
-        pytest.skip("chattr +i is not available here")
-    try:
-        with pytest.raises(RunDirectoryError, match="not a usable journal"):
-            RunJournal.open(archive)
-        with RunJournal.open(archive, read_only=True) as journal:
-            assert journal.config() == {"dataset": "digits"}
-            assert [t.number for t in journal.trials()] == [0]
-            scratch = journal._scratch
-        assert scratch is not None
-        assert not scratch.exists()
-    finally:
-        subprocess.run(["chattr", "-i", *paths], check=True)
+    make_immutable(archive)
+    with pytest.raises(RunDirectoryError, match="not a usable journal"):
+        RunJournal.open(archive)
+    with RunJournal.open(archive, read_only=True) as journal:
+        assert journal.config() == {"dataset": "digits"}
+        assert [t.number for t in journal.trials()] == [0]
+        scratch = journal._scratch
+    assert scratch is not None
+    assert not scratch.exists()

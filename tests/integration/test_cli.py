@@ -309,15 +309,12 @@ def test_a_damaged_run_directory_gets_one_line_not_a_traceback(tmp_path):
 
 
 @pytest.fixture
-def read_only_run(tmp_path):
-    """A finished run made unwritable even for root (chattr +i), as a read-only archive."""
+def read_only_run(tmp_path, make_immutable):
+    """A finished run made unwritable even for root, as a read-only archive."""
     run = tmp_path / "archived"
     cli("search", *SYNTHETIC, "--budget-trials", "1", "--epochs", "1", "--profiler", "none", "-o", run, check=True)
-    paths = [run, *run.rglob("*")]
-    if subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True).returncode:
-        pytest.skip("chattr +i is not available here")
-    yield run
-    subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
+    make_immutable(run)
+    return run
 
 
 def test_a_read_only_run_can_be_reported_and_exported(read_only_run, tmp_path):
