@@ -14,6 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .errors import shown
+
 EPILOG = """examples:
   automl-codegen search --dataset digits --strategy evolution --objective accuracy -o runs/d1
   automl-codegen export runs/d1 --emitter pytorch -o out/
@@ -31,11 +33,6 @@ MAX_ERROR_CHARS = 2000
 MAX_ARCHITECTURE_BYTES = 32 << 20
 
 
-def _shown(text: str, limit: int = 80) -> str:
-    """``text`` quoted, cut to ``limit`` characters: what a message may echo of user input."""
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
-
-
 def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
     """``["k=v", ...]`` -> dict, values parsed as JSON when they parse (numbers, lists)."""
     from .errors import ConfigError
@@ -44,14 +41,14 @@ def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            msg = f"{flag} expects KEY=VALUE, got {_shown(pair)}"
+            msg = f"{flag} expects KEY=VALUE, got {shown(pair)}"
             raise ConfigError(msg)
         try:
             out[key] = json.loads(raw)
         except ValueError:
             out[key] = raw
         except RecursionError:  # "[[[[..." parses recursively; as a string it would only fail later
-            msg = f"{flag} {_shown(key)}: the value nests too deeply to be read as JSON"
+            msg = f"{flag} {shown(key)}: the value nests too deeply to be read as JSON"
             raise ConfigError(msg) from None
     return out
 
@@ -433,7 +430,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         except ConfigError:
             raise  # the space's own message
         except (ValueError, RecursionError) as exc:  # JSONDecodeError included; "[[[[..." recurses
-            msg = f"--genotype {_shown(args.genotype)} is not a {args.space} genotype: {str(exc)[:200]}"
+            msg = f"--genotype {shown(args.genotype)} is not a {args.space} genotype: {str(exc)[:200]}"
             raise ConfigError(msg) from None
         arch = space.to_architecture(genotype)
         metadata = {"space": args.space, "genotype": genotype}

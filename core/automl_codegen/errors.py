@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters: input given by a
+    user (a 50 MB option value, say) is never echoed back whole."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    if isinstance(value, str):
+        return repr(value[: max(limit - 5, 1)] + "...")
+    return text[: limit - 3] + "..."
+
 
 class AutoMLCodeGenError(Exception):
     """Base class of every error this package raises on purpose."""

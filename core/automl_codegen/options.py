@@ -37,7 +37,7 @@ from typing import Any, ClassVar, TypeVar
 
 import attrs
 
-from .errors import ConfigError
+from .errors import ConfigError, shown
 from .serialization import get_converter
 
 __all__ = [
@@ -360,8 +360,7 @@ class _Shown:
 
     @classmethod
     def of(cls, value: Any) -> Any:
-        text = repr(value)
-        return value if len(text) <= cls.LIMIT else cls(value, text[: cls.LIMIT - 3] + "...")
+        return value if len(repr(value)) <= cls.LIMIT else cls(value, shown(value, cls.LIMIT))
 
     def __repr__(self) -> str:
         return self.text

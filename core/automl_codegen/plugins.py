@@ -18,7 +18,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError, UnknownNameError
+from .errors import PluginError, UnknownNameError, shown
 
 ENTRY_POINT_GROUP = "automl_codegen"
 DISABLE_ENV_VAR = "AUTOML_CODEGEN_DISABLE_PLUGINS"
@@ -236,8 +236,7 @@ class Registry:
 
     def _unknown_message(self, kind: str, name: str) -> str:
         known = ", ".join(self.names(kind)) or "none"
-        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:76] + "...'"  # never echo 50 MB back
-        msg = f"unknown {kind.replace('_', ' ')} {shown}; installed: {known}"
+        msg = f"unknown {kind.replace('_', ' ')} {shown(name)}; installed: {known}"
         broken = [e.source.name for e in self.plugin_manager.load_errors]
         if broken:
             msg += f" (plugins that failed to load: {', '.join(broken)})"
