@@ -19,10 +19,10 @@ import attrs
 from .errors import ConfigError
 from .evaluation import TrainingBudget
 from .serialization import get_converter
+from .tasks import TASKS, get_task
 
 __all__ = ["DEFAULT_TRIALS", "TASKS", "BudgetSettings", "SearchConfig", "TrainingSettings", "resolve_device"]
 
-TASKS = ("image_classification",)
 DEFAULT_TRIALS = 30
 
 
@@ -128,9 +128,7 @@ def _seed(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
 
 
 def _task(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
-    if value not in TASKS:
-        msg = f"unknown task {value!r}; supported: {', '.join(TASKS)}"
-        raise ConfigError(msg)
+    get_task(value)
 
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")

@@ -13,10 +13,14 @@ import numpy as np
 
 @attrs.frozen(eq=False)
 class Dataset:
-    """A classification dataset held in memory, already split and normalised.
+    """A dataset held in memory, already split and normalised.
 
-    Images are float32 ``(N, C, H, W)``, labels int64 ``(N,)``. ``normalization`` records
-    how raw inputs were turned into these tensors, so generated code can document it.
+    Inputs are float32 in the layout of ``task`` (:mod:`automl_codegen.tasks`): images
+    ``(N, C, H, W)``, tables ``(N, F)``, sequences ``(N, C, L)``. Targets are int64 class
+    labels ``(N,)``, or for regression float32 values standardised by the training split
+    (``normalization["target"]`` holds their ``mean`` and ``std``; ``num_classes`` is 1,
+    the number of outputs). ``normalization`` records how raw inputs were turned into
+    these tensors, so generated code can repeat it.
     ``augment`` says whether random crops and horizontal flips suit the images (photos
     of objects: yes; digits and letters: no, a mirrored 2 is not a 2); it is the train
     evaluator's default for its ``augment`` option.
@@ -33,6 +37,7 @@ class Dataset:
     normalization: dict[str, Any] = attrs.field(factory=dict)
     description: str = ""
     augment: bool = False
+    task: str = "image_classification"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -58,6 +63,7 @@ class Dataset:
             "normalization": self.normalization,
             "description": self.description,
             "augment": self.augment,
+            "task": self.task,
         }
 
 

@@ -57,6 +57,9 @@ def test_objective_directions():
         Objective("x", "up")
 
 
+ALL_TASKS = "image_classification, tabular_classification, tabular_regression, sequence_classification"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -65,7 +68,7 @@ def test_objective_directions():
         ({"budget": {"seconds": 0}}, "budget['seconds'] must be a positive float, got 0"),
         ({"budget": {"epochs": 3}}, "budget has unknown key(s) ['epochs']; use 'trials' and/or 'seconds'"),
         ({"epochs": 0}, "epochs must be a positive int, got 0"),
-        ({"task": "translation"}, "unknown task 'translation'; supported: image_classification"),
+        ({"task": "translation"}, f"unknown task 'translation'; the tasks are {ALL_TASKS}"),
         ({"objectives": []}, "at least one objective is needed, e.g. objectives=['accuracy']"),
         ({"seed": -1}, "seed must be a non-negative integer, got -1"),
         (

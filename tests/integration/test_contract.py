@@ -148,7 +148,8 @@ def test_bad_arguments_keep_their_messages(tmp_path):
         "budget['seconds'] must be a positive float, got nan": {"budget": {"seconds": float("nan")}},
         "seed must be a non-negative integer, got -1": {"seed": -1},
         "epochs must be a whole number, got 2.5": {"epochs": 2.5},
-        "unknown task 'speech'; supported: image_classification": {"task": "speech"},
+        "unknown task 'speech'; the tasks are image_classification, tabular_classification, "
+        "tabular_regression, sequence_classification": {"task": "speech"},
     }
     for message, overrides in cases.items():
         with pytest.raises(Exception, match="^" + message.replace("[", r"\[").replace("]", r"\]") + "$"):
