@@ -31,9 +31,10 @@ class TensorflowEmitter:
 
     The module has one function per block kind, helper layers where PyTorch semantics
     need them, and ``build_model(weights=None)`` returning a functional ``keras.Model``
-    that takes channels-last (NHWC) input. Its layers are named by the module paths of
-    :func:`automl_codegen_plugins.torch_model.build_model`, which is how weights trained
-    in the search find their way in.
+    that takes channels-last input: (N, H, W, C) images, (N, L, C) sequences, (N, F)
+    vectors. Its layers are named by the module paths of
+    :func:`automl_codegen_plugins.torch_model.build_model`, which is how weights
+    trained in the search find their way in.
     """
 
     name = "tensorflow"
@@ -60,6 +61,7 @@ class TensorflowEmitter:
             # Unique per architecture; short enough for one line with a 64-letter name.
             package=f"{architecture.name}_{architecture.fingerprint()[:8]}",
             input_dims=dims,
+            input_shape=repr(tuple(code.input_shape)),
             example_shape=f"2, {dims}",
         )
 
@@ -71,7 +73,6 @@ class TensorflowEmitter:
         helpers: bool,
         preprocess: Preprocess | None,
     ) -> list[str]:
-        nchw = ", ".join(map(str, arch.input_shape))
         module = Path(self.file_name).stem
         usage = [
             f"from {module} import build_model" + (", preprocess" if preprocess else ""),
@@ -87,10 +88,7 @@ class TensorflowEmitter:
             metadata,
             input_dims=nhwc,
             usage=usage,
-            input_notes=[
-                f"Layout: channels last (NHWC), as Keras expects. From PyTorch's (N, {nchw}):",
-                "    x.transpose(0, 2, 3, 1) for NumPy arrays, tf.transpose(x, (0, 2, 3, 1)) for tensors.",
-            ],
+            input_notes=_layout_notes(arch),
         )
 
     def export(
@@ -142,6 +140,22 @@ class TensorflowEmitter:
             msg = f"generated build_model() returned {type(model).__name__}, not a keras.Model"
             raise PluginError(msg)
         return model
+
+
+def _layout_notes(arch: Architecture) -> list[str]:
+    """How PyTorch's channels-first input becomes the channels-last input Keras takes."""
+    given = ", ".join(map(str, arch.input_shape))
+    if len(arch.input_shape) == 1:
+        return ["Layout: (N, features), as in PyTorch."]
+    if len(arch.input_shape) == 2:
+        return [
+            f"Layout: channels last (N, L, C), as Keras expects. From PyTorch's (N, {given}):",
+            "    x.transpose(0, 2, 1) for NumPy arrays, tf.transpose(x, (0, 2, 1)) for tensors.",
+        ]
+    return [
+        f"Layout: channels last (NHWC), as Keras expects. From PyTorch's (N, {given}):",
+        "    x.transpose(0, 2, 3, 1) for NumPy arrays, tf.transpose(x, (0, 2, 3, 1)) for tensors.",
+    ]
 
 
 def _import_keras() -> types.ModuleType:
