@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import shown
+from .tasks import TASKS
 
 EPILOG = """examples:
   automl-codegen search --dataset digits --strategy evolution --objective accuracy -o runs/d1
@@ -76,14 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = sub.add_parser("search", help="run a search; trials, weights and the best architecture go to -o")
     search.add_argument("--dataset", default="digits", help="dataset name (default: digits)")
-    search.add_argument("--space", default="chain-cnn", help="search space (default: chain-cnn)")
+    search.add_argument(
+        "--task",
+        choices=list(TASKS),
+        help="what the data is for (default: the dataset's own; picks loss, metrics and default space)",
+    )
+    search.add_argument(
+        "--space",
+        help="search space: a registered name or package.module:attribute (default: the task's, "
+        "chain-cnn for images, mlp for tables, seq-cnn for sequences)",
+    )
     search.add_argument("--strategy", default="evolution", help="search strategy (default: evolution)")
     search.add_argument(
         "--objective",
         action="append",
         dest="objectives",
         metavar="NAME",
-        help="objective to optimise; repeat for several (default: accuracy)",
+        help="objective to optimise; repeat for several (default: accuracy, or mse for regression)",
     )
     search.add_argument(
         "--constraint",
@@ -257,10 +267,11 @@ def _new_search(args: argparse.Namespace) -> Any:
     from .search import NeuralArchitectureSearch
 
     return NeuralArchitectureSearch(
+        task=args.task,
         dataset=args.dataset,
         space=args.space,
         strategy=args.strategy,
-        objectives=args.objectives or ["accuracy"],
+        objectives=args.objectives or None,
         constraints=args.constraints,
         budget=_budget(args),
         seed=args.seed,
@@ -482,8 +493,9 @@ def _space_for_generate(registry: Any, args: argparse.Namespace) -> Any:
     import inspect
 
     from .errors import ConfigError
+    from .search import space_factory
 
-    factory = registry.get("search_space", args.space)
+    factory = space_factory(registry, args.space)
     sizes: dict[str, Any] = {}
     if args.input_shape is not None:
         try:

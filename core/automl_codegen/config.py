@@ -128,7 +128,8 @@ def _seed(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
 
 
 def _task(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
-    get_task(value)
+    if value is not None:  # None: the dataset's own task (settled when the search is built)
+        get_task(value)
 
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
@@ -178,11 +179,13 @@ class SearchConfig:
     plugins, so a loaded run can be reported without them.
     """
 
-    task: str = attrs.field(default="image_classification", validator=_task)
+    task: str | None = attrs.field(default=None, validator=_task)
     dataset: str = "digits"
     dataset_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     dataset_summary: dict[str, Any] = attrs.field(factory=dict, converter=_options)
-    space: str = "chain-cnn"
+    space: str | None = None
+    #: The space was given as a Python object (a ModelSpace), not by name: resume needs it again.
+    space_from_python: bool = False
     space_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)
     strategy: str = "evolution"
     strategy_options: dict[str, Any] = attrs.field(factory=dict, converter=_options)

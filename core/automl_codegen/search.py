@@ -13,6 +13,7 @@ builds the plugins, and runs :class:`~automl_codegen.engine.SearchEngine` inside
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import signal
 import threading
@@ -33,6 +34,7 @@ from .plugins import PluginManager, Registry, get_plugin_manager
 from .protocols import attribute
 from .result import SearchResult
 from .run import RunInfo
+from .tasks import IMAGE_CLASSIFICATION, TASK_METRICS, Task, get_task
 
 __all__ = ["IN_MEMORY", "NeuralArchitectureSearch", "SearchResult"]
 
@@ -53,14 +55,22 @@ class NeuralArchitectureSearch:
     """Finds architectures for a dataset under objectives and constraints.
 
     Args:
-        task: only ``"image_classification"`` for now.
+        task: ``"image_classification"``, ``"tabular_classification"``,
+            ``"tabular_regression"`` or ``"sequence_classification"`` (see
+            :mod:`automl_codegen.tasks`); by default the dataset's own. It picks the loss,
+            the metrics (``accuracy``; ``mse``, ``mae``, ``r2`` for regression), the
+            default objective and the default space.
         dataset: a registered dataset name (``digits`` is embedded, ``synthetic`` for tests), or
             data from Python: ``(x, y)`` arrays or tensors (split with ``seed``), a dict
             ``{"train": (x, y), "validation": ..., "test": ...}``, a torch ``Dataset`` of
             ``(x, y)`` items, or an :class:`~automl_codegen.Dataset`. ``resume`` needs it again.
-        space: a registered search space (``chain-cnn``).
+        space: a registered search space (by default the task's: ``chain-cnn`` for
+            images, ``mlp`` for tables, ``seq-cnn`` for sequences), ``"package.module:attribute"``
+            naming a space factory, or the factory itself, such as a
+            :class:`~automl_codegen.model_space.ModelSpace` (``resume`` then needs it again).
         strategy: a registered strategy (``evolution``).
-        objectives: registered objective names, or :class:`~automl_codegen.Objective` values
+        objectives: by default the task's metric (``accuracy``, or ``mse`` for regression);
+            registered objective names, or :class:`~automl_codegen.Objective` values
             defined in Python (``Objective("acc_per_kparam", fn, direction="max",
             needs=["accuracy", "params"])``), or ``(function, "max")`` pairs named after the
             function; the first one picks ``result.best``.
@@ -93,12 +103,12 @@ class NeuralArchitectureSearch:
 
     def __init__(
         self,
-        task: str = "image_classification",
+        task: str | None = None,
         dataset: str | Any = "digits",
         *,
-        space: str = "chain-cnn",
+        space: str | Any = None,
         strategy: str = "evolution",
-        objectives: Sequence[str | Objective] = ("accuracy",),
+        objectives: Sequence[str | Objective] | None = None,
         constraints: Sequence[str] = (),
         budget: int | Mapping[str, Any] | None = None,
         seed: int = 0,
@@ -123,7 +133,7 @@ class NeuralArchitectureSearch:
     ) -> None:
         if isinstance(objectives, str):
             objectives = [objectives]
-        if not objectives:
+        if objectives is not None and not objectives:
             msg = "at least one objective is needed, e.g. objectives=['accuracy']"
             raise ConfigError(msg)
         if isinstance(constraints, str):
@@ -138,7 +148,8 @@ class NeuralArchitectureSearch:
             task=task,
             dataset=dataset,
             dataset_options=dataset_options,
-            space=space,
+            space=_space_name(space),
+            space_from_python=not (space is None or isinstance(space, str)),
             space_options=space_options,
             strategy=strategy,
             strategy_options=strategy_options,
@@ -157,7 +168,14 @@ class NeuralArchitectureSearch:
         )
         registry = Registry(plugin_manager or get_plugin_manager())
         self._build(
-            config, registry, list(objectives), run_dir=run_dir, progress=progress, callbacks=callbacks, data=data
+            config,
+            registry,
+            None if objectives is None else list(objectives),
+            run_dir=run_dir,
+            progress=progress,
+            callbacks=callbacks,
+            data=data,
+            space=None if isinstance(space, str) else space,
         )
         self._default_budget, self._auto_fidelity = default_budget, auto_fidelity
         self._settle_evaluator_options()
@@ -214,14 +232,19 @@ class NeuralArchitectureSearch:
         self,
         config: SearchConfig,
         registry: Registry,
-        objective_specs: list[str | Objective],
+        objective_specs: list[str | Objective] | None,
         *,
         run_dir: str | Path | None,
         progress: bool,
         callbacks: Sequence[Any] = (),
         data: Any = None,
+        space: Any = None,
     ) -> None:
-        """Build every plugin ``config`` names, then record what they tell about themselves."""
+        """Build every plugin ``config`` names, then record what they tell about themselves.
+
+        ``objective_specs`` None: the task's metric. ``space``: the space factory given
+        from Python (else ``config.space`` names it).
+        """
         self.registry, reg = registry, registry
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
@@ -231,12 +254,13 @@ class NeuralArchitectureSearch:
         self._settled = ""
         self.notes: list[str] = []
         self.callbacks = CallbackPlugin(callbacks) if callbacks else None
-        self.objectives = [_objective(reg, spec) for spec in objective_specs]
+        specs = [] if objective_specs is None else objective_specs
+        self.objectives = [_objective(reg, spec) for spec in specs]
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             msg = f"objectives are listed twice: {names}"
             raise ConfigError(msg)
-        python = [o.name for o, spec in zip(self.objectives, objective_specs, strict=True) if not isinstance(spec, str)]
+        python = [o.name for o, spec in zip(self.objectives, specs, strict=True) if not isinstance(spec, str)]
         self.constraints = [Constraint.parse(text) for text in config.constraints]
         self.evaluator = reg.get("evaluator", config.evaluator)(**config.evaluator_options)
         self.profilers = [
@@ -245,11 +269,15 @@ class NeuralArchitectureSearch:
         ]
         self._check_measurable()
         _check_not_set_by_the_search(config)
-        given = {} if data is None else {"data": data}
-        self.dataset = reg.get("dataset", config.dataset)(seed=config.seed, **config.dataset_options, **given)
-        self.space = reg.get("search_space", config.space)(
-            self.dataset.input_shape, self.dataset.num_classes, **config.space_options
-        )
+        self.dataset = _load_dataset(reg, config, data)
+        task = get_task(getattr(self.dataset, "task", IMAGE_CLASSIFICATION))
+        if objective_specs is None:  # the task's own metric, a registered objective
+            self.objectives = [_objective(reg, task.metric)]
+            self._check_measurable()
+        _check_task_metrics(task, self.objectives, self.constraints)
+        config = attrs.evolve(config, task=task.name, space=config.space or task.default_space)
+        factory = space if space is not None else space_factory(reg, config.space)
+        self.space = factory(self.dataset.input_shape, self.dataset.num_classes, **config.space_options)
         self.strategy = reg.get("strategy", config.strategy)(
             self.space, self.objectives, seed=config.seed, **config.strategy_options
         )
@@ -304,6 +332,7 @@ class NeuralArchitectureSearch:
         objectives: Sequence[Objective] = (),
         callbacks: Sequence[Any] = (),
         dataset: Any = None,
+        space: Any = None,
         budget: int | Mapping[str, Any] | None = None,
         plugin_manager: PluginManager | None = None,
     ) -> NeuralArchitectureSearch:
@@ -314,7 +343,8 @@ class NeuralArchitectureSearch:
         with; ``budget`` (trials, or ``{"trials": N, "seconds": S}``) extends it by N
         more trials and/or S more seconds. Objectives that the run was given from Python
         (not by name) are not in the journal as code: pass them again as ``objectives``;
-        so is data given from Python (``dataset``). Call :meth:`search` on the result.
+        so is data given from Python (``dataset``) and a space given as an object
+        (``space``). Call :meth:`search` on the result.
         """
         with RunJournal.open(run_dir) as journal:
             try:
@@ -339,9 +369,27 @@ class NeuralArchitectureSearch:
                     f"objectives=[Objective({record.name!r}, ...)])"
                 )
                 raise ConfigError(msg)
+        if config.space_from_python and space is None:
+            msg = (
+                f"run {str(run_dir)!r} searched the space {config.space!r}, which was given from Python; "
+                f"pass it again: NeuralArchitectureSearch.resume(run_dir, space=...)"
+            )
+            raise ConfigError(msg)
+        if space is not None and _space_name(space) != config.space:
+            msg = f"run {str(run_dir)!r} searched the space {config.space!r}, not {_space_name(space)!r}"
+            raise ConfigError(msg)
         nas = cls.__new__(cls)
         registry = Registry(plugin_manager or get_plugin_manager())
-        nas._build(config, registry, specs, run_dir=run_dir, progress=progress, callbacks=callbacks, data=dataset)
+        nas._build(
+            config,
+            registry,
+            specs,
+            run_dir=run_dir,
+            progress=progress,
+            callbacks=callbacks,
+            data=dataset,
+            space=space if config.space_from_python else None,
+        )
         recorded = config.dataset_summary.get("fingerprint")
         if recorded is not None and recorded != nas.settings.dataset_summary.get("fingerprint"):
             msg = (
@@ -449,6 +497,69 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _space_name(space: Any) -> str | None:
+    """What the journal records of ``space``: a name, ``module:attribute``, or a factory's ``name``."""
+    if space is None or isinstance(space, str):
+        return space
+    name = getattr(space, "name", None)
+    if not callable(space) or not isinstance(name, str):
+        msg = (
+            f"space= takes a registered name, 'package.module:attribute', or a space factory with a "
+            f"name (an automl_codegen.model_space.ModelSpace); got {type(space).__name__}"
+        )
+        raise ConfigError(msg)
+    return name
+
+
+def space_factory(registry: Registry, spec: str) -> Any:
+    """The registered space ``spec``, or the factory ``package.module:attribute`` names."""
+    if ":" not in spec:
+        return registry.get("search_space", spec)
+    module_name, _, attribute_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        msg = f"space {spec!r}: cannot import {module_name!r} ({exc}); is it installed or on PYTHONPATH?"
+        raise ConfigError(msg) from None
+    factory = getattr(module, attribute_name, None)
+    if factory is None or not callable(factory):
+        msg = f"space {spec!r}: module {module_name!r} has no space factory {attribute_name!r}"
+        raise ConfigError(msg)
+    return factory
+
+
+def _load_dataset(registry: Registry, config: SearchConfig, data: Any) -> Any:
+    """The dataset ``config`` names, asked for ``config.task`` where it takes one, and checked against it."""
+    loader = registry.get("dataset", config.dataset)
+    given = {} if data is None else {"data": data}
+    options = getattr(loader, "Options", None)
+    takes_task = attrs.has(options) and "task" in attrs.fields_dict(options)
+    if config.task is not None and takes_task and "task" not in config.dataset_options:
+        given["task"] = config.task
+    dataset = loader(seed=config.seed, **config.dataset_options, **given)
+    task = getattr(dataset, "task", IMAGE_CLASSIFICATION)
+    if config.task is not None and task != config.task:
+        msg = (
+            f"task={config.task!r}, but dataset {config.dataset!r} holds {get_task(task).inputs} "
+            f"for {task!r}; leave task out or give a dataset for {config.task!r}"
+        )
+        raise ConfigError(msg)
+    return dataset
+
+
+def _check_task_metrics(task: Task, objectives: Sequence[Objective], constraints: Sequence[Constraint]) -> None:
+    """Accuracy is not measured when regressing, nor mse when classifying: say so before any trial."""
+    wanted = [(f"objective {o.name!r}", name) for o in objectives for name in o.needs]
+    wanted += [(f"constraint '{c}'", c.name) for c in constraints]
+    for what, name in wanted:
+        if name in TASK_METRICS and name not in task.metrics:
+            msg = (
+                f"{what} needs {name!r}, which task {task.name!r} does not measure; "
+                f"it measures {', '.join(task.metrics)}"
+            )
+            raise ConfigError(msg)
 
 
 def _summary(dataset: Any, *, in_memory: bool) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import attrs
 
 from .errors import ConfigError
 
-__all__ = ["TASKS", "Task", "get_task"]
+__all__ = ["TASKS", "TASK_METRICS", "Task", "get_task", "task_for_shape"]
 
 
 @attrs.frozen
@@ -36,9 +36,23 @@ class Task:
 
     @property
     def metric(self) -> str:
-        """The validation measurement the evaluator reports first and ``result.best`` uses by default."""
+        """The default objective: validation accuracy, or mean squared error for regression."""
         return "mse" if self.regression else "accuracy"
 
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """What training measures for this task, on the validation and the test split."""
+        names = REGRESSION_METRICS if self.regression else CLASSIFICATION_METRICS
+        return (*names, *(f"test_{name}" for name in names))
+
+
+CLASSIFICATION_METRICS = ("accuracy",)
+REGRESSION_METRICS = ("mse", "mae", "r2")
+#: Measurements that only some tasks have.
+TASK_METRICS = frozenset(
+    {*CLASSIFICATION_METRICS, *REGRESSION_METRICS}
+    | {f"test_{name}" for name in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)}
+)
 
 TASKS: dict[str, Task] = {
     task.name: task

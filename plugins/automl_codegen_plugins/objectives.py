@@ -1,9 +1,10 @@
-"""The built-in objectives: validation accuracy, measured latency and memory, parameters and FLOPs.
+"""The built-in objectives: validation accuracy or regression error, latency, memory, parameters, FLOPs.
 
 Each reads the measurement of the same name from a trial; the profiler or evaluator that
 produces it is named in ``requires`` so the engine can tell a user what is missing.
-Test accuracy is measured and reported for every trial but is deliberately not an
-objective: selecting on the test split would overstate what was found.
+Test-split figures (``test_accuracy``, ``test_mse``, ...) are measured and reported for
+every trial but are deliberately not objectives: selecting on the test split would
+overstate what was found.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ BUILTIN_OBJECTIVES = (
         requires=("accuracy",),
         description="validation error, 1 - accuracy",
     ),
+    Objective("mse", "min", description="validation mean squared error (regression), in the target's units squared"),
+    Objective("mae", "min", description="validation mean absolute error (regression), in the target's units"),
+    Objective("r2", "max", description="validation coefficient of determination (regression; 1 is perfect)"),
     Objective("latency_ms", "min", description="median CPU inference latency, batch 1", unit="ms"),
     Objective("params", "min", description="trainable parameters"),
     Objective(

@@ -24,13 +24,23 @@ from torch import nn
 from automl_codegen import ConfigError
 from automl_codegen.evaluation import Dataset, Evaluation, EvaluationContext, TrainingBudget
 from automl_codegen.protocols import attribute
+from automl_codegen.tasks import get_task
 
 from ..torch_model import build_model
 from ._augment import crop_flip, draw, padding_for
 from ._options import TrainingOptions
 from ._schedule import learning_rate
 
-__all__ = ["Settings", "Trainer", "TrainingDivergedError", "TrainingRun", "accuracy", "resolve", "train_and_profile"]
+__all__ = [
+    "Settings",
+    "Trainer",
+    "TrainingDivergedError",
+    "TrainingRun",
+    "accuracy",
+    "regression_metrics",
+    "resolve",
+    "train_and_profile",
+]
 
 #: On CUDA the splits go to the GPU when they take at most this share of its memory.
 DEVICE_DATA_SHARE = 0.25
@@ -101,8 +111,19 @@ def resolve(options: TrainingOptions, data: Dataset, device: str, epochs: int, *
         if cuda:
             held = data.x_train.nbytes + data.x_val.nbytes
             placement = "device" if held <= DEVICE_DATA_SHARE * _memory(device) else "loader"
+    images = len(data.input_shape) == 3
     augment = data.augment if options.augment is None else options.augment
-    height, width = data.input_shape[-2:]
+    if not images and (augment or options.channels_last):
+        what = "augment" if augment else "channels_last"
+        msg = (
+            f"train evaluator: {what}=true is for images, and this run's inputs are "
+            f"{get_task(data.task).inputs}; leave it unset"
+        )
+        raise ConfigError(msg)
+    regression = get_task(data.task).regression
+    if regression and options.label_smoothing:
+        msg = "train evaluator: label_smoothing is for classification; this run regresses, leave it at 0"
+        raise ConfigError(msg)
     workers = options.workers if options.workers is not None else min(4, os.cpu_count() or 1)
     return Settings(
         device=str(device),
@@ -117,9 +138,9 @@ def resolve(options: TrainingOptions, data: Dataset, device: str, epochs: int, *
         batch_size=options.batch_size,
         label_smoothing=options.label_smoothing,
         augment=augment,
-        augment_padding=padding_for(height, width) if augment else None,
+        augment_padding=padding_for(*data.input_shape[-2:]) if augment else None,
         amp=amp,
-        channels_last=cuda if options.channels_last is None else options.channels_last,
+        channels_last=(cuda and images) if options.channels_last is None else options.channels_last,
         compile=options.compile,
         data=placement,
         workers=workers if placement == "loader" else None,
@@ -158,6 +179,38 @@ def accuracy(
         yb = y[start : start + batch_size].to(device, non_blocking=True)
         correct += (model(xb).argmax(1) == yb).sum()
     return int(correct) / max(len(y), 1)
+
+
+@torch.no_grad()
+def predictions(model: nn.Module, x: torch.Tensor, batch_size: int = 512, *, device: Any = None) -> torch.Tensor:
+    """The model's single output per row of ``x``, on the host, in float32."""
+    model.eval()
+    if device is None:
+        device = next(model.parameters()).device
+    parts = [
+        model(x[start : start + batch_size].to(device)).float().reshape(-1).cpu()
+        for start in range(0, len(x), batch_size)
+    ]
+    return torch.cat(parts) if parts else torch.zeros(0)
+
+
+def regression_metrics(predicted: torch.Tensor, y: torch.Tensor, target_std: float) -> dict[str, float]:
+    """``mse``, ``mae`` (in the target's units) and ``r2`` of standardised predictions.
+
+    Predictions and targets are both standardised by the training split, so errors
+    scale back by the target's ``std``; ``r2`` is scale-free and compares with the
+    split's own mean (1 is perfect, 0 is no better than predicting that mean).
+    """
+    predicted, y = predicted.double(), y.double().reshape(-1)
+    error = predicted - y
+    sse = float((error**2).sum())
+    sst = float(((y - y.mean()) ** 2).sum())
+    n = max(len(y), 1)
+    return {
+        "mse": sse / n * target_std**2,
+        "mae": float(error.abs().sum()) / n * target_std,
+        "r2": 1.0 - sse / sst if sst > 0 else float("nan"),
+    }
 
 
 # -- where the batches come from ---------------------------------------------------------------
@@ -270,6 +323,13 @@ def _from_compiler(exc: BaseException) -> bool:
     return type(exc).__module__.startswith(("torch._dynamo", "torch._inductor"))
 
 
+class _SquaredError(nn.Module):
+    """Mean squared error of a one-output network against a vector of targets."""
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.mse_loss(output.reshape(-1).float(), target.float())
+
+
 class TrainingRun:
     """One model being trained: optimizer, schedule, data source and device state.
 
@@ -295,7 +355,13 @@ class TrainingRun:
         self._compiled = not s.compile
         self.generator = torch.Generator().manual_seed(seed)
         self.optimizer = _optimizer(s, self.model.parameters())
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
+        self.regression = get_task(data.task).regression
+        # Regression targets are standardised (see automl_codegen.tasks): MSE on them is
+        # well scaled whatever the target's units.
+        self.loss_fn: Any = (
+            _SquaredError() if self.regression else nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
+        )
+        self.target_std = float((data.normalization.get("target") or {}).get("std", 1.0))
         self.scaler = _grad_scaler() if s.amp == "fp16" else None
         self._amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(s.amp)
         if s.data == "loader":
@@ -406,6 +472,20 @@ class TrainingRun:
             self.optimizer.step()
         return loss.detach()
 
+    def scores(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """The task's measurements on host arrays: ``accuracy``, or ``mse``, ``mae`` and ``r2``."""
+        if self.regression:
+            predicted = predictions(self.model, torch.from_numpy(x), device=self.settings.device)
+            return regression_metrics(predicted, torch.from_numpy(y), self.target_std)
+        return {"accuracy": self.accuracy(x, y)}
+
+    def _validation_score(self, val: tuple[torch.Tensor, torch.Tensor]) -> float:
+        """Higher is better: accuracy, or minus the mean squared error (standardised units)."""
+        s = self.settings
+        if self.regression:
+            return -float(((predictions(self.model, val[0], device=s.device) - val[1].cpu()) ** 2).mean())
+        return accuracy(self.model, *val, device=s.device, channels_last=s.channels_last)
+
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         """Accuracy of the (uncompiled) model on host arrays, batch by batch, in float32."""
         return accuracy(
@@ -430,15 +510,15 @@ class TrainingRun:
             val = (val[0].to(s.device), val[1].to(s.device))  # evaluated every epoch: sent once
         started = time.perf_counter()
         stop_at = None if budget.max_seconds is None else started + budget.max_seconds
-        best_acc, best_state, best_epoch, epochs_run, loss = -1.0, None, 0, 0.0, float("nan")
+        best_score, best_state, best_epoch, epochs_run, loss = -np.inf, None, 0, 0.0, float("nan")
         capped = False
         for epoch in range(s.epochs):
             loss = self.train_epoch(epoch, stop_at)
             epochs_run = epoch + self.epoch_fraction
             if not s.final:
-                val_acc = accuracy(self.model, *val, device=s.device, channels_last=s.channels_last)
-                if val_acc > best_acc:
-                    best_acc, best_epoch = val_acc, epoch + 1
+                score = self._validation_score(val)
+                if score > best_score:
+                    best_score, best_epoch = score, epoch + 1
                     best_state = copy.deepcopy(self.model.state_dict())
                 if budget.patience is not None and epoch + 1 - best_epoch >= budget.patience:
                     break
@@ -501,8 +581,8 @@ def _train_and_profile(trainer: Trainer, architecture: Any, ctx: EvaluationConte
     with trainer.start(model, data, ctx) as run:
         metrics = run.fit(data, ctx.budget)
         if not run.settings.final:
-            metrics["accuracy"] = run.accuracy(data.x_val, data.y_val)
-        metrics["test_accuracy"] = run.accuracy(data.x_test, data.y_test)
+            metrics.update(run.scores(data.x_val, data.y_val))
+        metrics.update({f"test_{name}": value for name, value in run.scores(data.x_test, data.y_test).items()})
     # Profilers measure the network as it is exported: NCHW, float32, not compiled.
     model = model.to(memory_format=torch.contiguous_format).eval()
     for profiler in ctx.profilers:

@@ -29,7 +29,21 @@ class TrainEvaluator:
 
     Options = TrainingOptions
 
-    measures = ("accuracy", "test_accuracy", "train_loss", "epochs", "best_epoch", "train_seconds")
+    # accuracy for classification; mse, mae and r2 for regression (automl_codegen.tasks).
+    measures = (
+        "accuracy",
+        "test_accuracy",
+        "mse",
+        "mae",
+        "r2",
+        "test_mse",
+        "test_mae",
+        "test_r2",
+        "train_loss",
+        "epochs",
+        "best_epoch",
+        "train_seconds",
+    )
     final_training = True
     trains = True
 
