@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import model_space as model_space
 from .architecture import IR_VERSION, OPS, Architecture, Block, Node
 from .callbacks import Callback
 from .chunked import ChunkedList, FingerprintSet

@@ -1,0 +1,558 @@
+"""Declared spaces: choices and their order, encoding, lowering with shape inference, keys, errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from automl_codegen import Architecture, ArchitectureError, Choice, ConfigError, SearchSpace
+from automl_codegen import model_space as ms
+from automl_codegen.protocols import SearchSpaceProtocol
+
+IMAGE = (1, 8, 8)
+
+
+def mlp_declaration() -> ms.ModelSpace:
+    """The module's own example."""
+    return ms.ModelSpace(
+        "my-mlp",
+        ms.Repeat(
+            ms.Residual(
+                ms.Sequential(
+                    ms.Linear(ms.choice("width", [64, 128, 256])),
+                    ms.OneOf("norm", {"none": ms.Identity(), "batch": ms.BatchNorm(), "layer": ms.LayerNorm()}),
+                    ms.Activation(ms.choice("act", ["relu", "gelu", "silu"])),
+                    ms.Dropout(ms.choice("dropout", [0.0, 0.1, 0.3])),
+                ),
+                enabled=ms.choice("skip", [False, True]),
+            ),
+            depth=ms.choice("depth", [1, 2, 3, 4]),
+        ),
+    )
+
+
+def cnn_declaration() -> ms.ModelSpace:
+    """A stem, then up to three residual conv layers with per-layer width, kernel, stride, norm, act."""
+    return ms.ModelSpace(
+        "my-cnn",
+        ms.Sequential(
+            ms.Conv(8, 3),
+            ms.BatchNorm(),
+            ms.Activation("relu"),
+            ms.Repeat(
+                ms.Residual(
+                    ms.Sequential(
+                        ms.Conv(ms.choice("width", [8, 16]), ms.choice("kernel", [3, 5]), ms.choice("stride", [1, 2])),
+                        ms.OneOf("norm", {"none": ms.Identity(), "batch": ms.BatchNorm()}),
+                        ms.Activation(ms.choice("act", ["relu", "silu", "swish", "hardswish"])),
+                        ms.Dropout(ms.choice("dropout", [0.0, 0.2])),
+                    ),
+                    enabled=ms.choice("skip", [False, True]),
+                ),
+                depth=ms.choice("depth", [1, 2, 3]),
+            ),
+        ),
+    )
+
+
+def error(fn, *args, **kwargs) -> str:
+    with pytest.raises((ConfigError, ArchitectureError)) as info:
+        fn(*args, **kwargs)
+    return str(info.value)
+
+
+# -- choices and genotypes -----------------------------------------------------------------------
+
+
+def test_choices_are_the_declared_ones_in_source_order_per_repetition():
+    space = mlp_declaration()((13,), 3)
+    per_layer = ["width", "norm", "act", "dropout", "skip"]
+    assert [c.name for c in space.choices()] == [f"{n}[{i}]" for i in range(4) for n in per_layer] + ["depth"]
+    by_name = {c.name: c.options for c in space.choices()}
+    assert by_name["width[2]"] == (64, 128, 256)
+    assert by_name["norm[0]"] == ("none", "batch", "layer")
+    assert by_name["skip[3]"] == (False, True)
+    assert by_name["depth"] == (1, 2, 3, 4)
+    assert all(isinstance(c, Choice) for c in space.choices())
+    assert isinstance(space, SearchSpace)
+    assert isinstance(space, SearchSpaceProtocol)
+    assert space.name == "my-mlp"
+    assert space.size() == (3 * 3 * 3 * 3 * 2) ** 4 * 4
+
+
+def test_a_choice_object_used_twice_is_one_decision():
+    width = ms.choice("width", [4, 8])
+    space = ms.ModelSpace("tied", ms.Sequential(ms.Conv(width, 3), ms.Conv(width, 1)))(IMAGE, 10)
+    assert [c.name for c in space.choices()] == ["width"]
+    arch = space.to_architecture({"width": 8})
+    assert [n.attr("out_channels") for n in arch.nodes if n.op == "conv2d"] == [8, 8]
+
+
+def test_nested_repeats_name_choices_by_both_repetitions():
+    inner = ms.Repeat(ms.Conv(ms.choice("w", [4, 8]), 3), depth=ms.choice("d", [1, 2]))
+    space = ms.ModelSpace("nested", ms.Repeat(inner, depth=2))(IMAGE, 10)
+    assert [c.name for c in space.choices()] == ["w[0][0]", "w[0][1]", "d[0]", "w[1][0]", "w[1][1]", "d[1]"]
+    arch = space.to_architecture({"w[0][0]": 4, "w[0][1]": 8, "d[0]": 2, "w[1][0]": 8, "w[1][1]": 4, "d[1]": 1})
+    assert [n.name for n in arch.nodes] == ["layer0_0_conv", "layer0_1_conv", "layer1_0_conv", "pool", "classifier"]
+    assert [n.attr("out_channels") for n in arch.nodes[:3]] == [4, 8, 8]
+
+
+def test_a_oneof_lists_its_own_choice_then_those_inside_its_options():
+    body = ms.Sequential(
+        ms.Conv(4, 3),
+        ms.OneOf("block", {"conv": ms.Conv(ms.choice("w", [4, 8]), 3), "pool": ms.MaxPool(2)}),
+    )
+    space = ms.ModelSpace("ops", body)(IMAGE, 10)
+    assert [c.name for c in space.choices()] == ["block", "w"]
+    # The unchosen option's choices are not used: one key for both widths.
+    assert space.key({"block": "pool", "w": 4}) == space.key({"block": "pool", "w": 8})
+    assert space.key({"block": "conv", "w": 4}) != space.key({"block": "conv", "w": 8})
+    assert space.active_choices({"block": "pool", "w": 8}) == ["block"]
+
+
+def test_decode_and_encode_are_inverse_over_random_genotypes():
+    space = mlp_declaration()((13,), 3)
+    rng = np.random.default_rng(0)
+    sizes = [len(c.options) for c in space.choices()]
+    for _ in range(300):
+        indices = [int(rng.integers(n)) for n in sizes]
+        genotype = space.decode(indices)
+        assert list(genotype) == [c.name for c in space.choices()]
+        assert space.encode(genotype) == indices
+        assert space.encode(json.loads(json.dumps(genotype))) == indices  # as a journal stores it
+    assert space.default_genotype() == space.decode([0] * len(sizes))
+    assert space.default_genotype()["width[0]"] == 64
+
+
+def test_genotype_values_compare_as_json():
+    space = mlp_declaration()((13,), 3)
+    genotype = space.default_genotype()
+    assert space.encode({**genotype, "dropout[0]": 0}) == space.encode(genotype)  # 0 is 0.0
+    assert error(space.encode, {**genotype, "skip[0]": 0}) == (
+        "choice 'skip[0]' is 0, not one of its options: False, True"
+    )
+    assert error(space.encode, {**genotype, "width[1]": True}) == (
+        "choice 'width[1]' is True, not one of its options: 64, 128, 256"
+    )
+
+
+def test_encode_refuses_unknown_missing_and_foreign_values():
+    space = mlp_declaration()((13,), 3)
+    genotype = space.default_genotype()
+    assert error(space.encode, {**genotype, "widht[0]": 64}) == (
+        "space 'my-mlp' has no choice 'widht[0]'; its choices are 'width[0]', 'norm[0]', 'act[0]', 'dropout[0]', "
+        "'skip[0]', 'width[1]', 'norm[1]', 'act[1]', 'dropout[1]', 'skip[1]', 'width[2]', 'norm[2]', ... (21 in all)"
+    )
+    del genotype["depth"]
+    assert error(space.encode, genotype) == (
+        "the genotype lacks choice 'depth' of space 'my-mlp'; its options are 1, 2, 3, 4"
+    )
+    genotype["depth"] = 5
+    assert error(space.encode, genotype) == "choice 'depth' is 5, not one of its options: 1, 2, 3, 4"
+    assert error(space.encode, [64, 128]).startswith(
+        "a genotype of space 'my-mlp' is a dict {choice name: value} such as {'width[0]': 64, "
+    )
+    assert error(space.decode, [0, 1]) == "space 'my-mlp' decodes 21 indices (one per choice), got 2"
+    assert error(space.decode, [3] + [0] * 20) == "choice 'width[0]': index 3 is outside 0..2"
+    assert error(space.decode, [True] + [0] * 20) == "choice 'width[0]': index True is outside 0..2"
+
+
+def test_key_drops_the_choices_of_repetitions_beyond_the_depth():
+    space = mlp_declaration()((13,), 3)
+    rng = np.random.default_rng(1)
+    a = space.sample(rng)
+    a["depth"] = 2
+    b = dict(a)
+    options = {c.name: c.options for c in space.choices()}
+    for name in ("width[2]", "act[3]", "skip[3]"):
+        b[name] = next(o for o in options[name] if o != a[name])
+    assert space.key(a) == space.key(b)
+    assert space.active_choices(a) == [c.name for c in space.choices() if c.name[-3:] in ("[0]", "[1]")] + ["depth"]
+    assert json.loads(space.key(a)) == {name: a[name] for name in space.active_choices(a)}
+    c = dict(a, **{"width[1]": 256 if a["width[1]"] != 256 else 64})
+    assert space.key(c) != space.key(a)
+    assert space.key(dict(a, depth=3)) != space.key(a)
+
+
+def test_mutation_and_crossover_stay_in_the_space():
+    space = cnn_declaration()(IMAGE, 10)
+    rng = np.random.default_rng(2)
+    a, b = space.sample(rng), space.sample(rng)
+    for _ in range(50):
+        child = space.mutate(a, rng)
+        assert child != a
+        space.encode(space.crossover(child, b, rng))
+
+
+# -- lowering ------------------------------------------------------------------------------------
+
+
+def test_every_sampled_genotype_lowers_to_a_valid_architecture():
+    space = cnn_declaration()(IMAGE, 10)
+    rng = np.random.default_rng(3)
+    seen = set()
+    for _ in range(200):
+        genotype = space.sample(rng)
+        arch = space.to_architecture(genotype)
+        assert isinstance(arch, Architecture)
+        assert arch.input_shape == IMAGE
+        assert arch.shapes[arch.output] == (10,)
+        assert arch.name == "MyCnn"
+        seen.add(arch.fingerprint())
+        # Genotypes with one key are one network.
+        assert space.to_architecture(space.decode(space.encode(genotype))) == arch
+    assert len(seen) > 150
+
+
+def test_parameter_count_of_a_hand_computed_network():
+    space = ms.ModelSpace(
+        "counted",
+        ms.Sequential(
+            ms.Conv(4, 3),
+            ms.BatchNorm(),
+            ms.Activation("relu"),
+            ms.Repeat(ms.Residual(ms.Conv(ms.choice("w", [4, 8]), 3)), depth=ms.choice("d", [1, 2])),
+        ),
+    )(IMAGE, 10)
+    arch = space.to_architecture({"w[0]": 8, "w[1]": 8, "d": 2})
+    assert [(n.name, n.op) for n in arch.nodes] == [
+        ("conv", "conv2d"),
+        ("bn", "batchnorm2d"),
+        ("act", "relu"),
+        ("layer0_conv", "conv2d"),
+        ("layer0_proj", "conv2d"),  # 4 -> 8 channels: a 1x1 projection
+        ("layer0_proj_bn", "batchnorm2d"),
+        ("layer0_residual", "add"),
+        ("layer1_conv", "conv2d"),
+        ("layer1_residual", "add"),  # 8 -> 8: the input itself
+        ("pool", "global_avg_pool"),
+        ("classifier", "linear"),
+    ]
+    stem = 4 * 1 * 9 + 4
+    layer0 = 8 * 4 * 9 + 8 + 4 * 8 + 2 * 8  # conv, projection (no bias), its BN
+    layer1 = 8 * 8 * 9 + 8
+    head = 8 * 10 + 10
+    assert arch.num_params == stem + 2 * 4 + layer0 + layer1 + head == 1066
+    proj = next(n for n in arch.nodes if n.name == "layer0_proj")
+    assert proj.attr_dict == {
+        "in_channels": 4,
+        "out_channels": 8,
+        "kernel_size": 1,
+        "stride": 1,
+        "padding": 0,
+        "dilation": 1,
+        "groups": 1,
+        "bias": False,
+    }
+
+
+def test_repeat_depth_sets_the_number_of_layers():
+    space = cnn_declaration()(IMAGE, 10)
+    genotype = space.default_genotype()
+    counts = []
+    for depth in (1, 2, 3):
+        arch = space.to_architecture({**genotype, "depth": depth})
+        counts.append(arch.op_counts()["conv2d"])
+        assert sorted({n.name.split("_")[0] for n in arch.nodes if n.name.startswith("layer")}) == [
+            f"layer{i}" for i in range(depth)
+        ]
+    assert counts == [2, 3, 4]
+
+
+def test_node_names_follow_the_declaration():
+    space = cnn_declaration()(IMAGE, 10)
+    genotype = {**space.default_genotype(), "norm[0]": "batch", "dropout[0]": 0.2, "skip[0]": True, "depth": 1}
+    names = [n.name for n in space.to_architecture(genotype).nodes]
+    assert names == [
+        "conv",
+        "bn",
+        "act",
+        "layer0_conv",
+        "layer0_norm",  # the OneOf's name for its chosen option
+        "layer0_act",
+        "layer0_dropout",
+        "layer0_residual",
+        "pool",
+        "classifier",
+    ]
+    # norm "none" is no node, nor is dropout 0.
+    names = [n.name for n in space.to_architecture({**genotype, "norm[0]": "none", "dropout[0]": 0.0}).nodes]
+    assert names == ["conv", "bn", "act", "layer0_conv", "layer0_act", "layer0_residual", "pool", "classifier"]
+
+
+def test_activation_names_lower_to_ir_ops():
+    space = cnn_declaration()(IMAGE, 10)
+    genotype = {**space.default_genotype(), "depth": 1}
+    ops = {name: space.to_architecture({**genotype, "act[0]": name}).nodes[4].op for name in ("silu", "swish")}
+    assert ops == {"silu": "silu", "swish": "silu"}
+
+
+def test_residual_projection_follows_width_and_stride():
+    space = cnn_declaration()(IMAGE, 10)
+    genotype = {**space.default_genotype(), "width[0]": 16, "stride[0]": 2, "skip[0]": True, "depth": 1}
+    arch = space.to_architecture(genotype)
+    proj = next(n for n in arch.nodes if n.name == "layer0_proj")
+    assert (proj.attr("in_channels"), proj.attr("out_channels"), proj.attr("stride")) == (8, 16, 2)
+    assert arch.shapes["layer0_proj_bn"] == arch.shapes["layer0_act"] == (16, 4, 4)
+    # Without the skip there is no projection.
+    arch = space.to_architecture({**genotype, "skip[0]": False})
+    assert not any("proj" in n.name or n.op == "add" for n in arch.nodes)
+
+
+def test_residual_projection_of_vectors_is_linear():
+    space = ms.ModelSpace(
+        "vectors",
+        ms.Sequential(
+            ms.Conv(4, 3),
+            ms.GlobalAvgPool(),
+            ms.Residual(ms.Sequential(ms.Linear(ms.choice("w", [4, 6])), ms.Activation("relu"))),
+        ),
+    )(IMAGE, 3)
+    same = space.to_architecture({"w": 4})
+    assert [n.name for n in same.nodes] == ["conv", "pool", "linear", "act", "residual", "classifier"]
+    wider = space.to_architecture({"w": 6})
+    proj = next(n for n in wider.nodes if n.name == "proj")
+    assert (proj.op, proj.attr("in_features"), proj.attr("out_features")) == ("linear", 4, 6)
+    assert wider.num_params == (4 * 9 + 4) + (4 * 6 + 6) + (4 * 6 + 6) + (6 * 3 + 3)
+
+
+def test_flatten_and_pools_infer_their_sizes():
+    space = ms.ModelSpace(
+        "flat",
+        ms.Sequential(
+            ms.Conv(4, 3),
+            ms.MaxPool(2),
+            ms.AvgPool(ms.choice("k", [1, 3]), stride=1),
+            ms.Flatten(),
+            ms.Linear(5),
+            ms.Flatten(),  # a vector stays as it is
+        ),
+    )(IMAGE, 2)
+    arch = space.to_architecture({"k": 3})
+    assert arch.shapes["maxpool"] == (4, 4, 4)
+    assert arch.shapes["avgpool"] == (4, 2, 2)
+    assert arch.shapes["flatten"] == (16,)
+    assert [n.name for n in arch.nodes][-2:] == ["linear", "classifier"]
+    assert space.to_architecture({"k": 1}).shapes["flatten"] == (64,)
+
+
+def test_without_head_the_body_gives_the_outputs():
+    body = ms.Sequential(ms.Conv(4, 3), ms.GlobalAvgPool(), ms.Linear(ms.choice("out", [3, 4])))
+    space = ms.ModelSpace("headless", body, head=False)(IMAGE, 3)
+    arch = space.to_architecture({"out": 3})
+    assert [n.name for n in arch.nodes] == ["conv", "pool", "linear"]
+    assert error(space.to_architecture, {"out": 4}) == (
+        "space 'headless': linear = the body's output: with head=False the body must end in (3,) for "
+        "num_classes=3, got (4,) (with out=4)"
+    )
+
+
+def test_describe_and_pickle():
+    space = cnn_declaration()(IMAGE, 10)
+    described = space.describe()
+    assert described["name"] == "my-cnn"
+    assert described["choices"]["depth"] == [1, 2, 3]
+    assert described["input_shape"] == [1, 8, 8]
+    assert described["declaration"].startswith("Sequential(Conv(out=8, kernel=3, stride=1, bias=True), BatchNorm()")
+    json.dumps(described)
+    copy = pickle.loads(pickle.dumps(space))
+    genotype = space.sample(np.random.default_rng(0))
+    assert copy.to_architecture(genotype) == space.to_architecture(genotype)
+    assert [c.name for c in copy.choices()] == [c.name for c in space.choices()]
+
+
+def test_a_declaration_is_a_space_factory():
+    declaration = cnn_declaration()
+    assert declaration.name == "my-cnn"
+    assert declaration.input_ranks == (2, 3)
+    assert mlp_declaration().input_ranks == (1,)
+    space = declaration(np.array(IMAGE), np.int64(10))
+    assert space.input_shape == IMAGE
+    assert space.num_classes == 10
+    assert error(declaration, IMAGE, 10, widths=[4]) == (
+        "space 'my-cnn' is declared in Python and takes no options; got 'widths' (change the declaration instead)"
+    )
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: ms.choice("width", []), "choice 'width' has no options; give at least one"),
+        (
+            lambda: ms.choice("width", "abc"),
+            "choice 'width': options must be a list (or tuple or range) of values, got 'abc'",
+        ),
+        (lambda: ms.choice("width", [64, 64]), "choice 'width' lists the option 64 twice"),
+        (lambda: ms.choice("dropout", [0, 0.0]), "choice 'dropout' lists the option 0.0 twice"),
+        (
+            lambda: ms.choice("width", [64, {1, 2}]),
+            "choice 'width': option {1, 2} is not a JSON value (None, a bool, number or string, or a list or dict of them)",
+        ),
+        (
+            lambda: ms.choice("p", [float("nan")]),
+            "choice 'p': option nan is not a JSON value (JSON has no NaN or infinity)",
+        ),
+        (
+            lambda: ms.choice("width[0]", [1]),
+            "choice name 'width[0]' is not valid: use a letter, then letters, digits, '_', '.' or '-' (at most 64 characters)",
+        ),
+        (
+            lambda: ms.Activation("swishy"),
+            "Activation: name must be one of relu, gelu, silu, swish, tanh, sigmoid, relu6, hardswish, got 'swishy'",
+        ),
+        (
+            lambda: ms.Activation(ms.choice("act", ["relu", "mish"])),
+            "Activation: name is choice 'act', whose option 'mish' is not one of relu, gelu, silu, swish, tanh, "
+            "sigmoid, relu6, hardswish (options: 'relu', 'mish')",
+        ),
+        (
+            lambda: ms.Conv(8, 4),
+            "Conv: kernel must be an odd integer from 1 to 31 ('same' padding k // 2 needs an odd kernel), got 4",
+        ),
+        (
+            lambda: ms.Conv(8, ms.choice("k", [3, 4])),
+            "Conv: kernel is choice 'k', whose option 4 is not an odd integer from 1 to 31 ('same' padding k // 2 "
+            "needs an odd kernel) (options: 3, 4)",
+        ),
+        (lambda: ms.Linear(0), "Linear: out must be an integer from 1 to 65536, got 0"),
+        (lambda: ms.Linear(True), "Linear: out must be an integer from 1 to 65536, got True"),
+        (lambda: ms.Dropout(1.0), "Dropout: p must be a probability in [0, 1), got 1.0"),
+        (lambda: ms.MaxPool(2, stride=0), "MaxPool: stride must be None or an integer from 1 to 16, got 0"),
+        (lambda: ms.Repeat(ms.Identity(), depth=65), "Repeat: depth must be an integer from 0 to 64, got 65"),
+        (lambda: ms.Residual(ms.Identity(), enabled=1), "Residual: enabled must be True or False, got 1"),
+        (lambda: ms.Sequential(), "Sequential() needs at least one layer (Identity() for none)"),
+        (
+            lambda: ms.Sequential(ms.Linear(3), "torch.nn.Linear"),
+            "Sequential item 1 must be a layer (Linear, Conv, Sequential, ...), got 'torch.nn.Linear'",
+        ),
+        (lambda: ms.OneOf("norm", {}), "OneOf 'norm' has no options; give at least one"),
+        (
+            lambda: ms.OneOf("norm", [ms.BatchNorm()]),
+            "OneOf 'norm': options must be a dict {label: layer}, got [BatchNorm()]",
+        ),
+        (
+            lambda: ms.ModelSpace("My_MLP", ms.Linear(3)),
+            "model space name 'My_MLP' is not valid: use lower-case letters, digits and dashes, starting with a "
+            "letter (at most 64 characters), e.g. 'my-mlp'",
+        ),
+    ],
+)
+def test_declaration_errors(make, message):
+    assert error(make) == message
+
+
+def test_two_choices_of_one_name_are_refused():
+    body = ms.Sequential(ms.Linear(ms.choice("width", [8])), ms.Linear(ms.choice("width", [16])))
+    assert error(ms.ModelSpace, "dup", body) == (
+        "model space 'dup': two different choices are named 'width'; rename one, or use one choice object in both "
+        "places to make them one decision"
+    )
+    # A OneOf's name is a choice name too.
+    body = ms.Sequential(ms.Linear(ms.choice("norm", [8])), ms.OneOf("norm", {"none": ms.Identity()}))
+    assert "two different choices are named 'norm'" in error(ms.ModelSpace, "dup", body)
+
+
+def test_a_choice_inside_and_outside_a_repeat_is_refused():
+    width = ms.choice("width", [4, 8])
+    body = ms.Sequential(ms.Linear(width), ms.Repeat(ms.Linear(width), depth=2))
+    assert error(ms.ModelSpace, "mixed", body) == (
+        "model space 'mixed': choice 'width' is used both inside a Repeat, where it is decided per repetition "
+        "('width[0]', 'width[1]', ...), and outside it or in another Repeat; use a separate choice in each place"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            ms.Sequential(ms.Conv(8, 3), ms.Linear(4)),
+            "model space 'bad' fits no input; with a (C, H, W) feature map as input, Sequential item 1: "
+            "Linear(out=4, bias=True) needs a (F,) vector, but gets a (C, H, W) feature map; add GlobalAvgPool() "
+            "or Flatten() before it",
+        ),
+        (
+            ms.Sequential(ms.Linear(8), ms.Conv(8, 3)),
+            "model space 'bad' fits no input; with a (F,) vector as input, Sequential item 1: "
+            "Conv(out=8, kernel=3, stride=1, bias=True) needs a (C, L) sequence or a (C, H, W) feature map, but "
+            "gets a (F,) vector; use Linear on vectors",
+        ),
+        (
+            ms.Sequential(ms.Conv(8, 3), ms.LayerNorm()),
+            "model space 'bad' fits no input; with a (C, H, W) feature map as input, Sequential item 1: "
+            "LayerNorm() needs a (F,) vector, but gets a (C, H, W) feature map; use BatchNorm() on sequences and "
+            "feature maps",
+        ),
+        (
+            ms.Sequential(ms.Conv(8, 3), ms.GlobalAvgPool(), ms.GlobalAvgPool()),
+            "model space 'bad' fits no input; with a (C, H, W) feature map as input, Sequential item 2: "
+            "GlobalAvgPool() needs a (C, L) sequence or a (C, H, W) feature map, but gets a (F,) vector; the input "
+            "is a vector already",
+        ),
+        (
+            ms.Sequential(ms.Conv(8, 3), ms.OneOf("reduce", {"gap": ms.GlobalAvgPool(), "none": ms.Identity()})),
+            "model space 'bad' fits no input; with a (C, H, W) feature map as input, Sequential item 1: "
+            "OneOf 'reduce': its options must give one kind of output, but 'gap' gives a (F,) vector, 'none' gives "
+            "a (C, H, W) feature map",
+        ),
+        (
+            ms.Sequential(ms.Conv(8, 3), ms.Repeat(ms.Flatten(), depth=ms.choice("d", [0, 1]))),
+            "model space 'bad' fits no input; with a (C, H, W) feature map as input, Sequential item 1: "
+            "Repeat: every depth must give one kind of output, but depth 0 gives a (C, H, W) feature map, depth 1 "
+            "gives a (F,) vector",
+        ),
+        (
+            ms.Sequential(ms.Conv(8, 3), ms.Residual(ms.Sequential(ms.GlobalAvgPool(), ms.Linear(8)))),
+            "model space 'bad' fits no input; with a (C, H, W) feature map as input, Sequential item 1: "
+            "Residual's block turns a (C, H, W) feature map into a (F,) vector; a skip connection adds its input "
+            "to its output, so they must be of one kind",
+        ),
+        (
+            ms.Repeat(ms.Sequential(ms.Conv(8, 3), ms.OneOf("o", {"lin": ms.Linear(3)})), depth=2),
+            "model space 'bad' fits no input; with a (C, H, W) feature map as input, Repeat repetition 0 > "
+            "Sequential item 1 > OneOf 'o' option 'lin': Linear(out=3, bias=True) needs a (F,) vector, but gets a "
+            "(C, H, W) feature map; add GlobalAvgPool() or Flatten() before it",
+        ),
+    ],
+)
+def test_layers_that_fit_no_input_are_refused_when_declared(body, message):
+    assert error(ms.ModelSpace, "bad", body) == message
+
+
+def test_an_input_the_declaration_does_not_fit_is_refused_when_the_space_is_built():
+    declaration = ms.ModelSpace("my-mlp", ms.Sequential(ms.Linear(8), ms.Activation("relu")))
+    assert error(declaration, IMAGE, 3) == (
+        "space 'my-mlp' takes (F,) vectors, not inputs of shape (1, 8, 8); with a (C, H, W) feature map as input, "
+        "Sequential item 0: Linear(out=8, bias=True) needs a (F,) vector, but gets a (C, H, W) feature map; add "
+        "GlobalAvgPool() or Flatten() before it"
+    )
+    assert error(declaration, (1, 2, 3, 4), 3) == (
+        "space 'my-mlp' needs input_shape (F,), (C, L) or (C, H, W) of positive integers, got (1, 2, 3, 4)"
+    )
+    assert error(declaration, (13,), 0) == "space 'my-mlp' needs a positive integer num_classes, got 0"
+
+
+def test_headless_declarations_must_end_in_a_vector():
+    assert error(ms.ModelSpace, "bad", ms.Conv(8, 3), head=False) == (
+        "model space 'bad' fits no input; with a (C, H, W) feature map as input, with head=False the body must "
+        "end in a vector of outputs, but ends in a (C, H, W) feature map"
+    )
+
+
+def test_lowering_errors_name_the_node_the_layer_and_the_choices():
+    declaration = ms.ModelSpace(
+        "pools",
+        ms.Sequential(ms.Conv(4, 3), ms.Repeat(ms.MaxPool(ms.choice("k", [2, 3])), depth=ms.choice("depth", [1, 4]))),
+    )
+    space = declaration(IMAGE, 10)
+    space.to_architecture({"k[0]": 3, "k[1]": 2, "k[2]": 2, "k[3]": 2, "depth": 1})
+    assert error(space.to_architecture, {"k[0]": 2, "k[1]": 2, "k[2]": 2, "k[3]": 3, "depth": 4}) == (
+        "space 'pools': layer3_maxpool = MaxPool(kernel=choice 'k', stride=None): max_pool2d with kernel_size=3, "
+        "stride=3, padding=0, dilation=1 leaves no output for an input of size 1 (with depth=4, k[0]=2, k[1]=2, "
+        "k[2]=2, k[3]=3)"
+    )
