@@ -134,7 +134,7 @@ def test_a_torch_dataset_and_a_dict_of_splits(tmp_path):
     [
         ((np.zeros((10, 8, 8)), np.zeros(9)), "data: x has 10 examples and y has 9 labels"),
         ((np.full((10, 8, 8), np.nan), np.arange(10) % 2), "data: x holds 640 NaN or infinite values; drop or impute"),
-        ((np.zeros((10, 8)), np.arange(10) % 2), "data: x must be images, (N, H, W), (N, C, H, W) or (N, H, W, C)"),
+        ((np.zeros(10), np.arange(10) % 2), "data: x must be images, (N, H, W), (N, C, H, W) or (N, H, W, C)"),
         ((np.zeros((10, 8, 8)), np.full(10, 0.5)), "data: y must hold integer class labels"),
         ((np.zeros((10, 8, 8)), np.zeros(10)), "the labels hold only one class (0); a classifier needs two or more"),
         ((np.zeros((10, 8, 8)), -np.ones(10)), "data: labels must be 0 or more, got a smallest label of -1"),
@@ -165,3 +165,14 @@ def test_retraining_a_run_of_in_memory_data(tmp_path):
     assert again.metrics["test_accuracy"] == final.metrics["test_accuracy"]  # same data, seed and schedule
     with pytest.raises(ConfigError, match="searched other data than the dataset given now"):
         loaded.retrain(2, dataset=(data[0] + 1, data[1]))
+
+
+def test_images_keep_the_fingerprints_runs_recorded_before_tables_came():
+    # Tables and sequences were added beside images; resumed image runs must still match.
+    from automl_codegen_plugins.datasets.in_memory import load_in_memory
+
+    x, y = digits(layout="nhw")
+    assert load_in_memory(data=(x[..., None], y)).fingerprint() == "884ee0949742c2cf"
+    splits = {"train": (x[:200], y[:200]), "test": (x[200:], y[200:])}
+    assert load_in_memory(data=splits, seed=1).fingerprint() == "069f2f4ec1d93c50"
+    assert load_in_memory(data=(x, y), task="image_classification").task == "image_classification"

@@ -315,3 +315,140 @@ def split_official(
     kept, held = stratified_holdout(y_train, val_fraction, split_rng)
     parts = {"train": (x_train[kept], y_train[kept]), "val": (x_train[held], y_train[held]), "test": (x_test, y_test)}
     return parts, f"{how}; split seed {seed}"
+
+
+# -- tables and sequences: splits, class labels, per-feature and per-target statistics --------
+
+#: Whole-number targets with at most this many distinct values are classes when the task is
+#: decided from the data (a csv target, a float y given from Python); more are a regression.
+MAX_AUTO_CLASSES = 20
+
+
+def random_split(
+    n: int, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index arrays (train, val, test) of ``n`` rows, shuffled with ``seed`` (regression targets)."""
+    check_fractions(val_fraction, test_fraction)
+    idx = np.random.default_rng(seed).permutation(n)
+    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
+    parts = (idx[n_test + n_val :], idx[n_test : n_test + n_val], idx[:n_test])
+    return tuple(np.sort(p) for p in parts)  # type: ignore[return-value]
+
+
+def split_rows(
+    y: np.ndarray, *, regression: bool, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) indices: per class for labels, at random for regression targets."""
+    if regression:
+        return random_split(len(y), val_fraction, test_fraction, seed)
+    return stratified_split(y, val_fraction, test_fraction, seed)
+
+
+def check_parts(owner: str, parts: tuple[np.ndarray, ...], unit: str = "rows", *, per_class: bool = False) -> None:
+    """Every split holds at least one example, or a ConfigError that says how many each got.
+
+    ``per_class``: the parts were split per class, each class rounded on its own (many
+    small classes can leave nothing to hold out).
+    """
+    train, val, test = (len(p) for p in parts)
+    if min(train, val, test) == 0:
+        how = " per class" if per_class else ""
+        msg = (
+            f"{owner}: too few {unit} to split{how}: {train + val + test} {unit} leave {train} for training, {val} "
+            f"for validation and {test} for test; every part needs at least one, so add {unit} or change "
+            f"val_fraction/test_fraction"
+        )
+        raise ConfigError(msg)
+
+
+def json_label(value: Any) -> Any:
+    """A class label as a plain JSON value: whole numbers as int, other numbers as float."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    return str(value)
+
+
+def class_codes(labels: np.ndarray) -> tuple[np.ndarray, list[Any] | None]:
+    """``labels`` as int64 codes 0..K-1 and the original label per code.
+
+    The classes are the sorted distinct labels; they are None when the labels already
+    are the whole numbers 0..K-1 (nothing to map back).
+    """
+    classes, codes = np.unique(labels, return_inverse=True)
+    codes = codes.reshape(-1).astype(np.int64)
+    if classes.dtype.kind in "iuf" and np.array_equal(classes, np.arange(len(classes))):
+        return codes, None
+    return codes, [json_label(c) for c in classes]
+
+
+def is_whole(values: np.ndarray) -> bool:
+    """Every value a finite whole number (a float array that holds labels)."""
+    if values.dtype.kind in "iu":
+        return True
+    return values.dtype.kind == "f" and bool(np.all(np.isfinite(values) & (values == np.round(values))))
+
+
+def standardize_target(name: str, y_train: np.ndarray, *others: np.ndarray) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Regression targets as float32 ``(y - mean) / std`` of the training split, and the record
+    ``{"name", "mean", "std"}`` (``normalization["target"]``; std 0 counts as 1)."""
+    train = np.asarray(y_train, dtype=np.float64)
+    mean = float(train.mean())
+    std = float(train.std()) or 1.0
+    arrays = [((np.asarray(y, dtype=np.float64) - mean) / std).astype(np.float32) for y in (train, *others)]
+    return arrays, {"name": name, "mean": mean, "std": std}
+
+
+def numeric_column(name: str, train: np.ndarray, *, missing: int = 0) -> dict[str, Any]:
+    """The record of a numeric feature from its training values (float64, NaN where missing).
+
+    ``fill`` is the training median (what replaces a missing value), ``mean`` and ``std``
+    standardise the filled values (std 0 counts as 1); ``missing`` counts the values filled.
+    """
+    present = train[~np.isnan(train)]
+    fill = float(np.median(present))
+    filled = np.where(np.isnan(train), fill, train)
+    return {
+        "name": name,
+        "kind": "numeric",
+        "fill": fill,
+        "missing": int(missing),
+        "mean": float(filled.mean()),
+        "std": float(filled.std()) or 1.0,
+    }
+
+
+def apply_numeric(column: dict[str, Any], values: np.ndarray) -> np.ndarray:
+    """float64 values (NaN where missing) filled and standardised as ``column`` records, as float32."""
+    filled = np.where(np.isnan(values), column["fill"], values)
+    return ((filled - column["mean"]) / column["std"]).astype(np.float32)
+
+
+def standardize_features(x_train: np.ndarray, *others: np.ndarray) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+    """(N, F) arrays standardised per feature by the training split, and the features' records
+    (named ``x0``, ``x1``, ... in the format of :func:`numeric_column`)."""
+    train = np.asarray(x_train, dtype=np.float64)
+    columns = [numeric_column(f"x{j}", train[:, j]) for j in range(train.shape[1])]
+    arrays = []
+    for x in (train, *others):
+        x = np.asarray(x, dtype=np.float64)
+        out = np.empty(x.shape, dtype=np.float32)
+        for j, column in enumerate(columns):
+            out[:, j] = apply_numeric(column, x[:, j])
+        arrays.append(out)
+    return arrays, columns
+
+
+def standardize_channels(x_train: np.ndarray, *others: np.ndarray) -> tuple[list[np.ndarray], list[float], list[float]]:
+    """(N, C, L) arrays standardised per channel by the training split: arrays, means, stds."""
+    train = np.asarray(x_train, dtype=np.float64)
+    mean = [float(m) for m in train.mean(axis=(0, 2))]
+    std = [float(s) or 1.0 for s in train.std(axis=(0, 2))]
+    m, s = np.array(mean)[None, :, None], np.array(std)[None, :, None]
+    arrays = [((np.asarray(x, dtype=np.float64) - m) / s).astype(np.float32) for x in (train, *others)]
+    return arrays, mean, std
