@@ -91,10 +91,12 @@ def load_in_memory(*, seed: int = 0, data: Any = None, **options: Any) -> Datase
     """A Dataset from ``data``: ``(x, y)``, ``{"train": (x, y), "validation": ..., "test": ...}``,
     a ``torch.utils.data.Dataset`` of ``(x, y)`` items, or an :class:`automl_codegen.Dataset`.
 
-    ``(x, y)`` is split per class with ``seed`` (``val_fraction``/``test_fraction``, 0.2
-    each); a dict without ``validation`` or ``test`` has them split off its training data.
-    Inputs are standardised by the training split's mean and std, recorded for the
-    generated code.
+    ``(x, y)`` is split with ``seed`` (``val_fraction``/``test_fraction``, 0.2 each; per
+    class when classifying, at random for regression); a dict without ``validation`` or
+    ``test`` has them split off its training data. ``task`` (None: decided from the
+    arrays, see the module's documentation) says whether x holds images, a table or
+    sequences. Inputs are standardised by the training split (images by one mean and
+    std, tables per feature, sequences per channel), recorded for the generated code.
 
     Raises:
         ConfigError: the data's shape, type, labels or values are not usable, named.
