@@ -97,6 +97,10 @@ def test_regression_targets_are_standardised_and_split_at_random():
     assert data.task == "tabular_regression"
     assert data.num_classes == 1
     assert "regression decided from y (its floats are not all whole numbers)" in data.description
+    shifted = load_in_memory(data=(x, y - 1000.0), seed=2).normalization
+    assert shifted["description"].endswith(
+        f"; target (y + {-shifted['target']['mean']:.6g}) / {shifted['target']['std']:.6g}"
+    )
     train = rows_of(data.x_train, data.normalization["columns"][0])
     target = data.normalization["target"]
     assert target == {"name": "y", "mean": float(y[train].mean()), "std": float(y[train].std())}

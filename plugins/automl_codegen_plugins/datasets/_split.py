@@ -404,6 +404,13 @@ def standardize_target(name: str, y_train: np.ndarray, *others: np.ndarray) -> t
     return arrays, {"name": name, "mean": mean, "std": std}
 
 
+def target_text(target: dict[str, Any]) -> str:
+    """``target (y - 12.5) / 3`` (``y + 0.25`` for a negative mean), for a description."""
+    mean, std = target["mean"], target["std"]
+    shift = f"y + {-mean:.6g}" if mean < 0 else f"y - {mean:.6g}"
+    return f"target ({shift}) / {std:.6g}"
+
+
 def numeric_column(name: str, train: np.ndarray, *, missing: int = 0) -> dict[str, Any]:
     """The record of a numeric feature from its training values (float64, NaN where missing).
 

@@ -71,6 +71,7 @@ from ._split import (
     numeric_column,
     split_rows,
     standardize_target,
+    target_text,
 )
 
 NAME = "csv"
@@ -262,9 +263,7 @@ def load_csv(*, seed: int = 0, **options: Any) -> Dataset:
     }
     if regression:
         ys, normalization["target"] = standardize_target(target, *(y[p] for p in parts))
-        normalization["description"] += (
-            f"; target (y - {normalization['target']['mean']:.6g}) / {normalization['target']['std']:.6g}"
-        )
+        normalization["description"] += f"; {target_text(normalization['target'])}"
         num_classes, predicts = 1, f"a number ({REGRESSION}{why})"
     else:
         ys = [y[p] for p in parts]

@@ -54,6 +54,7 @@ from ._split import (
     standardize_channels,
     standardize_features,
     standardize_target,
+    target_text,
 )
 
 NAME = "in-memory"
@@ -441,7 +442,7 @@ def _table_or_sequence(
     if regression:
         (y_train, y_val, y_test), target = standardize_target("y", y_train, y_val, y_test)
         normalization["target"] = target
-        normalization["description"] += f"; target (y - {target['mean']:.6g}) / {target['std']:.6g}"
+        normalization["description"] += f"; {target_text(target)}"
         num_classes, outputs = 1, "a regression target"
     else:
         num_classes = int(max(part[1].max() for part in parts.values())) + 1
