@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from ._ops import BLOCK_OP, IR_VERSION, OPS, OpSpec, Shape
+from ._ops import BLOCK_OP, IR_VERSION, OPS, OpSpec, Shape, required_version
 from .errors import ArchitectureError
 
 __all__ = [
@@ -156,7 +156,7 @@ class Node:
                 if attr.required:
                     msg = f"{where}: {self.op} needs attribute {attr.name!r}"
                     raise ArchitectureError(msg)
-                given[attr.name] = attr.default
+                given[attr.name] = given[attr.default_to] if attr.default_to else attr.default
             elif attr.type is float and type(given[attr.name]) is int:
                 given[attr.name] = float(given[attr.name])
             _check_attr_value(where, attr.name, given[attr.name], attr.type, attr.min, attr.max)
@@ -309,13 +309,18 @@ class Architecture:
     """A whole network: input shape, classes, top-level graph and the blocks it calls.
 
     Attributes:
-        input_shape: per-sample input ``(C, H, W)``.
+        input_shape: per-sample input, channels first: ``(C, H, W)`` images, ``(C, L)``
+            sequences or ``(F,)`` vectors (tabular rows).
         num_classes: size of the output vector (logits).
         nodes: the top-level graph in topological order; its input is named ``input_``.
         output: the node that yields the logits.
         blocks: block definitions, each used by at least one ``op="block"`` node.
         name: the class name of the network in emitted code.
-        ir_version: vocabulary version the architecture was written against.
+        ir_version: vocabulary version the architecture was written against; by default
+            the oldest that has every op and the input rank it uses (see
+            :func:`automl_codegen._ops.required_version`), so that a network the older
+            vocabulary can express keeps its JSON and fingerprint. Any version from 1 to
+            :data:`IR_VERSION` reads, since the vocabulary only grew.
     """
 
     INPUT = "input_"
@@ -326,18 +331,32 @@ class Architecture:
     output: str
     blocks: tuple[Block, ...] = attrs.field(default=(), converter=tuple)
     name: str = "Net"
-    ir_version: int = IR_VERSION
+    ir_version: int = attrs.field()
+
+    @ir_version.default
+    def _oldest_sufficient_version(self) -> int:
+        # Runs before validation: tolerate anything, __attrs_post_init__ words the errors.
+        graphs = [self.nodes, *(getattr(block, "nodes", ()) for block in self.blocks)]
+        ops = {getattr(node, "op", None) for nodes in graphs for node in nodes}
+        return required_version(ops, len(self.input_shape))
 
     def __attrs_post_init__(self) -> None:
-        if self.ir_version != IR_VERSION:
+        if type(self.ir_version) is not int or not 1 <= self.ir_version <= IR_VERSION:
             msg = (
                 f"architecture was written for IR version {self.ir_version}; this "
-                f"automl-codegen reads version {IR_VERSION}"
+                f"automl-codegen reads versions 1 to {IR_VERSION}"
             )
             raise ArchitectureError(msg)
         _check_class_name("architecture name", self.name)
-        if len(self.input_shape) != 3 or any(type(d) is not int or not 1 <= d <= 1 << 14 for d in self.input_shape):
-            msg = f"input_shape must be (C, H, W), each an integer from 1 to {1 << 14}, got {self.input_shape}"
+        forms = {1: "(F,)", 2: "(C, L)", 3: "(C, H, W)"}
+        if len(self.input_shape) not in forms:
+            msg = f"input_shape must be (F,), (C, L) or (C, H, W), got {self.input_shape}"
+            raise ArchitectureError(msg)
+        if any(type(d) is not int or not 1 <= d <= 1 << 14 for d in self.input_shape):
+            msg = (
+                f"input_shape must be {forms[len(self.input_shape)]}, each an integer from 1 to {1 << 14}, "
+                f"got {self.input_shape}"
+            )
             raise ArchitectureError(msg)
         if type(self.num_classes) is not int or not 1 <= self.num_classes <= 1 << 20:
             msg = f"num_classes must be a positive integer, got {self.num_classes!r}"
@@ -356,11 +375,27 @@ class Architecture:
                     )
                     raise ArchitectureError(msg)
         self._check_block_calls()
+        self._check_version()
         out = self.shapes[self.output]
         if out != (self.num_classes,):
             msg = (
                 f"output {self.output!r} has shape {out}, but the network must return "
                 f"({self.num_classes},) logits for num_classes={self.num_classes}"
+            )
+            raise ArchitectureError(msg)
+
+    def _check_version(self) -> None:
+        """An explicit ir_version must have every op and the input rank the network uses."""
+        newer = sorted(op for op in self.op_counts() if OPS[op].since > self.ir_version)
+        if newer:
+            op = newer[0]
+            msg = f"op {op!r} needs IR version {OPS[op].since}, but the architecture says ir_version={self.ir_version}"
+            raise ArchitectureError(msg)
+        needed = required_version((), len(self.input_shape))
+        if self.ir_version < needed:
+            msg = (
+                f"an input_shape of rank {len(self.input_shape)} needs IR version {needed}, but "
+                f"the architecture says ir_version={self.ir_version}"
             )
             raise ArchitectureError(msg)
 

@@ -95,9 +95,10 @@ def test_json_round_trip_is_identical():
     [
         (
             lambda: Node("c", "conv3d", ("input_",)),
-            "node 'c': unknown op 'conv3d'; the vocabulary (IR v1) is: add, avg_pool2d, batchnorm2d, "
-            "block, concat, conv2d, crop2d, depthwise_conv2d, dropout, flatten, global_avg_pool, hardswish, "
-            "identity, linear, max_pool2d, relu, relu6, sigmoid, silu, zero",
+            "node 'c': unknown op 'conv3d'; the vocabulary (IR v2) is: add, avg_pool1d, avg_pool2d, "
+            "batchnorm1d, batchnorm2d, block, concat, conv1d, conv2d, crop2d, depthwise_conv2d, dropout, "
+            "flatten, gelu, global_avg_pool, hardswish, identity, layer_norm, linear, max_pool1d, max_pool2d, "
+            "relu, relu6, sigmoid, silu, tanh, zero",
         ),
         (
             lambda: Node("c", "conv2d", ("input_",), {"in_channels": 1, "out_channels": 4}),
