@@ -24,7 +24,15 @@ _Function = Callable[[Sequence[Tensor], Mapping[str, Any]], Tensor]
 
 
 def _zero(x: Tensor, stride: int) -> Tensor:
-    return torch.zeros_like(x if stride == 1 else x[:, :, ::stride, ::stride])
+    if stride != 1:
+        # Subsample L of (N, C, L), or H and W of (N, C, H, W).
+        x = x[:, :, ::stride] if x.dim() == 3 else x[:, :, ::stride, ::stride]
+    return torch.zeros_like(x)
+
+
+def _global_avg_pool(x: Tensor) -> Tensor:
+    # The mean over L of (N, C, L) or over H and W of (N, C, H, W).
+    return x.mean(dim=2) if x.dim() == 3 else x.mean(dim=(2, 3))
 
 
 def _add(xs: Sequence[Tensor]) -> Tensor:
@@ -42,6 +50,8 @@ FUNCTIONS: dict[str, _Function] = {
     "sigmoid": lambda xs, a: torch.sigmoid(xs[0]),
     "hardswish": lambda xs, a: F.hardswish(xs[0]),
     "silu": lambda xs, a: F.silu(xs[0]),
+    "gelu": lambda xs, a: F.gelu(xs[0]),
+    "tanh": lambda xs, a: torch.tanh(xs[0]),
     "max_pool2d": lambda xs, a: F.max_pool2d(xs[0], a["kernel_size"], a["stride"], a["padding"]),
     "avg_pool2d": lambda xs, a: F.avg_pool2d(
         xs[0],
@@ -50,7 +60,15 @@ FUNCTIONS: dict[str, _Function] = {
         a["padding"],
         count_include_pad=a["count_include_pad"],
     ),
-    "global_avg_pool": lambda xs, a: xs[0].mean(dim=(2, 3)),
+    "max_pool1d": lambda xs, a: F.max_pool1d(xs[0], a["kernel_size"], a["stride"], a["padding"]),
+    "avg_pool1d": lambda xs, a: F.avg_pool1d(
+        xs[0],
+        a["kernel_size"],
+        a["stride"],
+        a["padding"],
+        count_include_pad=a["count_include_pad"],
+    ),
+    "global_avg_pool": lambda xs, a: _global_avg_pool(xs[0]),
     "flatten": lambda xs, a: torch.flatten(xs[0], 1),
     "identity": lambda xs, a: xs[0],
     "zero": lambda xs, a: _zero(xs[0], a["stride"]),
@@ -76,6 +94,17 @@ def _make_module(arch: Architecture, node: Node, a: Mapping[str, Any]) -> nn.Mod
             groups=a["groups"],
             bias=a["bias"],
         )
+    if op == "conv1d":
+        return nn.Conv1d(
+            a["in_channels"],
+            a["out_channels"],
+            a["kernel_size"],
+            stride=a["stride"],
+            padding=a["padding"],
+            dilation=a["dilation"],
+            groups=a["groups"],
+            bias=a["bias"],
+        )
     if op == "depthwise_conv2d":
         c = a["channels"]
         return nn.Conv2d(
@@ -90,6 +119,10 @@ def _make_module(arch: Architecture, node: Node, a: Mapping[str, Any]) -> nn.Mod
         )
     if op == "batchnorm2d":
         return nn.BatchNorm2d(a["num_features"], eps=a["eps"], momentum=a["momentum"], affine=a["affine"])
+    if op == "batchnorm1d":
+        return nn.BatchNorm1d(a["num_features"], eps=a["eps"], momentum=a["momentum"], affine=a["affine"])
+    if op == "layer_norm":
+        return nn.LayerNorm(a["num_features"], eps=a["eps"], elementwise_affine=a["affine"])
     if op == "linear":
         return nn.Linear(a["in_features"], a["out_features"], bias=a["bias"])
     if op == "dropout":
@@ -160,7 +193,8 @@ def build_model(arch: Architecture) -> GraphModule:
         arch: a validated architecture.
 
     Returns:
-        A module mapping ``(N, C, H, W)`` input to ``(N, num_classes)`` logits whose
-        state dict has the keys of the code the PyTorch emitter writes.
+        A module mapping ``(N, *input_shape)`` input (``(N, C, H, W)``, ``(N, C, L)`` or
+        ``(N, F)``) to ``(N, num_classes)`` logits whose state dict has the keys of the
+        code the PyTorch emitter writes.
     """
     return GraphModule(arch, arch.nodes, (Architecture.INPUT,), arch.output)

@@ -143,6 +143,67 @@ def residual() -> Architecture:
     return Architecture((3, 6, 6), 10, nodes, "fc", blocks=[block], name="ResNetLike")
 
 
+def conv1d(name: str, src: str, c_in: int | str, c_out: int | str, k: int = 3, **attrs) -> Node:
+    return Node(name, "conv1d", [src], {"in_channels": c_in, "out_channels": c_out, "kernel_size": k, **attrs})
+
+
+def mlp() -> Architecture:
+    """Tabular rows: linear, batch norm of features, gelu, dropout, a residual add (with a
+    zero, a cell's "none" edge), layer norm, tanh."""
+    nodes = [
+        op("fc1", "linear", IN, in_features=12, out_features=16),
+        op("bn", "batchnorm1d", "fc1", num_features=16, eps=1e-3, momentum=0.3),
+        op("act", "gelu", "bn"),
+        op("drop", "dropout", "act", p=0.1),
+        op("fc2", "linear", "drop", in_features=16, out_features=16, bias=False),
+        op("nothing", "zero", "fc1"),
+        op("skip", "add", "fc2", "fc1", "nothing"),
+        op("norm", "layer_norm", "skip", num_features=16, eps=1e-6),
+        op("squash", "tanh", "norm"),
+        op("plain", "layer_norm", "squash", num_features=16, affine=False),
+        op("bn_plain", "batchnorm1d", "plain", num_features=16, affine=False),
+        op("logits", "linear", "bn_plain", in_features=16, out_features=3),
+    ]
+    return Architecture((12,), 3, nodes, "logits", name="TabularMlp")
+
+
+def sequence_cnn() -> Architecture:
+    """A 1-D conv net: conv1d, batch norm, relu, max pool, strided conv, avg pool, global pool."""
+    nodes = [
+        conv1d("stem", IN, 3, 8, k=5, padding=2, bias=True),
+        op("bn", "batchnorm1d", "stem", num_features=8, eps=1e-3, momentum=0.01),
+        op("act", "relu", "bn"),
+        op("pool", "max_pool1d", "act", kernel_size=3, stride=2, padding=1),
+        conv1d("down", "pool", 8, 16, stride=2, padding=1),
+        op("smooth", "avg_pool1d", "down", kernel_size=2),
+        *head("smooth", 16, 4),
+    ]
+    return Architecture((3, 20), 4, nodes, "fc", name="SequenceNet")
+
+
+def sequence_flatten() -> Architecture:
+    """The 1-D conv net with a flatten head, and the rank-generic ops on (C, L) sequences:
+    zero, identity, concat, grouped / dilated / depthwise conv1d, padded pools."""
+    nodes = [
+        conv1d("stem", IN, 2, 6, k=3, padding=1),
+        op("bn", "batchnorm1d", "stem", num_features=6),
+        op("act", "gelu", "bn"),
+        conv1d("grouped", "act", 6, 6, k=3, padding=2, dilation=2, groups=3),
+        conv1d("dw", "grouped", 6, 12, k=3, stride=2, padding=1, groups=6, bias=True),
+        op("pool", "max_pool1d", "act", kernel_size=3, stride=2, padding=1),
+        op("none", "zero", "act", stride=2),
+        op("skip", "identity", "pool"),
+        op("merged", "add", "skip", "none"),
+        op("both", "concat", "merged", "dw"),
+        op("smooth", "avg_pool1d", "both", kernel_size=3, stride=2, padding=1, count_include_pad=False),
+        op("squash", "tanh", "smooth"),
+        op("flat", "flatten", "squash"),
+        op("drop", "dropout", "flat", p=0.2),
+        op("fc", "linear", "drop", in_features=18 * 4, out_features=5),
+    ]
+    return Architecture((2, 13), 5, nodes, "fc", name="SequenceFlatten")
+
+
 def long_names() -> Architecture:
     """64-character names everywhere, so emitted lines must be broken to fit."""
     a, b, c = ("a" * 63 + "1", "b" * 63 + "2", "c" * 63 + "3")
@@ -174,10 +235,13 @@ CASES: dict[str, Callable[[], Architecture]] = {
     "cells": cells,
     "residual": residual,
     "long_names": long_names,
+    "mlp": mlp,
+    "sequence_cnn": sequence_cnn,
+    "sequence_flatten": sequence_flatten,
 }
 
 
-def single_op(node: Node, input_shape: tuple[int, int, int]) -> Architecture:
+def single_op(node: Node, input_shape: tuple[int, ...]) -> Architecture:
     """``input_ -> node (-> flatten)`` as a network, to check one op's values directly."""
     shape = node.spec.infer([input_shape], node.attr_dict)
     nodes = [node] if len(shape) == 1 else [node, op("flat", "flatten", node.name)]
@@ -229,6 +293,65 @@ def _hardswish(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
     return (x * (x + 3).clamp(0, 6) / 6).flatten(1)
 
 
+def _conv1d_by_hand(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    # in 4, out 6, kernel 3, stride 2, padding 2, dilation 2, groups 2, bias: a sum per tap.
+    weight, bias = model.conv.weight, model.conv.bias
+    padded = F.pad(x, (2, 2))
+    length = (x.shape[2] + 4 - 4 - 1) // 2 + 1
+    out = torch.zeros(x.shape[0], 6, length)
+    for o in range(6):
+        group = o // 3
+        for t in range(length):
+            window = padded[:, 2 * group : 2 * group + 2, 2 * t : 2 * t + 5 : 2]  # (N, 2, 3)
+            out[:, o, t] = (window * weight[o]).sum(dim=(1, 2)) + bias[o]
+    return out.flatten(1)
+
+
+def _batchnorm1d_sequence(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    bn = model.bn
+    shape = (1, -1, 1)
+    scale = (bn.running_var.reshape(shape) + bn.eps).sqrt()
+    return ((x - bn.running_mean.reshape(shape)) / scale * bn.weight.reshape(shape) + bn.bias.reshape(shape)).flatten(1)
+
+
+def _layer_norm(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    mean = x.mean(dim=1, keepdim=True)
+    variance = ((x - mean) ** 2).mean(dim=1, keepdim=True)  # biased, as layer norm uses
+    return (x - mean) / (variance + 1e-5).sqrt() * model.norm.weight + model.norm.bias
+
+
+def _gelu_exact(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    return (x * (1 + torch.erf(x / math.sqrt(2))) / 2).flatten(1)
+
+
+def _max_pool1d_padded(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    # kernel 3, stride 2, padding 1: padding never wins, even over negative values.
+    length = (x.shape[2] + 2 - 3) // 2 + 1
+    windows = [x[:, :, max(2 * t - 1, 0) : 2 * t + 2].amax(dim=2) for t in range(length)]
+    return torch.stack(windows, dim=2).flatten(1)
+
+
+def _avg_pool1d_without_padding(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    # kernel 3, stride 2, padding 1, count_include_pad=False: means of the real steps only.
+    length = (x.shape[2] + 2 - 3) // 2 + 1
+    windows = [x[:, :, max(2 * t - 1, 0) : 2 * t + 2].mean(dim=2) for t in range(length)]
+    return torch.stack(windows, dim=2).flatten(1)
+
+
+def _sequence_mean(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    return x.sum(dim=2) / x.shape[2]
+
+
+def _sequence_zero_stride_2(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    n, c, length = x.shape
+    return torch.zeros(n, c * -(-length // 2))
+
+
+def _flatten_cl(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    _, c, length = x.shape
+    return torch.stack([x[:, i, t] for i in range(c) for t in range(length)], dim=1)
+
+
 REFERENCE_CASES: dict[str, tuple[Callable[[], Architecture], Reference]] = {
     "avg_pool2d_count_include_pad_false": (
         lambda: single_op(
@@ -248,6 +371,32 @@ REFERENCE_CASES: dict[str, tuple[Callable[[], Architecture], Reference]] = {
     ),
     "global_avg_pool": (lambda: single_op(op("gap", "global_avg_pool", IN), (4, 3, 5)), _global_mean),
     "hardswish": (lambda: single_op(op("act", "hardswish", IN), (2, 3, 3)), _hardswish),
+    "conv1d": (
+        lambda: single_op(conv1d("conv", IN, 4, 6, stride=2, padding=2, dilation=2, groups=2, bias=True), (4, 9)),
+        _conv1d_by_hand,
+    ),
+    "batchnorm1d_sequence": (
+        lambda: single_op(op("bn", "batchnorm1d", IN, num_features=3, eps=1e-3), (3, 5)),
+        _batchnorm1d_sequence,
+    ),
+    "layer_norm": (lambda: single_op(op("norm", "layer_norm", IN, num_features=7), (7,)), _layer_norm),
+    "gelu_exact": (lambda: single_op(op("act", "gelu", IN), (3, 4)), _gelu_exact),
+    "max_pool1d_padding": (
+        lambda: single_op(op("pool", "max_pool1d", IN, kernel_size=3, stride=2, padding=1), (2, 8)),
+        _max_pool1d_padded,
+    ),
+    "avg_pool1d_count_include_pad_false": (
+        lambda: single_op(
+            op("pool", "avg_pool1d", IN, kernel_size=3, stride=2, padding=1, count_include_pad=False), (2, 7)
+        ),
+        _avg_pool1d_without_padding,
+    ),
+    "global_avg_pool_sequence": (lambda: single_op(op("gap", "global_avg_pool", IN), (4, 7)), _sequence_mean),
+    "zero_stride_2_sequence": (
+        lambda: single_op(op("none", "zero", IN, stride=2), (3, 5)),
+        _sequence_zero_stride_2,
+    ),
+    "flatten_order_sequence": (lambda: single_op(op("flat", "flatten", IN), (3, 4)), _flatten_cl),
 }
 
 # -- golden files: tests/golden/regenerate.py writes these, tests compare byte for byte ----

@@ -17,13 +17,23 @@ from automl_codegen import Architecture, ArchitectureError, Node
 
 from .._common import INDENT, Call, Expr, Sum, format_lines, graph_body
 
-_MODULE_OPS = frozenset({"conv2d", "depthwise_conv2d", "batchnorm2d", "linear", "dropout", "block"})
+_MODULE_OPS = frozenset(
+    {"conv2d", "conv1d", "depthwise_conv2d", "batchnorm2d", "batchnorm1d", "layer_norm", "linear", "dropout", "block"}
+)
 _ACTIVATIONS = {
     "relu": "F.relu",
     "relu6": "F.relu6",
     "sigmoid": "torch.sigmoid",
     "hardswish": "F.hardswish",
     "silu": "F.silu",
+    "gelu": "F.gelu",  # exact (erf) by default, as the IR defines it
+    "tanh": "torch.tanh",
+}
+_POOLS = {
+    "max_pool2d": "nn.MaxPool2d",
+    "avg_pool2d": "nn.AvgPool2d",
+    "max_pool1d": "nn.MaxPool1d",
+    "avg_pool1d": "nn.AvgPool1d",
 }
 
 
@@ -55,8 +65,9 @@ def lower(arch: Architecture) -> ModuleCode:
     """The classes of ``arch``: one per block kind in dependency order, then the network."""
     # Names that would clash in generated code (a class "F", a node "compile") are
     # refused by the IR itself, so every valid architecture renders.
-    classes = [_lower_graph(arch, b.name, b.nodes, b.params, {n: n for n in b.inputs}) for b in arch.block_order]
-    net = _lower_graph(arch, arch.name, arch.nodes, (), {Architecture.INPUT: "x"})
+    ranks = _ranks(arch)
+    classes = [_lower_graph(arch, b.name, b.nodes, b.params, {n: n for n in b.inputs}, ranks) for b in arch.block_order]
+    net = _lower_graph(arch, arch.name, arch.nodes, (), {Architecture.INPUT: "x"}, ranks)
     shape = ", ".join(map(str, arch.input_shape))
     docstring = f"Maps (N, {shape}) inputs to (N, {arch.num_classes}) logits; {arch.num_params:,} parameters."
     classes.append(attrs.evolve(net, docstring=docstring))
@@ -72,6 +83,7 @@ def _lower_graph(
     nodes: Sequence[Node],
     params: Sequence[str],
     input_vars: Mapping[str, str],
+    ranks: Mapping[tuple[str, str], set[int]],
 ) -> ClassCode:
     init = INDENT * 2
     modules = [node for node in nodes if _is_module(node)]
@@ -89,14 +101,53 @@ def _lower_graph(
         init_def = format_lines(signature, INDENT, suffix=" -> None:")
     forward_args = ("self", *(f"{var}: torch.Tensor" for var in input_vars.values()))
     forward_def = format_lines(Call("def forward", forward_args), INDENT, suffix=" -> torch.Tensor:")
-    forward_body = _forward_body(nodes, input_vars)
+    ranked = [
+        node for node in nodes if node.op == "global_avg_pool" or (node.op == "zero" and node.attr("stride") != 1)
+    ]
+    rank_of = {node.name: _one_rank(name, node, ranks) for node in ranked}
+    forward_body = _forward_body(nodes, input_vars, rank_of)
     return ClassCode(name, None, init_def, init_body, forward_def, forward_body)
+
+
+def _ranks(arch: Architecture) -> dict[tuple[str, str], set[int]]:
+    """Per (graph, node), the per-sample ranks of the node's input over all calls of the graph."""
+    seen: dict[tuple[str, str], set[int]] = {}
+    done: dict[tuple[str, tuple[int, ...]], int] = {}  # (block, input ranks) -> output rank
+
+    def walk(graph: str, nodes: Sequence[Node], ranks: dict[str, int], output: str) -> int:
+        for node in nodes:
+            given = tuple(ranks[ref] for ref in node.inputs)
+            seen.setdefault((graph, node.name), set()).add(given[0])
+            if node.op == "block":
+                block = arch.block_map[node.block]
+                key = (block.name, given)
+                if key not in done:
+                    done[key] = walk(block.name, block.nodes, dict(zip(block.inputs, given, strict=True)), block.output)
+                ranks[node.name] = done[key]
+            else:
+                ranks[node.name] = 1 if node.op in ("flatten", "global_avg_pool", "linear") else given[0]
+        return ranks[output]
+
+    walk(arch.name, arch.nodes, {Architecture.INPUT: len(arch.input_shape)}, arch.output)
+    return seen
+
+
+def _one_rank(graph: str, node: Node, ranks: Mapping[tuple[str, str], set[int]]) -> int:
+    """The one input rank of a node whose code depends on it."""
+    found = ranks[(graph, node.name)]
+    if len(found) != 1:
+        msg = (
+            f"block {graph!r} node {node.name!r}: {node.op} gets inputs of ranks {sorted(found)} in "
+            f"different calls; the PyTorch emitter needs one rank per block node"
+        )
+        raise ArchitectureError(msg)
+    return next(iter(found))
 
 
 def _is_module(node: Node) -> bool:
     # A pool whose window depends on a block parameter becomes nn.MaxPool2d/AvgPool2d
-    # so that forward needs no stored parameters.
-    pooled = node.op in ("max_pool2d", "avg_pool2d")
+    # (or the 1-D ones) so that forward needs no stored parameters.
+    pooled = node.op in _POOLS
     return node.op in _MODULE_OPS or (pooled and any(isinstance(v, str) for _, v in node.attrs))
 
 
@@ -123,9 +174,17 @@ def _module_expr(arch: Architecture, node: Node) -> Call:
         options = _keywords(node, {"stride": 1, "padding": 0, "dilation": 1})
         bias = _keywords(node, {"bias": True})
         return Call("nn.Conv2d", (c, c, a["kernel_size"], *options, f"groups={c}", *bias))
-    if node.op == "batchnorm2d":
+    if node.op == "conv1d":
+        defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}
+        positional = (a["in_channels"], a["out_channels"], a["kernel_size"])
+        return Call("nn.Conv1d", positional + _keywords(node, defaults))
+    if node.op in ("batchnorm2d", "batchnorm1d"):
         defaults = {"eps": 1e-5, "momentum": 0.1, "affine": True}
-        return Call("nn.BatchNorm2d", (a["num_features"], *_keywords(node, defaults)))
+        cls = "nn.BatchNorm2d" if node.op == "batchnorm2d" else "nn.BatchNorm1d"
+        return Call(cls, (a["num_features"], *_keywords(node, defaults)))
+    if node.op == "layer_norm":
+        affine = () if node.attr("affine") else ("elementwise_affine=False",)
+        return Call("nn.LayerNorm", (a["num_features"], *_keywords(node, {"eps": 1e-5}), *affine))
     if node.op == "linear":
         positional = (a["in_features"], a["out_features"])
         return Call("nn.Linear", positional + _keywords(node, {"bias": True}))
@@ -134,8 +193,7 @@ def _module_expr(arch: Architecture, node: Node) -> Call:
     if node.op == "block":
         block = arch.block_map[node.block]
         return Call(block.name, tuple(f"{p}={a[p]}" for p in block.params))
-    cls = "nn.MaxPool2d" if node.op == "max_pool2d" else "nn.AvgPool2d"
-    return Call(cls, (a["kernel_size"], *_pool_keywords(node)))
+    return Call(_POOLS[node.op], (a["kernel_size"], *_pool_keywords(node)))
 
 
 def _pool_keywords(node: Node) -> tuple[str, ...]:
@@ -143,27 +201,31 @@ def _pool_keywords(node: Node) -> tuple[str, ...]:
     # torch's stride defaults to the kernel size, not to 1.
     stride = () if a["stride"] == a["kernel_size"] else (f"stride={_literal(a['stride'])}",)
     rest = _keywords(node, {"padding": 0})
-    if node.op == "avg_pool2d":
+    if node.op in ("avg_pool2d", "avg_pool1d"):
         rest += _keywords(node, {"count_include_pad": True})
     return stride + rest
 
 
-def _forward_expr(node: Node, args: Sequence[str]) -> Expr:
+def _forward_expr(node: Node, args: Sequence[str], rank: int | None) -> Expr:
     if _is_module(node):
         return Call(f"self.{node.name}", tuple(args))
     op, x = node.op, args[0]
     if op in _ACTIVATIONS:
         return Call(_ACTIVATIONS[op], (x,))
-    if op in ("max_pool2d", "avg_pool2d"):
+    if op in _POOLS:
         return Call(f"F.{op}", (x, _literal(node.attr("kernel_size")), *_pool_keywords(node)))
     if op == "global_avg_pool":
-        return Call(f"{x}.mean", ("dim=(2, 3)",))
+        return Call(f"{x}.mean", ("dim=2" if rank == 2 else "dim=(2, 3)",))
     if op == "flatten":
         return Call("torch.flatten", (x, "1"))
     if op == "zero":
         stride = node.attr("stride")
+        if stride == 1:
+            return Call("torch.zeros_like", (x,))
         step = f"self.{stride}" if isinstance(stride, str) else str(stride)
-        return Call("torch.zeros_like", (x if stride == 1 else f"{x}[:, :, ::{step}, ::{step}]",))
+        # Subsample L of (N, C, L), or H and W of (N, C, H, W).
+        steps = ", ".join([f"::{step}"] * (rank - 1))
+        return Call("torch.zeros_like", (f"{x}[:, :, {steps}]",))
     if op == "crop2d":
         return f"{x}[:, :, {_crop_slice(node, 'top', 'bottom', 2, x)}, {_crop_slice(node, 'left', 'right', 3, x)}]"
     if op == "add":
@@ -189,6 +251,10 @@ def _crop_slice(node: Node, start: str, end: str, dim: int, x: str) -> str:
     return f"{begin} : {x}.shape[{dim}] - {bound(last)}"
 
 
-def _forward_body(nodes: Sequence[Node], input_vars: Mapping[str, str]) -> list[str]:
+def _forward_body(nodes: Sequence[Node], input_vars: Mapping[str, str], rank_of: Mapping[str, int]) -> list[str]:
     """``forward``'s statements (see :func:`.._common.graph_body`)."""
-    return graph_body(nodes, input_vars, lambda node, args, tmp: [_forward_expr(node, args)], INDENT * 2)
+
+    def lower(node: Node, args: Sequence[str], tmp: str) -> list[Expr]:
+        return [_forward_expr(node, args, rank_of.get(node.name))]
+
+    return graph_body(nodes, input_vars, lower, INDENT * 2)
