@@ -10,7 +10,8 @@ import pytest
 
 from automl_codegen import Architecture, ArchitectureError, Choice, ConfigError, SearchSpace
 from automl_codegen import model_space as ms
-from automl_codegen.protocols import SearchSpaceProtocol
+from automl_codegen.protocols import OneShotSpace, SearchSpaceProtocol
+from automl_codegen.testing import check_space
 
 IMAGE = (1, 8, 8)
 
@@ -79,6 +80,7 @@ def test_choices_are_the_declared_ones_in_source_order_per_repetition():
     assert all(isinstance(c, Choice) for c in space.choices())
     assert isinstance(space, SearchSpace)
     assert isinstance(space, SearchSpaceProtocol)
+    assert isinstance(space, OneShotSpace)  # one-shot strategies ask; the space answers or refuses
     assert space.name == "my-mlp"
     assert space.size() == (3 * 3 * 3 * 3 * 2) ** 4 * 4
 
@@ -364,6 +366,12 @@ def test_describe_and_pickle():
     assert [c.name for c in copy.choices()] == [c.name for c in space.choices()]
 
 
+@pytest.mark.parametrize("declare", [cnn_declaration, lambda: cell_declaration()])
+def test_declared_spaces_conform_to_the_space_contract(declare):
+    report = check_space(declare(), input_shape=IMAGE, num_classes=10, samples=30)
+    assert "30 samples: JSON, encode/decode, key, to_architecture" in report.checked
+
+
 def test_a_declaration_is_a_space_factory():
     declaration = cnn_declaration()
     assert declaration.name == "my-cnn"
@@ -552,7 +560,192 @@ def test_lowering_errors_name_the_node_the_layer_and_the_choices():
     space = declaration(IMAGE, 10)
     space.to_architecture({"k[0]": 3, "k[1]": 2, "k[2]": 2, "k[3]": 2, "depth": 1})
     assert error(space.to_architecture, {"k[0]": 2, "k[1]": 2, "k[2]": 2, "k[3]": 3, "depth": 4}) == (
-        "space 'pools': layer3_maxpool = MaxPool(kernel=choice 'k', stride=None): max_pool2d with kernel_size=3, "
+        "space 'pools': layer3_maxpool = MaxPool(kernel=choice 'k', stride=None, padding=0): max_pool2d with kernel_size=3, "
         "stride=3, padding=0, dilation=1 leaves no output for an input of size 1 (with depth=4, k[0]=2, k[1]=2, "
         "k[2]=2, k[3]=3)"
     )
+
+
+# -- cells and the one-shot contract ------------------------------------------------------------
+
+
+def conv_op(width: int, kernel: int) -> ms.Layer:
+    return ms.Sequential(ms.Activation("relu"), ms.Conv(width, kernel, bias=False), ms.BatchNorm())
+
+
+def cell_ops(width: int = 4) -> dict:
+    return {
+        "conv3": conv_op(width, 3),
+        "conv1": conv_op(width, 1),
+        "skip": ms.Identity(),
+        "pool": ms.AvgPool(3, stride=1, padding=1),
+    }
+
+
+def cell_declaration(cell: ms.Cell | None = None, *, twice: bool = True) -> ms.ModelSpace:
+    """A stem, a cell, a strided conv, the same cell again (one decision, shared)."""
+    cell = cell or ms.Cell("cell", nodes=2, ops=cell_ops())
+    layers = [ms.Conv(4, 3, bias=False), ms.BatchNorm(), cell]
+    if twice:
+        layers += [ms.Conv(4, 3, stride=2), cell]
+    return ms.ModelSpace("tiny-cells", ms.Sequential(*layers))
+
+
+def test_a_cell_is_a_choice_per_edge_lowered_as_sums_of_ops():
+    space = cell_declaration(twice=False)(IMAGE, 10)
+    assert [c.name for c in space.choices()] == ["cell.edge_0_1", "cell.edge_0_2", "cell.edge_1_2"]
+    assert space.choices()[0].options == ("conv3", "conv1", "skip", "pool")
+    arch = space.to_architecture({"cell.edge_0_1": "conv3", "cell.edge_0_2": "skip", "cell.edge_1_2": "pool"})
+    assert [(n.name, n.op, n.inputs) for n in arch.nodes] == [
+        ("conv", "conv2d", ("input_",)),
+        ("bn", "batchnorm2d", ("conv",)),
+        ("cell_0_1_act", "relu", ("bn",)),
+        ("cell_0_1_conv", "conv2d", ("cell_0_1_act",)),
+        ("cell_0_1_bn", "batchnorm2d", ("cell_0_1_conv",)),
+        ("cell_1_2", "avg_pool2d", ("cell_0_1_bn",)),
+        ("cell_node2", "add", ("bn", "cell_1_2")),  # skip from node 0, pool from node 1
+        ("pool", "global_avg_pool", ("cell_node2",)),
+        ("classifier", "linear", ("pool",)),
+    ]
+    assert arch.num_params == (4 * 9) + 8 + (4 * 4 * 9 + 8) + (4 * 10 + 10)
+
+
+def test_cell_declaration_errors():
+    assert error(ms.Cell, "cell", 0, cell_ops()) == "Cell 'cell': nodes must be an integer from 1 to 8, got 0"
+    assert error(ms.Cell, "cell", 2, [ms.Identity()]) == (
+        "Cell 'cell': ops must be a dict {label: layer}, got [Identity()]"
+    )
+    ops = {"conv": ms.Conv(ms.choice("w", [4, 8]), 3), "skip": ms.Identity()}
+    assert error(ms.Cell, "cell", 2, ops) == (
+        "Cell 'cell': op 'conv' holds choice 'w'; a cell's ops are fixed layers (its edges choose among them)"
+    )
+    assert error(ms.ModelSpace, "bad", ms.Sequential(ms.Conv(4, 3), ms.Cell("c", 1, {"gap": ms.GlobalAvgPool()}))) == (
+        "model space 'bad' fits no input; with a (C, H, W) feature map as input, Sequential item 1: Cell 'c': op "
+        "'gap' turns a (C, H, W) feature map into a (F,) vector; a cell's ops must keep the shape"
+    )
+    space = cell_declaration(ms.Cell("cell", 1, {"wide": conv_op(8, 3)}), twice=False)(IMAGE, 10)
+    assert error(space.to_architecture, {"cell.edge_0_1": "wide"}) == (
+        "space 'tiny-cells': cell_0_1_bn = Cell 'cell' op 'wide': maps (4, 8, 8) to (8, 8, 8); a cell's ops must "
+        "keep the shape (with cell.edge_0_1='wide')"
+    )
+
+
+def test_a_space_of_cells_describes_its_supernet():
+    space = cell_declaration()(IMAGE, 10)
+    description = space.supernet_description()
+    assert description.kinds == ("cell",)  # one Cell object: one decision, shared by both cells
+    assert description.ops == ("conv3", "conv1", "skip", "pool")
+    assert description.edges == ((0, 1), (0, 2), (1, 2))
+    assert [(c.node, c.kind, c.channels, c.reduction) for c in description.cells] == [
+        ("cell", "cell", 4, False),
+        ("cell_1", "cell", 4, False),
+    ]
+    assert (description.cell_inputs, description.output, description.partial_channels) == (1, "last", 1)
+    skeleton = description.skeleton
+    assert [(n.name, n.op) for n in skeleton.nodes] == [
+        ("conv", "conv2d"),
+        ("bn", "batchnorm2d"),
+        ("cell", "block"),
+        ("conv_1", "conv2d"),
+        ("cell_1", "block"),
+        ("pool", "global_avg_pool"),
+        ("classifier", "linear"),
+    ]
+    assert sorted(description.op_networks) == [("conv1", 4, 1), ("conv3", 4, 1), ("pool", 4, 1), ("skip", 4, 1)]
+    network = description.op_networks[("conv3", 4, 1)]
+    assert network.nodes[0].name == "edge"
+    assert network.input_shape == (4, 8, 8)
+    assert network.op_counts() == {"batchnorm2d": 1, "conv2d": 1, "global_avg_pool": 1, "linear": 1, "relu": 1}
+    assert description.op_networks[("skip", 4, 1)].block_map["EdgeOp"].nodes[0].op == "identity"
+
+
+def test_weights_and_genotypes_are_inverse():
+    space = cell_declaration()(IMAGE, 10)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        genotype = space.sample(rng)
+        weights = space.genotype_weights(genotype)
+        assert list(weights) == ["cell"]
+        assert [sum(row) for row in weights["cell"]] == [1.0, 1.0, 1.0]
+        assert space.genotype_from_weights(weights) == genotype
+    derived = space.genotype_from_weights({"cell": [[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0, 0], [0, 0, 0.9, 0]]})
+    assert derived == {"cell.edge_0_1": "pool", "cell.edge_0_2": "conv3", "cell.edge_1_2": "skip"}  # ties: first
+    assert error(space.genotype_from_weights, {"cell": [[1, 0, 0, 0]]}) == (
+        "space 'tiny-cells' derives a genotype from weights['cell'] of 3 rows of 4 numbers, got [[1, 0, 0, 0]]"
+    )
+
+
+def test_repeated_cells_and_op_choices_are_a_kind_each():
+    op = ms.OneOf("op", {"conv3": conv_op(4, 3), "skip": ms.Identity(), "pool": ms.MaxPool(3, stride=1, padding=1)})
+    space = ms.ModelSpace("chain", ms.Sequential(ms.Conv(4, 3), ms.Repeat(op, depth=3)))(IMAGE, 10)
+    description = space.supernet_description()
+    assert description.kinds == ("op[0]", "op[1]", "op[2]")
+    assert description.edges == ((0, 1),)
+    assert description.ops == ("conv3", "skip", "pool")
+    assert [c.node for c in description.cells] == ["layer0_op", "layer1_op", "layer2_op"]
+    genotype = {"op[0]": "pool", "op[1]": "conv3", "op[2]": "skip"}
+    assert space.genotype_weights(genotype) == {
+        "op[0]": [[0.0, 0.0, 1.0]],
+        "op[1]": [[1.0, 0.0, 0.0]],
+        "op[2]": [[0.0, 1.0, 0.0]],
+    }
+    assert space.genotype_from_weights(space.genotype_weights(genotype)) == genotype
+
+
+def test_one_shot_strategies_are_refused_spaces_with_other_choices():
+    space = mlp_declaration()((13,), 3)
+    assert error(space.supernet_description) == (
+        "space 'my-mlp' has choices that are not op choices on a fixed graph ('width[0]', 'act[0]', 'dropout[0]', "
+        "'skip[0]', 'width[1]', 'act[1]', 'dropout[1]', 'skip[1]', 'width[2]', 'act[2]', 'dropout[2]', 'skip[2]', "
+        "... (17 in all)): one-shot strategies (darts, enas) search only OneOf and Cell edges whose ops keep the "
+        "shape; use evolution or rl"
+    )
+    # A OneOf whose option holds a choice is not an op choice on a fixed graph either.
+    option = ms.OneOf("op", {"conv": ms.Conv(ms.choice("w", [4]), 3), "skip": ms.Identity()})
+    space = ms.ModelSpace("inner", ms.Sequential(ms.Conv(4, 3), option))(IMAGE, 10)
+    assert "has choices that are not op choices on a fixed graph ('w')" in error(space.supernet_description)
+
+
+@pytest.mark.parametrize(
+    ("body", "call", "message"),
+    [
+        (
+            ms.Sequential(
+                ms.Conv(4, 3),
+                ms.OneOf("a", {"skip": ms.Identity(), "conv": conv_op(4, 3)}),
+                ms.OneOf("b", {"skip": ms.Identity(), "pool": ms.MaxPool(3, 1, padding=1)}),
+            ),
+            {},
+            "space 'bad': one-shot strategies need every op choice to offer the same ops on the same edges (one op "
+            "list for all cells), but 'a' has ops ['skip', 'conv'] on 1 edge(s) and 'b' has ops ['skip', 'pool'] on 1 "
+            "edge(s)",
+        ),
+        (
+            ms.Sequential(ms.Conv(4, 3), ms.OneOf("a", {"none": ms.Identity(), "conv": conv_op(4, 3)})),
+            {},
+            "space 'bad': 'a' has an op labelled 'none', which one-shot strategies read as the zero op; give "
+            "Identity() another label",
+        ),
+        (
+            ms.Sequential(ms.Conv(4, 3), ms.OneOf("a", {"skip": ms.Identity(), "wide": conv_op(8, 3)})),
+            {},
+            "space 'bad': op 'wide' of 'a' maps (4, 8, 8) to (8, 8, 8); one-shot strategies need ops that keep the "
+            "shape",
+        ),
+        (
+            ms.Sequential(ms.Conv(4, 3), ms.OneOf("a", {"skip": ms.Identity()})),
+            {"init_channels": 8, "layers": None},
+            "space 'bad' has no supernet size options (init_channels given): its supernet is the declared network",
+        ),
+        (
+            ms.Sequential(ms.Conv(4, 3), ms.OneOf("a", {"skip": ms.Identity()})),
+            {"partial_channels": 2},
+            "space 'bad': partial channels (PC-DARTS) need cells of image channels; a declared space takes "
+            "partial_channels=1 only, got 2",
+        ),
+        (ms.Conv(4, 3), {}, "space 'bad' has no choices: there is nothing for a one-shot strategy to search"),
+    ],
+)
+def test_one_shot_refusals_name_the_problem(body, call, message):
+    space = ms.ModelSpace("bad", body)(IMAGE, 10)
+    assert error(space.supernet_description, **call) == message

@@ -139,3 +139,44 @@ def test_a_declaration_that_does_not_fit_the_data_is_refused_before_any_trial(tm
         search(tmp_path, "evolution", {"population_size": 2}, space=mlp)
     assert str(info.value).startswith("space 'flat-mlp' takes (F,) vectors, not inputs of shape (1, 8, 8); ")
     assert not (tmp_path / "run" / "trials.jsonl").exists()
+
+
+def small_cells() -> ms.ModelSpace:
+    """A fixed graph whose only choices are the edges of one cell, used twice (one decision)."""
+
+    def conv(kernel):
+        return ms.Sequential(ms.Activation("relu"), ms.Conv(8, kernel, bias=False), ms.BatchNorm())
+
+    ops = {"conv3": conv(3), "conv1": conv(1), "skip": ms.Identity(), "pool": ms.AvgPool(3, stride=1, padding=1)}
+    cell = ms.Cell("cell", nodes=2, ops=ops)
+    return ms.ModelSpace(
+        "small-cells", ms.Sequential(ms.Conv(8, 3, bias=False), ms.BatchNorm(), cell, ms.Conv(8, 3, stride=2), cell)
+    )
+
+
+def test_darts_searches_a_declared_cell_space(tmp_path):
+    nas = search(tmp_path, "darts", {"epochs": 2, "batch_size": 32}, space=small_cells(), budget=1)
+    result = nas.search()
+    (trial,) = result.trials
+    assert trial.ok, trial.error
+    assert list(trial.genotype) == ["cell.edge_0_1", "cell.edge_0_2", "cell.edge_1_2"]
+    assert set(trial.genotype.values()) <= {"conv3", "conv1", "skip", "pool"}
+    alphas = result.events("alpha")
+    assert [step for step, _ in alphas] == [0, 1, 2]
+    assert [list(values) for _, values in alphas] == [["cell"]] * 3  # one weight matrix: the cells share it
+    final = np.array(alphas[-1][1]["cell"])
+    assert final.shape == (3, 4)
+    assert [["conv3", "conv1", "skip", "pool"][i] for i in final.argmax(1)] == list(trial.genotype.values())
+    exported_matches_trained(nas, result, tmp_path / "export")
+
+
+@pytest.mark.parametrize("strategy", ["darts", "enas"])
+def test_one_shot_strategies_refuse_a_declared_space_with_other_choices(tmp_path, strategy):
+    with pytest.raises(ConfigError) as info:
+        search(tmp_path, strategy, {}, space=small_cnn())
+    assert str(info.value) == (
+        "space 'small-cnn' has choices that are not op choices on a fixed graph ('width[0]', 'kernel[0]', "
+        "'stride[0]', 'act[0]', 'dropout[0]', 'skip[0]', 'width[1]', 'kernel[1]', 'stride[1]', 'act[1]', "
+        "'dropout[1]', 'skip[1]', ... (13 in all)): one-shot strategies (darts, enas) search only OneOf and Cell "
+        "edges whose ops keep the shape; use evolution or rl"
+    )

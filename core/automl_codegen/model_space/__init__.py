@@ -33,8 +33,8 @@ them, a vector ``(F,)``, a sequence ``(C, L)`` or a feature map ``(C, H, W)``:
 ``LayerNorm()``                             vectors only
 ``Dropout(p)``                              ``p`` in [0, 1); 0 adds no node
 ``Activation(name)``                        relu, gelu, silu (swish), tanh, sigmoid, relu6, hardswish
-``MaxPool(kernel, stride=None)``            1-D or 2-D by rank, no padding, stride = kernel by default
-``AvgPool(kernel, stride=None)``            likewise
+``MaxPool(kernel, stride=None, *, padding=0)``  1-D or 2-D by rank; stride = kernel by default
+``AvgPool(kernel, stride=None, *, padding=0)``  likewise (padding counts as zeros)
 ``GlobalAvgPool()``                         ``(C, ...)`` to ``(C,)``
 ``Flatten()``                               to a vector in C, H, W order
 ``Identity()``                              no node
@@ -42,9 +42,16 @@ them, a vector ``(F,)``, a sequence ``(C, L)`` or a feature map ``(C, H, W)``:
 
 Every argument is a literal or a :func:`choice`. Combinators: :class:`Sequential`,
 :class:`OneOf` (an op choice; its labels are the genotype's values), :class:`Repeat`
-(choices inside are decided per repetition: ``width[0]``, ``width[1]``, ...) and
-:class:`Residual`. :class:`ModelSpace` adds the head (global average pooling for maps
-and sequences, then a linear classifier) and checks the declaration.
+(choices inside are decided per repetition: ``width[0]``, ``width[1]``, ...),
+:class:`Residual`, and :class:`Cell` (a NAS-Bench-201-style cell whose every edge
+chooses one of a set of ops). :class:`ModelSpace` adds the head (global average pooling
+for maps and sequences, then a linear classifier) and checks the declaration.
+
+Every strategy that works on choices (evolution, rl) searches any declared space. The
+one-shot strategies (darts, enas) search a declared space whose only choices are OneOf
+and Cell edges with ops that keep the shape, a fixed graph with op choices on its edges
+(see :mod:`automl_codegen.model_space._oneshot`); other spaces refuse them with an error
+naming the choices in the way.
 
 A genotype is a plain JSON object, one entry per choice in declaration (source) order::
 
@@ -87,14 +94,17 @@ from ._layers import (
     Residual,
     Sequential,
 )
+from ._oneshot import MAX_CELL_NODES, Cell
 from ._space import DeclaredSpace, ModelSpace
 
 __all__ = [
     "ACTIVATIONS",
+    "MAX_CELL_NODES",
     "MAX_DEPTH",
     "Activation",
     "AvgPool",
     "BatchNorm",
+    "Cell",
     "Conv",
     "Decision",
     "DeclaredSpace",

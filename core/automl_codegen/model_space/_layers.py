@@ -264,13 +264,22 @@ class Activation(Layer):
 class _Pool(Layer):
     _ops: Mapping[int, str] = {}
 
-    def __init__(self, kernel: Value, stride: Value = None) -> None:
+    def __init__(self, kernel: Value, stride: Value = None, *, padding: Value = 0) -> None:
         owner = type(self).__name__
         self.kernel = check_argument(owner, "kernel", kernel, integer(1, MAX_KERNEL))
         self.stride = check_argument(owner, "stride", stride, optional(integer(1, MAX_STRIDE)))
+        self.padding = check_argument(owner, "padding", padding, integer(0, MAX_KERNEL // 2))
+        kernels = self.kernel.options if isinstance(self.kernel, Decision) else (self.kernel,)
+        paddings = self.padding.options if isinstance(self.padding, Decision) else (self.padding,)
+        if max(paddings) * 2 > min(kernels):
+            msg = (
+                f"{owner}: padding {max(paddings)} is more than half of kernel {min(kernels)}; "
+                f"padding k // 2 keeps the size at stride 1"
+            )
+            raise ConfigError(msg)
 
     def arguments(self) -> dict[str, Value]:
-        return {"kernel": self.kernel, "stride": self.stride}
+        return {"kernel": self.kernel, "stride": self.stride, "padding": self.padding}
 
     def rank(self, rank: int, check: RankCheck) -> int:
         check.steps += 1
@@ -279,19 +288,25 @@ class _Pool(Layer):
 
     def lower(self, ctx: Lowering, x: str) -> str:
         kernel, stride = ctx.value(self.kernel), ctx.value(self.stride)
-        attrs = {"kernel_size": kernel, "stride": kernel if stride is None else stride}
+        attrs = {
+            "kernel_size": kernel,
+            "stride": kernel if stride is None else stride,
+            "padding": ctx.value(self.padding),
+        }
         return ctx.emit(self.kind, self._ops[len(ctx.shape(x))], (x,), attrs, self.label())
 
 
 class MaxPool(_Pool):
-    """Max pooling (1-D on sequences, 2-D on maps), no padding; ``stride`` defaults to ``kernel``."""
+    """Max pooling (1-D on sequences, 2-D on maps); ``stride`` defaults to ``kernel``, ``padding`` to 0."""
 
     kind = "maxpool"
     _ops = _MAX_POOL
 
 
 class AvgPool(_Pool):
-    """Average pooling (1-D on sequences, 2-D on maps), no padding; ``stride`` defaults to ``kernel``."""
+    """Average pooling (1-D on sequences, 2-D on maps); ``stride`` defaults to ``kernel``, ``padding`` to 0.
+
+    Padded positions count as zeros (PyTorch's ``count_include_pad=True``)."""
 
     kind = "avgpool"
     _ops = _AVG_POOL
@@ -416,6 +431,8 @@ class OneOf(Layer):
         return next(iter(out.values()))
 
     def lower(self, ctx: Lowering, x: str) -> str:
+        if ctx.cells is not None:
+            return ctx.cells.call(self, ctx, x)
         option = self.option(ctx.value(self.decision))
         if option.composite:
             with ctx.scope(prefix=f"{ctx.prefix}_{self.name}" if ctx.prefix else self.name):

@@ -8,13 +8,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .._ops import IR_VERSION, OPS, Shape
-from ..architecture import RESERVED_NAMES, RESERVED_PREFIXES, Architecture, Node
+from ..architecture import RESERVED_NAMES, RESERVED_PREFIXES, Architecture, Block, Node
 from ..errors import ArchitectureError, shown
 from ._choices import Decision, Value
 
 __all__ = ["Lowering", "describe_shape"]
 
 _NOT_IDENT = re.compile(r"[^a-z0-9_]+")
+#: How many of the choices read before a lowering error its message shows (the latest).
+_SHOWN_CHOICES = 12
 
 
 def describe_shape(shape_or_rank: Shape | int) -> str:
@@ -41,12 +43,18 @@ class Lowering:
     layer's own for its one node (a :class:`OneOf` names its chosen option).
     """
 
-    def __init__(self, space: str, genotype: Mapping[str, Any], input_shape: Shape) -> None:
+    def __init__(
+        self, space: str, genotype: Mapping[str, Any], input_shape: Shape, input_name: str = Architecture.INPUT
+    ) -> None:
         self.space = space
         self.genotype = genotype
         self.nodes: list[Node] = []
-        self.shapes: dict[str, Shape] = {Architecture.INPUT: tuple(input_shape)}
-        self.taken: set[str] = {Architecture.INPUT}
+        self.blocks: list[Block] = []
+        self.shapes: dict[str, Shape] = {input_name: tuple(input_shape)}
+        self.taken: set[str] = {input_name}
+        #: Set while lowering a supernet's skeleton: ``cells.call(layer, ctx, x)`` stands in
+        #: for every op choice (OneOf, Cell) and returns the node of its cell.
+        self.cells: Any = None
         self.counters: dict[str, int] = {}
         self.suffix = ""
         self.prefix = ""
@@ -127,7 +135,16 @@ class Lowering:
         self.shapes[name] = tuple(shape)
         return name
 
+    def call(self, kind: str, block: Block, x: str, shape: Shape) -> str:
+        """Append a node calling ``block`` (without parameters) on ``x``, whose output has ``shape``."""
+        name = self.name(kind)
+        self.nodes.append(Node(name, "block", (x,), {}, block=block.name))
+        self.blocks.append(block)
+        self.shapes[name] = tuple(shape)
+        return name
+
     def error(self, node: str, layer: str, problem: str) -> ArchitectureError:
-        values = ", ".join(f"{k}={shown(v, 40)}" for k, v in self.read.items())
+        read = [f"{k}={shown(v, 40)}" for k, v in self.read.items()]
+        values = ", ".join(read if len(read) <= _SHOWN_CHOICES else ["...", *read[-_SHOWN_CHOICES:]])
         context = f" (with {values})" if values else ""
         return ArchitectureError(f"space {self.space!r}: {node} = {layer}: {problem}{context}")

@@ -11,6 +11,8 @@ from typing import Any
 from ..architecture import Architecture
 from ..errors import ArchitectureError, ConfigError, shown
 from ..space import Choice, SearchSpace
+from ..supernet import SupernetDescription
+from . import _oneshot
 from ._choices import Decision, same_value
 from ._layers import Layer, OneOf, RankCheck, Repeat
 from ._lowering import Lowering, describe_shape
@@ -136,7 +138,8 @@ class ModelSpace:
         self.name = name
         self.body = body
         self.head = head
-        self.choices, self._decisions = _collect(name, body)
+        #: The declared choices, repetitions expanded, in the order a built space lists them.
+        self.declared_choices, self._decisions = _collect(name, body)
         self._rank_errors: dict[int, ConfigError] = {}
         for rank in (1, 2, 3):
             try:
@@ -204,7 +207,7 @@ class DeclaredSpace(SearchSpace):
         super().__init__(shape, int(num_classes))
         self.model = model
         self.name = model.name
-        self._choices = model.choices
+        self._choices = model.declared_choices
         self._position = {c.name: i for i, c in enumerate(self._choices)}
 
     # -- encoding ----------------------------------------------------------------------------
@@ -285,8 +288,14 @@ class DeclaredSpace(SearchSpace):
     def to_architecture(self, genotype: Any) -> Architecture:
         """Lower ``genotype`` with shape inference (ConfigError: not of this space;
         ArchitectureError: its layers do not fit, naming the node, the layer and the choices)."""
+        return self.lower(genotype)
+
+    def lower(self, genotype: Any, cells: Any = None) -> Architecture:
+        """:meth:`to_architecture`; with ``cells``, every OneOf and Cell is a call to a cell block
+        that ``cells.call`` makes (a supernet's skeleton)."""
         canonical = self.decode(self.encode(genotype))
         ctx = Lowering(self.name, canonical, self.input_shape)
+        ctx.cells = cells
         out = self.model.body.lower(ctx, Architecture.INPUT)
         with ctx.scope(prefix=""):
             if self.model.head:
@@ -310,10 +319,27 @@ class DeclaredSpace(SearchSpace):
                 num_classes=self.num_classes,
                 nodes=ctx.nodes,
                 output=out,
+                blocks=ctx.blocks,
                 name=_class_name(self.name),
             )
         except ArchitectureError as exc:
             raise ArchitectureError(f"space {self.name!r}: {exc}") from None
+
+    # -- one-shot search (darts, enas) -------------------------------------------------------
+
+    def supernet_description(self, *, partial_channels: int = 1, **sizes: Any) -> SupernetDescription:
+        """The supernet of a space whose only choices are OneOf and Cell edges (see
+        :mod:`automl_codegen.model_space._oneshot`); a ConfigError naming the other choices otherwise.
+        The supernet is the declared network: there are no size options."""
+        return _oneshot.supernet(self, partial_channels, **sizes)
+
+    def genotype_from_weights(self, weights: Mapping[str, Any]) -> dict[str, Any]:
+        """The genotype of the strongest op per edge, from one weight matrix per cell kind."""
+        return _oneshot.genotype_from_weights(self, weights)
+
+    def genotype_weights(self, genotype: Any) -> dict[str, list[list[float]]]:
+        """One-hot weights per cell kind selecting ``genotype``."""
+        return _oneshot.genotype_weights(self, genotype)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (DeclaredSpace, (self.model, self.input_shape, self.num_classes))

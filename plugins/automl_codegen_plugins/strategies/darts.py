@@ -16,7 +16,9 @@ excluded — and ``ask`` returns it once; the engine retrains it from scratch, p
 and records it as a normal trial, exportable with every emitter.
 
 Supported spaces are those with a supernet description (``supernet_description`` and
-``genotype_from_weights``): ``nb201`` and ``darts-cell``.
+``genotype_from_weights``): ``nb201``, ``darts-cell``, and spaces declared with
+:mod:`automl_codegen.model_space` whose only choices are ``OneOf`` and ``Cell`` edges (the
+declared space refuses itself otherwise, naming the other choices).
 
 Known failure mode and the remedy offered: DARTS collapses to parameter-free ops (skip
 connections) when trained long; on NAS-Bench-201 it finds cells of skip connections only
@@ -160,8 +162,8 @@ class DartsStrategy(OneShotStrategy):
     """DARTS, first or second order, on a space with a supernet description.
 
     Args:
-        space: ``nb201`` or ``darts-cell`` (any space with ``supernet_description`` and
-            ``genotype_from_weights``).
+        space: ``nb201``, ``darts-cell`` or a declared space of op choices (any space with
+            ``supernet_description`` and ``genotype_from_weights``).
         objectives: recorded by the engine for the derived trial; the search itself
             minimises the cross-entropy.
         seed: seeds the supernet's weights, ``α`` and the data order.
