@@ -76,12 +76,15 @@ def trained_like(arch: Architecture, seed: int = 0) -> torch.nn.Module:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
+            if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
                 module.running_mean.uniform_(-0.5, 0.5, generator=generator)
                 module.running_var.uniform_(0.5, 2.0, generator=generator)
                 if module.affine:
                     module.weight.uniform_(0.5, 1.5, generator=generator)
                     module.bias.uniform_(-0.5, 0.5, generator=generator)
+            if isinstance(module, torch.nn.LayerNorm) and module.elementwise_affine:
+                module.weight.uniform_(0.5, 1.5, generator=generator)
+                module.bias.uniform_(-0.5, 0.5, generator=generator)
     return model.eval()
 
 
@@ -89,8 +92,9 @@ def inputs(arch: Architecture, batch: int = 4) -> torch.Tensor:
     return torch.randn(batch, *arch.input_shape, generator=torch.Generator().manual_seed(1))
 
 
-def nhwc(x: torch.Tensor) -> np.ndarray:
-    return x.numpy().transpose(0, 2, 3, 1)
+def channels_last(x: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) -> (N, H, W, C) and (N, C, L) -> (N, L, C), what the Keras model takes; (N, F) stays."""
+    return x.numpy().transpose(0, *range(2, x.dim()), 1)
 
 
 def exported(arch: Architecture, directory: Path, model: torch.nn.Module, meta: dict | None = None) -> keras.Model:
@@ -115,7 +119,7 @@ def check_parity(arch: Architecture, directory: Path) -> tuple[float, int]:
     x = inputs(arch)
     with torch.no_grad():
         expected = model(x).numpy()
-    delta = max_delta(emitted(nhwc(x)), expected)
+    delta = max_delta(emitted(channels_last(x)), expected)
     assert delta <= TOLERANCE, f"{arch.name}: max |Δ| {delta:.3g}"
     assert keras_params(emitted) == arch.num_params == sum(p.numel() for p in model.parameters())
     return delta, keras_params(emitted)
@@ -149,7 +153,7 @@ def test_keras_ops_compute_what_a_hand_written_version_does(case, tmp_path):
     with torch.no_grad():
         expected = reference(x, model).numpy()
 
-    assert max_delta(emitted(nhwc(x)), expected) <= 1e-5
+    assert max_delta(emitted(channels_last(x)), expected) <= 1e-5
 
 
 @pytest.mark.parametrize("space", sorted(SPACE_SAMPLES))
@@ -164,7 +168,7 @@ def test_max_pool_pads_with_minus_infinity(tmp_path):
     emitted = exported(arch, tmp_path, build_model(arch))
     x = -inputs(arch).abs() - 1
 
-    assert max_delta(emitted(nhwc(x)), build_model(arch)(x).numpy()) == 0.0
+    assert max_delta(emitted(channels_last(x)), build_model(arch)(x).numpy()) == 0.0
 
 
 def test_stride_two_pads_explicitly_where_same_would_be_asymmetric(tmp_path):
@@ -183,7 +187,7 @@ def test_stride_two_pads_explicitly_where_same_would_be_asymmetric(tmp_path):
     same.set_weights([model.even.weight.detach().numpy().transpose(2, 3, 1, 0)])
     with torch.no_grad():
         expected = model.even(x).numpy().transpose(0, 2, 3, 1)
-    assert max_delta(same(nhwc(x)), expected) > 1e-2
+    assert max_delta(same(channels_last(x)), expected) > 1e-2
 
 
 def test_batch_norm_momentum_follows_the_keras_convention(tmp_path):
@@ -200,7 +204,7 @@ def test_batch_norm_momentum_follows_the_keras_convention(tmp_path):
     before = model.bn.running_var.numpy().copy()
 
     # One training step updates the moving statistics the same way in both frameworks...
-    emitted(nhwc(x), training=True)
+    emitted(channels_last(x), training=True)
     with torch.no_grad():
         model.train()(x)
 
@@ -446,7 +450,7 @@ def test_export_with_weights_but_no_keras_says_how_to_install(tmp_path, monkeypa
 def test_keras_file_round_trip(case, tmp_path):
     arch = CASES[case]()
     emitted = exported(arch, tmp_path, trained_like(arch))
-    x = nhwc(inputs(arch))
+    x = channels_last(inputs(arch))
 
     emitted.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
@@ -466,9 +470,9 @@ def test_tflite_conversion_runs_with_the_same_outputs(case, tmp_path):
     flatbuffer = tf.lite.TFLiteConverter.from_keras_model(emitted).convert()
     interpreter = tf.lite.Interpreter(model_content=flatbuffer)
     given, result = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    interpreter.resize_tensor_input(given["index"], list(nhwc(x).shape))
+    interpreter.resize_tensor_input(given["index"], list(channels_last(x).shape))
     interpreter.allocate_tensors()
-    interpreter.set_tensor(given["index"], nhwc(x))
+    interpreter.set_tensor(given["index"], channels_last(x))
     interpreter.invoke()
 
     with torch.no_grad():
@@ -481,7 +485,7 @@ def test_export_runs_in_a_fresh_interpreter_without_automl_codegen(tmp_path):
     model = trained_like(arch)
     x = inputs(arch, 3)
     with torch.no_grad():
-        np.save(tmp_path / "x.npy", nhwc(x))
+        np.save(tmp_path / "x.npy", channels_last(x))
         np.save(tmp_path / "y.npy", model(x).numpy())
     out = tmp_path / "out"
     EMITTER.export(arch, out, model.state_dict(), metadata_for(arch))
@@ -602,7 +606,7 @@ def test_search_result_exports_tensorflow(finished_run, tmp_path):
     with torch.no_grad():
         expected = engine.eval()(x).numpy()
     emitted = import_file(paths[0]).build_model(str(paths[1]))
-    assert max_delta(emitted(nhwc(x)), expected) <= TOLERANCE
+    assert max_delta(emitted(channels_last(x)), expected) <= TOLERANCE
     assert "Measured during the search:" in paths[0].read_text(encoding="utf-8")
 
 

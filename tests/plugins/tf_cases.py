@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from ir_cases import GOLDEN_CASES, IN, conv, head, op
+from ir_cases import GOLDEN_CASES, IN, conv, conv1d, head, op
 
 from automl_codegen import Architecture, Block, Node, SearchSpace
 from automl_codegen_plugins.spaces.chain_cnn import ChainCNNSpace
@@ -134,6 +134,38 @@ def vectors() -> Architecture:
     return Architecture((2, 3, 4), 4, nodes, "result", blocks=[block], name="VectorNet")
 
 
+def sequence_block() -> Block:
+    """The 1-D ops with every int attribute that shapes the Keras code given by a block parameter."""
+    return Block(
+        "SeqParam",
+        ["x"],
+        ["c", "k", "stride", "pad", "conv_pad", "dil", "groups"],
+        [
+            conv1d("conv", "x", "c", "c", k="k", stride="stride", padding="conv_pad", dilation="dil", groups="groups"),
+            op("peak", "max_pool1d", "x", kernel_size="k", stride="stride", padding="pad"),
+            op("avg", "avg_pool1d", "x", kernel_size="k", stride="stride", padding="pad", count_include_pad=False),
+            op("counted", "avg_pool1d", "x", kernel_size="k", stride="stride", padding="pad"),
+            op("none", "zero", "x", stride="stride"),
+            op("sum", "add", "conv", "peak", "avg", "counted", "none"),
+        ],
+        "sum",
+    )
+
+
+def sequence_parameterised() -> Architecture:
+    """A 1-D block called at stride 1 and at stride 2 + dilation 2 (the subsampling path),
+    and a strided dilated conv1d outside blocks."""
+    common = {"c": 4, "k": 3, "pad": 1}
+    nodes = [
+        conv1d("stem", IN, 2, 4, k=3, stride=2, dilation=2, padding=1, bias=True),
+        Node("one", "block", ["stem"], {**common, "stride": 1, "conv_pad": 1, "dil": 1, "groups": 1}, block="SeqParam"),
+        Node("two", "block", ["one"], {**common, "stride": 2, "conv_pad": 2, "dil": 2, "groups": 2}, block="SeqParam"),
+        op("flat", "flatten", "two"),
+        op("fc", "linear", "flat", in_features=4 * 4, out_features=3),
+    ]
+    return Architecture((2, 17), 3, nodes, "fc", blocks=[sequence_block()], name="SequenceParameterised")
+
+
 def acronyms() -> Architecture:
     """Block names that become function names: acronyms, and two that share a snake_case name."""
     blocks = [
@@ -158,6 +190,7 @@ TF_CASES: dict[str, Callable[[], Architecture]] = {
     "parameterised": parameterised,
     "vectors": vectors,
     "acronyms": acronyms,
+    "sequence_parameterised": sequence_parameterised,
 }
 
 

@@ -15,11 +15,14 @@ PyTorch semantics that Keras does not share are made explicit here:
   ``2 * padding == dilation * (kernel_size - 1)``); anything else pads explicitly.
 * Max pooling pads with -inf and ``count_include_pad=False`` average pooling divides by
   the real pixels: both get a helper layer in the generated module.
-* Flatten runs in PyTorch's (C, H, W) order, so a dense layer's weights transfer as
-  they are.
-* Keras' Conv2D refuses a stride together with a dilation: such a convolution runs at
-  stride 1 and is subsampled afterwards, which computes the same values.
-* BatchNormalization momentum is ``1 - momentum`` of PyTorch's.
+* Flatten runs in PyTorch's (C, H, W) or (C, L) order, so a dense layer's weights
+  transfer as they are.
+* Keras' Conv2D and Conv1D refuse a stride together with a dilation: such a convolution
+  runs at stride 1 and is subsampled afterwards, which computes the same values.
+* BatchNormalization momentum is ``1 - momentum`` of PyTorch's; LayerNormalization's
+  default epsilon (1e-3) is not PyTorch's, so it is always written.
+* Keras is channels-last: the model takes (H, W, C) images, (L, C) sequences and (F,)
+  vectors, so channels are the last axis everywhere (normalisation, concatenation).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ _ACTIVATIONS = {
     "sigmoid": ("layers.Activation", ('"sigmoid"',)),
     "hardswish": ("layers.Activation", ('"hard_swish"',)),
     "silu": ("layers.Activation", ('"silu"',)),
+    "gelu": ("layers.Activation", ('"gelu"',)),  # Keras' gelu is exact unless approximate=True
+    "tanh": ("layers.Activation", ('"tanh"',)),
 }
 _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # Mixed-case words of network names that splitting at capitals would tear apart.
@@ -107,13 +112,13 @@ class ModuleCode:
     build_def: list[str]
     build_body: list[str]
     model_lines: list[str]
-    input_shape: tuple[int, int, int]  # (H, W, C): what keras.Input takes
+    input_shape: tuple[int, ...]  # (H, W, C), (L, C) or (F,): what keras.Input takes
 
 
 def lower(arch: Architecture) -> ModuleCode:
     """The block functions of ``arch`` in dependency order, and ``build_model``'s body."""
     names = _function_names(arch)
-    ranks = _flatten_ranks(arch)
+    ranks = _ranks(arch)
     helpers: set[str] = set()
     functions = []
     # The parameters each block function takes: those its Keras layers read. Keras infers
@@ -134,8 +139,9 @@ def lower(arch: Architecture) -> ModuleCode:
     build_body = graph_body(arch.nodes, inputs, scope.lower, INDENT, final="outputs = ", layout=layout)
     build_def = format_lines(Call("def build_model", ("weights: str | None = None",)), "", suffix=" -> keras.Model:")
     model_lines = format_lines(Call("keras.Model", ("inputs", "outputs", f'name="{arch.name}"')), INDENT, "model = ")
-    c, h, w = arch.input_shape
-    return ModuleCode(frozenset(helpers), functions, build_def, build_body, model_lines, (h, w, c))
+    c, *sizes = arch.input_shape
+    channels_last = (*sizes, c)
+    return ModuleCode(frozenset(helpers), functions, build_def, build_body, model_lines, channels_last)
 
 
 def _function_names(arch: Architecture) -> dict[str, str]:
@@ -154,23 +160,24 @@ def _function_names(arch: Architecture) -> dict[str, str]:
     return names
 
 
-def _flatten_ranks(arch: Architecture) -> dict[tuple[str, str], set[int]]:
-    """Per (graph, flatten node), the per-sample ranks of its input over all calls."""
+def _ranks(arch: Architecture) -> dict[tuple[str, str], set[int]]:
+    """Per (graph, node), the per-sample ranks of the node's first input over all calls."""
     seen: dict[tuple[str, str], set[int]] = {}
+    done: dict[tuple[str, tuple[int, ...]], int] = {}  # (block, input ranks) -> output rank
 
     def walk(graph: str, nodes: Sequence[Node], ranks: dict[str, int], output: str) -> int:
         for node in nodes:
-            given = [ranks[ref] for ref in node.inputs]
+            given = tuple(ranks[ref] for ref in node.inputs)
+            seen.setdefault((graph, node.name), set()).add(given[0])
             if node.op == "block":
                 block = arch.block_map[node.block]
-                inner = dict(zip(block.inputs, given, strict=True))
-                ranks[node.name] = walk(block.name, block.nodes, inner, block.output)
-            elif node.op in ("flatten", "global_avg_pool", "linear"):
-                if node.op == "flatten":
-                    seen.setdefault((graph, node.name), set()).add(given[0])
-                ranks[node.name] = 1
+                key = (block.name, given)
+                if key not in done:  # a block's ranks depend on its input ranks alone
+                    inner = dict(zip(block.inputs, given, strict=True))
+                    done[key] = walk(block.name, block.nodes, inner, block.output)
+                ranks[node.name] = done[key]
             else:
-                ranks[node.name] = given[0]
+                ranks[node.name] = 1 if node.op in ("flatten", "global_avg_pool", "linear") else given[0]
         return ranks[output]
 
     walk(arch.name, arch.nodes, {Architecture.INPUT: len(arch.input_shape)}, arch.output)
@@ -178,7 +185,7 @@ def _flatten_ranks(arch: Architecture) -> dict[tuple[str, str], set[int]]:
 
 
 def conv_is_depthwise(node: Node) -> bool:
-    """Whether a ``conv2d`` node is written as a Keras DepthwiseConv2D.
+    """Whether a ``conv2d`` (``conv1d``) node is written as a Keras DepthwiseConv2D (1D).
 
     A convolution with one group per input channel is a depthwise convolution (with a
     depth multiplier when it has more outputs than inputs); DepthwiseConv2D is what
@@ -226,20 +233,27 @@ class _Scope:
         """The expressions of one node: usually one layer call, more with helpers."""
         op, a = node.op, node.attr_dict
         x = args[0]
-        if op in ("conv2d", "depthwise_conv2d"):
+        if op in ("conv2d", "conv1d", "depthwise_conv2d"):
             return self._conv(node, x, tmp)
-        if op == "batchnorm2d":
+        if op in ("batchnorm2d", "batchnorm1d"):
+            # Channels (or a vector's features) are the last axis, Keras' default.
             options = [f"momentum={_float(1 - a['momentum'])}", f"epsilon={a['eps']!r}"]
             if not a["affine"]:
                 options += ["center=False", "scale=False"]
             return [Apply(self.layer("layers.BatchNormalization", node, *options), x)]
+        if op == "layer_norm":
+            options = [f"epsilon={a['eps']!r}"]
+            if not a["affine"]:
+                options += ["center=False", "scale=False"]
+            return [Apply(self.layer("layers.LayerNormalization", node, *options), x)]
         if op in _ACTIVATIONS:
             cls, options = _ACTIVATIONS[op]
             return [Apply(self.layer(cls, node, *options), x)]
-        if op in ("max_pool2d", "avg_pool2d"):
+        if op in ("max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d"):
             return self._pool(node, x, tmp)
         if op == "global_avg_pool":
-            return [Apply(self.layer("layers.GlobalAveragePooling2D", node), x)]
+            dims = "1D" if self.rank(node) == 2 else "2D"
+            return [Apply(self.layer(f"layers.GlobalAveragePooling{dims}", node), x)]
         if op == "flatten":
             return self._flatten(node, x, tmp)
         if op == "linear":
@@ -251,8 +265,12 @@ class _Scope:
             return [x]
         if op == "zero":
             self.helpers.add("_Zeros")
-            stride = () if _is_one(a["stride"]) else (f"strides={_literal(a['stride'])}",)
-            return [Apply(self.layer("_Zeros", node, *stride), x)]
+            if _is_one(a["stride"]) or self.rank(node) != 2:
+                stride = () if _is_one(a["stride"]) else (f"strides={_literal(a['stride'])}",)
+                return [Apply(self.layer("_Zeros", node, *stride), x)]
+            # A sequence is subsampled first (a 1-wide max pool keeps every s-th step).
+            step = self.layer("layers.MaxPooling1D", node, "1", f"strides={_literal(a['stride'])}", suffix=".subsample")
+            return [Apply(step, x), Apply(self.layer("_Zeros", node), tmp)]
         if op == "crop2d":
             box = "(({}, {}), ({}, {}))".format(*(_literal(a[side]) for side in ("top", "bottom", "left", "right")))
             return [Apply(self.layer("layers.Cropping2D", node, box), x)]
@@ -271,19 +289,20 @@ class _Scope:
     def _conv(self, node: Node, x: str, tmp: str) -> list[Expr | Apply]:
         a = node.attr_dict
         k, s, p, d = a["kernel_size"], a["stride"], a["padding"], a["dilation"]
+        dims = "1D" if node.op == "conv1d" else "2D"
         if node.op == "depthwise_conv2d":
             cls, head = "layers.DepthwiseConv2D", [_literal(k)]
         elif conv_is_depthwise(node):
-            cls, head = "layers.DepthwiseConv2D", [_literal(k)]
+            cls, head = f"layers.DepthwiseConv{dims}", [_literal(k)]
             c_in, c_out = a["in_channels"], a["out_channels"]
             if c_out != c_in:
                 head.append(f"depth_multiplier={c_out // c_in}")
         else:
-            cls, head = "layers.Conv2D", [_literal(a["out_channels"]), _literal(k)]
+            cls, head = f"layers.Conv{dims}", [_literal(a["out_channels"]), _literal(k)]
             if not _is_one(a["groups"]):
                 head.append(f"groups={_literal(a['groups'])}")
-        # Keras' Conv2D (not its DepthwiseConv2D) refuses a stride with a dilation.
-        subsample = cls == "layers.Conv2D" and not _is_one(s) and not _is_one(d)
+        # Keras' Conv2D and Conv1D (not its depthwise ones) refuse a stride with a dilation.
+        subsample = cls == f"layers.Conv{dims}" and not _is_one(s) and not _is_one(d)
         options = []
         if not _is_one(s) and not subsample:
             options.append(f"strides={_literal(s)}")
@@ -297,45 +316,61 @@ class _Scope:
             options.append("use_bias=False")
         stages: list[Expr | Apply | IfParam] = []
         if pad:
-            padding = Apply(self.layer("layers.ZeroPadding2D", node, _literal(p), suffix=".pad"), x)
+            padding = Apply(self.layer(f"layers.ZeroPadding{dims}", node, _literal(p), suffix=".pad"), x)
             # A block parameter may be 0 in some calls: those get no padding layer at all.
             stages.append(IfParam(padding, p) if isinstance(p, str) else padding)
         stages.append(Apply(self.layer(cls, node, *head, *options), tmp if stages else x))
         if subsample:
             # A 1x1 max pool with stride s keeps every s-th pixel: the strided result.
-            step = self.layer("layers.MaxPooling2D", node, "1", f"strides={_literal(s)}", suffix=".subsample")
+            step = self.layer(f"layers.MaxPooling{dims}", node, "1", f"strides={_literal(s)}", suffix=".subsample")
             stages.append(Apply(step, tmp))
         return stages
 
     def _pool(self, node: Node, x: str, tmp: str) -> list[Expr | Apply]:
         a = node.attr_dict
         k, s, p = a["kernel_size"], a["stride"], a["padding"]
+        dims = node.op[-2:].upper()  # "1D" or "2D"
+        is_max = node.op.startswith("max")
         # Keras' pools default to strides=pool_size, like PyTorch's.
         strides = () if s == k else (f"strides={_literal(s)}",)
         if p == 0:
-            cls = "layers.MaxPooling2D" if node.op == "max_pool2d" else "layers.AveragePooling2D"
+            cls = f"layers.MaxPooling{dims}" if is_max else f"layers.AveragePooling{dims}"
             return [Apply(self.layer(cls, node, _literal(k), *strides), x)]
-        if node.op == "avg_pool2d" and a["count_include_pad"]:
-            padding = self.layer("layers.ZeroPadding2D", node, _literal(p), suffix=".pad")
-            return [Apply(padding, x), Apply(self.layer("layers.AveragePooling2D", node, _literal(k), *strides), tmp)]
-        helper = "_PaddedMaxPooling2D" if node.op == "max_pool2d" else "_PaddedAveragePooling2D"
+        if not is_max and a["count_include_pad"]:
+            padding = self.layer(f"layers.ZeroPadding{dims}", node, _literal(p), suffix=".pad")
+            pool = self.layer(f"layers.AveragePooling{dims}", node, _literal(k), *strides)
+            return [Apply(padding, x), Apply(pool, tmp)]
+        helper = f"_PaddedMaxPooling{dims}" if is_max else f"_PaddedAveragePooling{dims}"
         self.helpers.add(helper)
         options = (_literal(k), f"strides={_literal(s)}", f"padding={_literal(p)}")
         return [Apply(self.layer(helper, node, *options), x)]
 
-    def _flatten(self, node: Node, x: str, tmp: str) -> list[Expr | Apply]:
+    def rank(self, node: Node) -> int:
+        """The per-sample rank of a node's input, the same in every call of the graph."""
         ranks = self.ranks[(self.graph, node.name)]
-        if ranks == {1}:
-            return [Apply(self.layer("layers.Flatten", node), x)]
-        if ranks != {3}:
+        if len(ranks) != 1:
+            first, *others = (_KINDS[rank] for rank in sorted(ranks, reverse=True))
             msg = (
-                f"block {self.graph!r} node {node.name!r}: flatten gets feature maps in some calls "
-                f"and vectors in others; the TensorFlow emitter needs one kind per block"
+                f"block {self.graph!r} node {node.name!r}: {node.op} gets {first} in some calls and "
+                f"{' and '.join(others)} in others; the TensorFlow emitter needs one kind per block"
             )
             raise ArchitectureError(msg)
-        # PyTorch flattens (C, H, W); going channels-first first keeps the dense weights as they are.
-        permute = self.layer("layers.Permute", node, "(3, 1, 2)", suffix=".chw")
+        return next(iter(ranks))
+
+    def _flatten(self, node: Node, x: str, tmp: str) -> list[Expr | Apply]:
+        rank = self.rank(node)
+        if rank == 1:
+            return [Apply(self.layer("layers.Flatten", node), x)]
+        # PyTorch flattens (C, H, W) or (C, L); going channels-first first keeps the dense
+        # weights as they are.
+        if rank == 3:
+            permute = self.layer("layers.Permute", node, "(3, 1, 2)", suffix=".chw")
+        else:
+            permute = self.layer("layers.Permute", node, "(2, 1)", suffix=".cl")
         return [Apply(permute, x), Apply(self.layer("layers.Flatten", node), tmp)]
+
+
+_KINDS = {1: "vectors", 2: "sequences", 3: "feature maps"}
 
 
 def _float(value: float) -> str:

@@ -9,8 +9,11 @@ PyTorch                          Keras layer                 Keras weights
 ===============================  ==========================  ===========================
 Conv2d weight (O, I/g, kh, kw)   Conv2D                      kernel (kh, kw, I/g, O)
 Conv2d weight (C·m, 1, kh, kw)   DepthwiseConv2D             kernel (kh, kw, C, m)
-BatchNorm2d weight, bias,        BatchNormalization          gamma, beta, moving_mean,
+Conv1d weight (O, I/g, k)        Conv1D                      kernel (k, I/g, O)
+Conv1d weight (C·m, 1, k)        DepthwiseConv1D             kernel (k, C, m)
+BatchNorm2d/1d weight, bias,     BatchNormalization          gamma, beta, moving_mean,
 running_mean, running_var                                    moving_variance
+LayerNorm weight, bias           LayerNormalization          gamma, beta
 Linear weight (O, I)             Dense                       kernel (I, O)
 ===============================  ==========================  ===========================
 
@@ -68,17 +71,23 @@ def _convert(node: Node, a: Mapping[str, Any], get: Any) -> list[np.ndarray]:
     """The Keras weights of one node, read from the state dict through ``get(key)``."""
     op = node.op
     bias = [get("bias")] if a.get("bias") else []
-    if op == "depthwise_conv2d" or (op == "conv2d" and conv_is_depthwise(node)):
-        weight = get("weight")  # (C·m, 1, kh, kw), the m outputs of channel c adjacent
-        out_channels, _, kh, kw = weight.shape
+    if op == "depthwise_conv2d" or (op in ("conv2d", "conv1d") and conv_is_depthwise(node)):
+        weight = get("weight")  # (C·m, 1, *kernel), the m outputs of channel c adjacent
+        out_channels, _, *kernel_size = weight.shape
         channels = a["channels"] if op == "depthwise_conv2d" else a["in_channels"]
-        kernel = weight.reshape(channels, out_channels // channels, kh, kw).transpose(2, 3, 0, 1)
+        # (C, m, *kernel) -> (*kernel, C, m)
+        kernel = weight.reshape(channels, out_channels // channels, *kernel_size)
+        kernel = kernel.transpose(*range(2, 2 + len(kernel_size)), 0, 1)
         return [np.ascontiguousarray(kernel), *bias]
     if op == "conv2d":
         return [np.ascontiguousarray(get("weight").transpose(2, 3, 1, 0)), *bias]
-    if op == "batchnorm2d":
+    if op == "conv1d":
+        return [np.ascontiguousarray(get("weight").transpose(2, 1, 0)), *bias]
+    if op in ("batchnorm2d", "batchnorm1d"):
         affine = [get("weight"), get("bias")] if a["affine"] else []
         return [*affine, get("running_mean"), get("running_var")]
+    if op == "layer_norm":
+        return [get("weight"), get("bias")] if a["affine"] else []
     if op == "linear":
         return [np.ascontiguousarray(get("weight").T), *bias]
     return []
