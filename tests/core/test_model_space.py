@@ -749,3 +749,123 @@ def test_one_shot_strategies_are_refused_spaces_with_other_choices():
 def test_one_shot_refusals_name_the_problem(body, call, message):
     space = ms.ModelSpace("bad", body)(IMAGE, 10)
     assert error(space.supernet_description, **call) == message
+
+
+# -- vectors and sequences (IR v2) ---------------------------------------------------------------
+
+
+def seq_declaration() -> ms.ModelSpace:
+    return ms.ModelSpace(
+        "my-seq",
+        ms.Sequential(
+            ms.Conv(8, 5),
+            ms.BatchNorm(),
+            ms.Activation("gelu"),
+            ms.Repeat(
+                ms.Residual(
+                    ms.Sequential(
+                        ms.Conv(ms.choice("width", [8, 16]), 3, ms.choice("stride", [1, 2])),
+                        ms.BatchNorm(),
+                        ms.Activation(ms.choice("act", ["relu", "tanh", "sigmoid", "relu6"])),
+                    )
+                ),
+                depth=ms.choice("depth", [1, 2]),
+            ),
+            ms.OneOf("pool", {"max": ms.MaxPool(2), "avg": ms.AvgPool(2), "none": ms.Identity()}),
+        ),
+    )
+
+
+def test_an_mlp_lowers_with_vector_ops_and_a_hand_computed_parameter_count():
+    space = mlp_declaration()((13,), 3)
+    genotype = space.default_genotype() | {
+        "width[0]": 64,
+        "norm[0]": "layer",
+        "act[0]": "gelu",
+        "dropout[0]": 0.1,
+        "skip[0]": True,
+        "width[1]": 128,
+        "norm[1]": "batch",
+        "act[1]": "silu",
+        "skip[1]": True,
+        "depth": 2,
+    }
+    arch = space.to_architecture(genotype)
+    assert arch.input_shape == (13,)
+    assert [(n.name, n.op) for n in arch.nodes] == [
+        ("layer0_linear", "linear"),
+        ("layer0_norm", "layer_norm"),
+        ("layer0_act", "gelu"),
+        ("layer0_dropout", "dropout"),
+        ("layer0_proj", "linear"),  # 13 -> 64 features
+        ("layer0_residual", "add"),
+        ("layer1_linear", "linear"),
+        ("layer1_norm", "batchnorm1d"),
+        ("layer1_act", "silu"),
+        ("layer1_proj", "linear"),  # 64 -> 128
+        ("layer1_residual", "add"),
+        ("classifier", "linear"),
+    ]
+    layer0 = (13 * 64 + 64) + 2 * 64 + (13 * 64 + 64)
+    layer1 = (64 * 128 + 128) + 2 * 128 + (64 * 128 + 128)
+    assert arch.num_params == layer0 + layer1 + (128 * 3 + 3) == 19203
+
+
+def test_every_sampled_mlp_and_sequence_genotype_lowers():
+    rng = np.random.default_rng(5)
+    for space in (mlp_declaration()((13,), 3), seq_declaration()((3, 32), 4)):
+        for _ in range(200):
+            arch = space.to_architecture(space.sample(rng))
+            assert arch.input_shape == space.input_shape
+            assert arch.shapes[arch.output] == (space.num_classes,)
+
+
+def test_sequences_lower_to_1d_ops_and_project_strided_residuals():
+    space = seq_declaration()((3, 32), 4)
+    genotype = {**space.default_genotype(), "width[0]": 16, "stride[0]": 2, "act[0]": "tanh", "depth": 1}
+    arch = space.to_architecture(genotype)
+    assert [(n.name, n.op) for n in arch.nodes] == [
+        ("conv", "conv1d"),
+        ("bn", "batchnorm1d"),
+        ("act", "gelu"),
+        ("layer0_conv", "conv1d"),
+        ("layer0_bn", "batchnorm1d"),
+        ("layer0_act", "tanh"),
+        ("layer0_proj", "conv1d"),
+        ("layer0_proj_bn", "batchnorm1d"),
+        ("layer0_residual", "add"),
+        ("pool", "max_pool1d"),
+        ("pool_1", "global_avg_pool"),  # the head's, after the OneOf named 'pool'
+        ("classifier", "linear"),
+    ]
+    assert arch.shapes["layer0_residual"] == (16, 16)
+    assert arch.shapes["pool"] == (16, 8)
+    proj = next(n for n in arch.nodes if n.name == "layer0_proj")
+    assert (proj.attr("kernel_size"), proj.attr("stride")) == (1, 2)
+    assert space.to_architecture({**genotype, "pool": "avg"}).nodes[9].op == "avg_pool1d"
+
+
+@pytest.mark.parametrize(
+    ("declare", "shape"),
+    [(mlp_declaration, (13,)), (seq_declaration, (3, 32))],
+)
+def test_vector_and_sequence_spaces_conform(declare, shape):
+    check_space(declare(), input_shape=shape, num_classes=3, samples=30)
+
+
+def test_op_choices_on_vectors_describe_a_supernet():
+    op = ms.OneOf(
+        "op",
+        {"lin": ms.Sequential(ms.Linear(16), ms.BatchNorm(), ms.Activation("relu")), "skip": ms.Identity()},
+    )
+    space = ms.ModelSpace("vector-chain", ms.Sequential(ms.Linear(16), ms.Repeat(op, depth=2)))((13,), 3)
+    description = space.supernet_description()
+    assert description.kinds == ("op[0]", "op[1]")
+    assert [(c.node, c.channels) for c in description.cells] == [("layer0_op", 16), ("layer1_op", 16)]
+    network = description.op_networks[("lin", 16, 1)]
+    assert network.input_shape == (16,)
+    assert [n.op for n in network.nodes] == ["block", "linear"]  # no pooling of a vector
+    assert space.genotype_from_weights({"op[0]": [[0.2, 0.8]], "op[1]": [[0.6, 0.4]]}) == {
+        "op[0]": "skip",
+        "op[1]": "lin",
+    }

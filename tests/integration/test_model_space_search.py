@@ -25,6 +25,32 @@ def digits(n: int = 360) -> tuple[np.ndarray, np.ndarray]:
     return bunch.images[:n, None].astype(np.float32), bunch.target[:n]
 
 
+def wine() -> tuple[np.ndarray, np.ndarray]:
+    """A table: 178 wines, 13 features, 3 classes."""
+    from sklearn.datasets import load_wine
+
+    x, y = load_wine(return_X_y=True)
+    return x.astype(np.float32), y
+
+
+def mlp() -> ms.ModelSpace:
+    return ms.ModelSpace(
+        "my-mlp",
+        ms.Repeat(
+            ms.Residual(
+                ms.Sequential(
+                    ms.Linear(ms.choice("width", [16, 32, 64])),
+                    ms.OneOf("norm", {"none": ms.Identity(), "batch": ms.BatchNorm(), "layer": ms.LayerNorm()}),
+                    ms.Activation(ms.choice("act", ["relu", "gelu", "silu", "tanh"])),
+                    ms.Dropout(ms.choice("dropout", [0.0, 0.1, 0.3])),
+                ),
+                enabled=ms.choice("skip", [False, True]),
+            ),
+            depth=ms.choice("depth", [1, 2, 3]),
+        ),
+    )
+
+
 def small_cnn() -> ms.ModelSpace:
     return ms.ModelSpace(
         "small-cnn",
@@ -90,7 +116,7 @@ def exported_matches_trained(nas, result, out_dir) -> None:
     x = torch.from_numpy(np.asarray(nas.dataset.x_test, dtype=np.float32))
     with torch.no_grad():
         expected, got = trained(x), emitted(x)
-    assert got.shape == (len(x), 10)
+    assert got.shape == (len(x), nas.space.num_classes)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     # The same predictions on the test split as the search reported.
     accuracy = (got.argmax(1).numpy() == np.asarray(nas.dataset.y_test)).mean()
@@ -117,6 +143,20 @@ def test_a_declared_space_is_searched_and_its_best_exported(tmp_path, strategy, 
     assert result.config["space"] == "small-cnn"
     lines = (tmp_path / "run" / "trials.jsonl").read_text().splitlines()
     assert [json.loads(line)["genotype"] for line in lines] == [t.genotype for t in result.trials]
+    exported_matches_trained(nas, result, tmp_path / "export")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options"),
+    [("evolution", {"population_size": 2, "sample_size": 2}), ("rl", {"batch_size": 2})],
+)
+def test_a_declared_mlp_searches_a_table(tmp_path, strategy, options):
+    nas = search(tmp_path, strategy, options, dataset=wine(), space=mlp(), budget=4)
+    assert nas.space.input_shape == (13,)
+    result = nas.search()
+    assert len(result.trials) == 4
+    assert all(t.ok for t in result.trials), [t.error for t in result.trials]
+    assert all(t.architecture.input_shape == (13,) for t in result.trials)
     exported_matches_trained(nas, result, tmp_path / "export")
 
 
@@ -180,3 +220,18 @@ def test_one_shot_strategies_refuse_a_declared_space_with_other_choices(tmp_path
         "'dropout[1]', 'skip[1]', ... (13 in all)): one-shot strategies (darts, enas) search only OneOf and Cell "
         "edges whose ops keep the shape; use evolution or rl"
     )
+
+
+def test_darts_searches_op_choices_on_vectors(tmp_path):
+    op = ms.OneOf(
+        "op",
+        {"linear": ms.Sequential(ms.Linear(16), ms.BatchNorm(), ms.Activation("relu")), "skip": ms.Identity()},
+    )
+    chain = ms.ModelSpace("vector-chain", ms.Sequential(ms.Linear(16), ms.Repeat(op, depth=3)))
+    nas = search(tmp_path, "darts", {"epochs": 2, "batch_size": 32}, dataset=wine(), space=chain, budget=1)
+    result = nas.search()
+    (trial,) = result.trials
+    assert trial.ok, trial.error
+    assert list(trial.genotype) == ["op[0]", "op[1]", "op[2]"]
+    assert list(result.events("alpha")[-1][1]) == ["op[0]", "op[1]", "op[2]"]
+    exported_matches_trained(nas, result, tmp_path / "export")
