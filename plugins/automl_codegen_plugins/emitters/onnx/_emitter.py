@@ -44,7 +44,8 @@ _CHECK_BATCHES = (1, 3)
 class OnnxEmitter:
     """Writes an architecture, with its trained weights, as one ``model.onnx``.
 
-    The graph takes ``input`` (N, C, H, W) float32 with any batch size N and returns
+    The graph takes ``input`` (N, C, H, W) float32 (or (N, C, L), (N, F), as the
+    architecture's input shape says) with any batch size N and returns
     ``logits`` (N, classes). Without weights the network is initialised as the PyTorch
     code initialises it, with torch's generator seeded with 0 (an untrained network, to
     try a deployment pipeline). Exporting needs torch, ``onnx``, ``onnxscript`` and
@@ -192,11 +193,16 @@ def _parity(model: Any, inputs: list[Any], expected: list[Any]) -> float:
     )
 
 
+#: The input's layout per rank, channels first as in PyTorch.
+_LAYOUTS = {3: ("NCHW", "(N, C, H, W)"), 2: ("NCL", "(N, C, L)"), 1: ("NF", "(N, F)")}
+
+
 def _docstring(architecture: Architecture, metadata: Any) -> list[str]:
+    axes = _LAYOUTS[len(architecture.input_shape)][1]
     usage = [
         "import onnxruntime",
         'session = onnxruntime.InferenceSession("model.onnx")',
-        'logits = session.run(None, {"input": x})[0]  # x: float32 (N, C, H, W)',
+        f'logits = session.run(None, {{"input": x}})[0]  # x: float32 {axes}',
     ]
     return docstring_lines(architecture, metadata, input_dims=architecture.input_shape, usage=usage)
 
@@ -206,7 +212,7 @@ def _properties(architecture: Architecture, metadata: Any, difference: float) ->
     given = dict(metadata or {})
     properties = {
         "input_shape": list(architecture.input_shape),
-        "input_layout": "NCHW",
+        "input_layout": _LAYOUTS[len(architecture.input_shape)][0],
         "num_classes": architecture.num_classes,
         "parity_max_abs_diff": float(f"{difference:.3g}"),
         "architecture_fingerprint": architecture.fingerprint(),

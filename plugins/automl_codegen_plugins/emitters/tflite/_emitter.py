@@ -109,7 +109,7 @@ class TfliteEmitter:
         with torch.no_grad():
             expected = [reference(x).numpy() for x in checks]
         difference = max(
-            float(abs(run(data, x.numpy().transpose(0, 2, 3, 1)) - want).max())
+            float(abs(run(data, _channels_last(x.numpy())) - want).max())
             for x, want in zip(checks, expected, strict=True)
         )
         if not difference <= PARITY_TOLERANCE:
@@ -161,7 +161,7 @@ def interpreter(data: bytes) -> Any:
 
 
 def run(data: bytes, x: Any) -> Any:
-    """The logits of the TFLite model ``data`` for the NHWC batch ``x``."""
+    """The logits of the TFLite model ``data`` for the channels-last batch ``x`` (NHWC, NLC or NF)."""
     session = interpreter(data)
     (given,) = session.get_input_details()
     session.resize_tensor_input(given["index"], list(x.shape))
@@ -171,28 +171,39 @@ def run(data: bytes, x: Any) -> Any:
     return session.get_tensor(session.get_output_details()[0]["index"]).copy()
 
 
+def _channels_last(x: Any) -> Any:
+    """A channels-first batch (N, C, H, W) or (N, C, L) as the Keras model takes it; (N, F) stays."""
+    return x.transpose(0, *range(2, x.ndim), 1)
+
+
+#: Per input rank: the layout the model takes, its axes and how to get there from PyTorch's.
+_LAYOUTS = {
+    3: ("NHWC", "(N, H, W, C)", "The layout is channels last (NHWC): x = x_nchw.transpose(0, 2, 3, 1)."),
+    2: ("NLC", "(N, L, C)", "The layout is channels last (NLC): x = x_ncl.transpose(0, 2, 1)."),
+    1: ("NF", "(N, F)", "The layout is (N, F), as in PyTorch."),
+}
+
+
 def _description(architecture: Architecture, metadata: Any, difference: float) -> str:
-    height, width = architecture.input_shape[1:]
-    channels = architecture.input_shape[0]
+    channels, *sizes = architecture.input_shape
+    dims = (*sizes, channels)
+    layout, axes, note = _LAYOUTS[len(dims)]
     given = dict(metadata or {})
     usage = [
         "from ai_edge_litert.interpreter import Interpreter  # or tf.lite.Interpreter",
         'model = Interpreter("model.tflite")',
         'given = model.get_input_details()[0]["index"]',
-        f"model.resize_tensor_input(given, [len(x), {height}, {width}, {channels}])",
+        f"model.resize_tensor_input(given, [len(x), {', '.join(map(str, dims))}])",
         "model.allocate_tensors()",
-        "model.set_tensor(given, x)  # x: float32 (N, H, W, C)",
+        f"model.set_tensor(given, x)  # x: float32 {axes}",
         "model.invoke()",
         'logits = model.get_tensor(model.get_output_details()[0]["index"])',
     ]
-    notes = ["The layout is channels last (NHWC): x = x_nchw.transpose(0, 2, 3, 1)."]
-    lines = docstring_lines(
-        architecture, metadata, input_dims=(height, width, channels), usage=usage, input_notes=notes
-    )
+    lines = docstring_lines(architecture, metadata, input_dims=dims, usage=usage, input_notes=[note])
     description = {
         "input": {
-            "shape": [None, height, width, channels],
-            "layout": "NHWC",
+            "shape": [None, *dims],
+            "layout": layout,
             "dtype": "float32",
             "normalization": (given.get("input") or {}).get("normalization"),
             # {"scale", "mean", "std"}: input = (pixels / scale - mean) / std, per channel
