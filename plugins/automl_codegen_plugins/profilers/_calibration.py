@@ -58,7 +58,9 @@ _DISTURBED = 1.6
 def reference_model(input_shape: tuple[int, ...]) -> Any:
     """The fixed reference: a small plain CNN (two 3x3 convolutions with BN and ReLU), eval mode.
 
-    Its weights come from a fixed seed (the global torch RNG is left alone); only its
+    The convolutions are 2-D for (C, H, W) inputs and 1-D for (C, L) sequences; (F,)
+    vectors get the same layers as an MLP (two linear layers with BN and ReLU). Its
+    weights come from a fixed seed (the global torch RNG is left alone); only its
     structure matters for timing.
     """
     import torch
@@ -69,17 +71,33 @@ def reference_model(input_shape: tuple[int, ...]) -> Any:
     if model is None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            model = nn.Sequential(
-                nn.Conv2d(shape[0], 16, 3, padding=1, bias=False),
-                nn.BatchNorm2d(16),
-                nn.ReLU(),
-                nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(32),
-                nn.ReLU(),
-                nn.AdaptiveAvgPool2d(1),
-                nn.Flatten(),
-                nn.Linear(32, 10),
-            ).eval()
+            if len(shape) == 1:
+                model = nn.Sequential(
+                    nn.Linear(shape[0], 16, bias=False),
+                    nn.BatchNorm1d(16),
+                    nn.ReLU(),
+                    nn.Linear(16, 32, bias=False),
+                    nn.BatchNorm1d(32),
+                    nn.ReLU(),
+                    nn.Linear(32, 10),
+                ).eval()
+            else:
+                conv, bn, pool = (
+                    (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d)
+                    if len(shape) == 3
+                    else (nn.Conv1d, nn.BatchNorm1d, nn.AdaptiveAvgPool1d)
+                )
+                model = nn.Sequential(
+                    conv(shape[0], 16, 3, padding=1, bias=False),
+                    bn(16),
+                    nn.ReLU(),
+                    conv(16, 32, 3, stride=2, padding=1, bias=False),
+                    bn(32),
+                    nn.ReLU(),
+                    pool(1),
+                    nn.Flatten(),
+                    nn.Linear(32, 10),
+                ).eval()
         _REFERENCE_MODELS[shape] = model
     return model
 
