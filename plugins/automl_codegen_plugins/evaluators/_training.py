@@ -182,6 +182,34 @@ def accuracy(
 
 
 @torch.no_grad()
+def accuracy_and_loss(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int = 512,
+    *,
+    device: str | torch.device | None = None,
+    channels_last: bool = False,
+) -> tuple[float, float]:
+    """Accuracy and minus the mean cross-entropy of ``model`` on ``x``, ``y``, in float32."""
+    model.eval()
+    if device is None:
+        device = next(model.parameters()).device
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    for start in range(0, len(y), batch_size):
+        xb = x[start : start + batch_size].to(device, non_blocking=True)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        yb = y[start : start + batch_size].to(device, non_blocking=True)
+        logits = model(xb).float()
+        correct += (logits.argmax(1) == yb).sum()
+        total_loss += torch.nn.functional.cross_entropy(logits, yb, reduction="sum").double()
+    n = max(len(y), 1)
+    return int(correct) / n, -float(total_loss) / n
+
+
+@torch.no_grad()
 def predictions(model: nn.Module, x: torch.Tensor, batch_size: int = 512, *, device: Any = None) -> torch.Tensor:
     """The model's single output per row of ``x``, on the host, in float32."""
     model.eval()
@@ -479,12 +507,15 @@ class TrainingRun:
             return regression_metrics(predicted, torch.from_numpy(y), self.target_std)
         return {"accuracy": self.accuracy(x, y)}
 
-    def _validation_score(self, val: tuple[torch.Tensor, torch.Tensor]) -> float:
-        """Higher is better: accuracy, or minus the mean squared error (standardised units)."""
+    def _validation_score(self, val: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:
+        """Higher is better: accuracy then minus the mean cross-entropy (which breaks ties
+        between epochs of one accuracy, common on small validation splits), or minus the
+        mean squared error (standardised units) twice."""
         s = self.settings
         if self.regression:
-            return -float(((predictions(self.model, val[0], device=s.device) - val[1].cpu()) ** 2).mean())
-        return accuracy(self.model, *val, device=s.device, channels_last=s.channels_last)
+            mse = -float(((predictions(self.model, val[0], device=s.device) - val[1].cpu()) ** 2).mean())
+            return mse, mse
+        return accuracy_and_loss(self.model, *val, device=s.device, channels_last=s.channels_last)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         """Accuracy of the (uncompiled) model on host arrays, batch by batch, in float32."""
@@ -510,7 +541,7 @@ class TrainingRun:
             val = (val[0].to(s.device), val[1].to(s.device))  # evaluated every epoch: sent once
         started = time.perf_counter()
         stop_at = None if budget.max_seconds is None else started + budget.max_seconds
-        best_score, best_state, best_epoch, epochs_run, loss = -np.inf, None, 0, 0.0, float("nan")
+        best_score, best_state, best_epoch, epochs_run, loss = (-np.inf, -np.inf), None, 0, 0.0, float("nan")
         capped = False
         for epoch in range(s.epochs):
             loss = self.train_epoch(epoch, stop_at)
