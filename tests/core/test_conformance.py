@@ -186,12 +186,21 @@ def test_a_search_on_another_space_scores_its_genotypes():
 
 
 def test_every_builtin_space_is_checked(registry):
-    assert builtin_names(registry, "search_space") == {"chain-cnn", "nb201", "darts-cell"}
+    assert builtin_names(registry, "search_space") == {"chain-cnn", "nb201", "darts-cell", "mlp", "seq-cnn"}
 
 
-@pytest.mark.parametrize("name", ["chain-cnn", "nb201", "darts-cell"])
-def test_builtin_space_conforms(registry, name):
-    report = check_space(registry.get("search_space", name), input_shape=(3, 32, 32), num_classes=10)
+@pytest.mark.parametrize(
+    ("name", "input_shape"),
+    [
+        ("chain-cnn", (3, 32, 32)),
+        ("nb201", (3, 32, 32)),
+        ("darts-cell", (3, 32, 32)),
+        ("mlp", (13,)),
+        ("seq-cnn", (2, 64)),
+    ],
+)
+def test_builtin_space_conforms(registry, name, input_shape):
+    report = check_space(registry.get("search_space", name), input_shape=input_shape, num_classes=10)
     assert "20 samples: JSON, encode/decode, key, to_architecture" in report.checked
 
 
