@@ -280,7 +280,12 @@ class SearchResult:
                 "dtype": "float32",
                 "normalization": normalization.get("description", "none recorded"),
                 "preprocess": preprocess,
+                # A table's columns, categories and target scaling: the emitters write them
+                # out as a preprocess function that takes raw rows.
+                "tabular": normalization if isinstance(normalization.get("columns"), list) else None,
             },
+            # Images are what generated code assumed before tasks existed; say only the others.
+            "task": None if data.get("task", "image_classification") == "image_classification" else data["task"],
             "metrics": {k: v for k, v in trial.metrics.items() if k in _REPORTED_METRICS},
             "dataset": self.config.get("dataset"),
             "strategy": self.config.get("strategy"),
@@ -308,7 +313,20 @@ class SearchResult:
         return build_report(self, path, html=html)
 
 
-_REPORTED_METRICS = ("accuracy", "test_accuracy", "latency_ms", "params", "flops", "epochs")
+_REPORTED_METRICS = (
+    "accuracy",
+    "test_accuracy",
+    "mse",
+    "mae",
+    "r2",
+    "test_mse",
+    "test_mae",
+    "test_r2",
+    "latency_ms",
+    "params",
+    "flops",
+    "epochs",
+)
 
 
 def _trial_summary(trial: Trial | None) -> dict[str, Any] | None:

@@ -257,6 +257,16 @@ def _mapping(value: object, what: str) -> Mapping[str, Any]:
     return value
 
 
+def _output_line(arch: Architecture, task: Any, tabular: Any) -> str:
+    """What the network outputs: logits, or for regression standardised values."""
+    size = f"{arch.name}, which has {arch.num_params:,} parameters"
+    if task == "tabular_regression":
+        target = tabular.get("target") if isinstance(tabular, Mapping) else None
+        units = " (postprocess turns them into the target's units)" if isinstance(target, Mapping) else ""
+        return f"Output: (N, 1) standardised predictions{units} from {size}."
+    return f"Output: (N, {arch.num_classes}) logits from {size}."
+
+
 def docstring_lines(
     arch: Architecture,
     metadata: Mapping[str, Any] | None,
@@ -299,7 +309,7 @@ def docstring_lines(
         f"Normalisation: {show(norm)}"
         if norm is not None
         else "Normalisation: not recorded; scale inputs as they were in training.",
-        f"Output: (N, {arch.num_classes}) logits from {arch.name}, which has {arch.num_params:,} parameters.",
+        _output_line(arch, meta.pop("task", None), given.get("tabular")),
     ]
     metrics = _mapping(meta.pop("metrics", None), "'metrics'")
     if metrics:

@@ -25,7 +25,16 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["IMPORTS", "MISSING_VALUES", "WIDTH", "is_tabular", "tabular_lines", "tabular_module"]
+__all__ = [
+    "IMPORTS",
+    "MISSING_VALUES",
+    "WIDTH",
+    "is_tabular",
+    "prediction",
+    "tabular_code",
+    "tabular_lines",
+    "tabular_module",
+]
 
 #: The imports the rendered code needs, for the top of the module that holds it.
 IMPORTS = ("import numpy as np",)
@@ -130,6 +139,20 @@ def labels(outputs):
         outputs = outputs.detach().cpu().numpy()
     return [CLASSES[int(i)] for i in np.asarray(outputs).argmax(axis=1)]
 '''
+
+
+def prediction(normalization: Mapping[str, Any], outputs: str) -> dict[str, str]:
+    """How a generated ``predict`` turns the network's ``outputs`` (an expression) into answers.
+
+    Returns ``{"result": expression, "returns": annotation, "what": description}``:
+    target values for regression, original labels when ``classes`` were recorded, else
+    class indices.
+    """
+    if normalization.get("target") is not None:
+        return {"result": f"postprocess({outputs})", "returns": "np.ndarray", "what": "predictions in TARGET's units"}
+    if normalization.get("classes") is not None:
+        return {"result": f"labels({outputs})", "returns": "list", "what": "the predicted labels (see CLASSES)"}
+    return {"result": f"{outputs}.argmax(1).numpy()", "returns": "np.ndarray", "what": "the predicted class indices"}
 
 
 def is_tabular(normalization: Any) -> bool:
@@ -347,3 +370,15 @@ def _pieces(value: str, room: int) -> list[str]:
             current = current[cut:]
         current += char
     return [*pieces, current]
+
+
+def tabular_code(metadata: Mapping[str, Any] | None, outputs: str) -> dict[str, Any] | None:
+    """What an emitter's template needs for a table's model: the code lines and how ``predict`` ends.
+
+    None when ``metadata["input"]["tabular"]`` records no table (images, sequences).
+    """
+    given = (metadata or {}).get("input") if isinstance(metadata, Mapping) else None
+    normalization = given.get("tabular") if isinstance(given, Mapping) else None
+    if not is_tabular(normalization):
+        return None
+    return {"lines": tabular_lines(normalization), **prediction(normalization, outputs)}

@@ -10,6 +10,7 @@ from typing import Any
 from automl_codegen import Architecture, ArchitectureError
 
 from .._common import docstring_lines, load_template, preprocess_constants, write_atomically
+from .._tabular import tabular_code
 from ._codegen import lower
 
 __all__ = ["PytorchEmitter"]
@@ -41,11 +42,13 @@ class PytorchEmitter:
         """
         code = lower(architecture)
         preprocess = preprocess_constants(metadata, architecture.input_shape[0])
+        tabular = tabular_code(metadata, "outputs")
         return load_template(__package__, "model.py.jinja").render(
             doc_title=_TITLE,
-            doc_lines=_docstring_lines(architecture, metadata or {}, self, preprocess is not None),
+            doc_lines=_docstring_lines(architecture, metadata or {}, self, preprocess is not None, tabular),
             code=code,
             preprocess=preprocess,
+            tabular=tabular,
             net=architecture.name,
             example_shape=", ".join(map(str, (2, *architecture.input_shape))),
         )
@@ -106,9 +109,20 @@ def _save(torch: Any, weights: Mapping[str, Any], path: Path) -> None:
 
 
 def _docstring_lines(
-    arch: Architecture, metadata: Mapping[str, Any], emitter: PytorchEmitter, preprocess: bool
+    arch: Architecture,
+    metadata: Mapping[str, Any],
+    emitter: PytorchEmitter,
+    preprocess: bool,
+    tabular: Mapping[str, Any] | None,
 ) -> list[str]:
     module = Path(emitter.file_name).stem
+    if tabular:
+        usage = [
+            f"from {module} import build_model, predict",
+            f'model = build_model("{emitter.weights_name}")',
+            'predict(model, [{"column": "raw value", ...}, ...])  # rows as csv.DictReader reads them',
+        ]
+        return docstring_lines(arch, metadata, input_dims=arch.input_shape, usage=usage)
     usage = [
         f"from {module} import build_model" + (", preprocess" if preprocess else ""),
         f'model = build_model("{emitter.weights_name}")  # build_model() for fresh weights',

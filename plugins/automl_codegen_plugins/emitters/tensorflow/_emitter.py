@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from automl_codegen import Architecture, ArchitectureError, PluginError
 
 from .._common import Preprocess, docstring_lines, load_template, preprocess_constants, write_atomically
+from .._tabular import tabular_code
 from ._codegen import lower
 
 if TYPE_CHECKING:
@@ -53,11 +54,15 @@ class TensorflowEmitter:
         code = lower(architecture)
         dims = ", ".join(map(str, code.input_shape))
         preprocess = preprocess_constants(metadata, architecture.input_shape[0])
+        tabular = tabular_code(metadata, "outputs")
         return load_template(__package__, "model_tf.py.jinja").render(
             doc_title=_TITLE,
-            doc_lines=self._docstring(architecture, metadata, code.input_shape, bool(code.helpers), preprocess),
+            doc_lines=self._docstring(
+                architecture, metadata, code.input_shape, bool(code.helpers), preprocess, tabular is not None
+            ),
             code=code,
             preprocess=preprocess,
+            tabular=tabular,
             # Unique per architecture; short enough for one line with a 64-letter name.
             package=f"{architecture.name}_{architecture.fingerprint()[:8]}",
             input_dims=dims,
@@ -72,6 +77,7 @@ class TensorflowEmitter:
         nhwc: tuple[int, ...],
         helpers: bool,
         preprocess: Preprocess | None,
+        tabular: bool = False,
     ) -> list[str]:
         module = Path(self.file_name).stem
         usage = [
@@ -81,6 +87,12 @@ class TensorflowEmitter:
             if preprocess
             else "logits = model(x)  # or model.predict(x) for many batches",
         ]
+        if tabular:
+            usage = [
+                f"from {module} import build_model, predict",
+                f'model = build_model("{self.weights_name}")',
+                'predict(model, [{"column": "raw value", ...}, ...])  # rows as csv.DictReader reads them',
+            ]
         if helpers:
             usage.append(f"# Before keras.saving.load_model of a saved .keras file: import {module}")
         return docstring_lines(
