@@ -120,6 +120,10 @@ def score(
     )
 
 
+#: The measurement that decides between trials tied on every objective (lower wins).
+TIE_BREAKER = "val_loss"
+
+
 def is_better(a: Trial, b: Trial | None, objectives: Sequence[Objective]) -> bool:
     """Whether ``a`` beats ``b`` for picking a single best: feasible first, then (in a
     multi-fidelity run) the longer-trained, then the objectives in order (later ones
@@ -137,7 +141,14 @@ def is_better(a: Trial, b: Trial | None, objectives: Sequence[Objective]) -> boo
     rung_a, rung_b = a.metrics.get(RUNG), b.metrics.get(RUNG)
     if rung_a is not None and rung_b is not None and rung_a != rung_b:
         return rung_a > rung_b
-    return a.loss_vector(objectives) < b.loss_vector(objectives)
+    # Exact ties on every objective are common on small validation splits (many networks
+    # at 100% accuracy): the lower validation loss, where the evaluator measures it, wins.
+    return (a.loss_vector(objectives), _tie_breaker(a)) < (b.loss_vector(objectives), _tie_breaker(b))
+
+
+def _tie_breaker(trial: Trial) -> float:
+    value = trial.metrics.get(TIE_BREAKER, math.inf)
+    return value if isinstance(value, int | float) and value == value else math.inf
 
 
 def best_trial(trials: Sequence[Trial], objectives: Sequence[Objective]) -> Trial | None:

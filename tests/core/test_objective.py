@@ -77,7 +77,7 @@ ALL_TASKS = "image_classification, tabular_classification, tabular_regression, s
             "of this search produces; measured: accuracy, activation_memory_mb, best_epoch, epochs, flops, "
             "latency_cv, latency_iqr_ms, latency_ms, latency_raw_ms, latency_reference_ms, latency_slowdown, "
             "latency_threads, mae, mse, param_memory_mb, params, peak_memory_mb, r2, test_accuracy, test_mae, "
-            "test_mse, test_r2, train_loss, train_seconds",
+            "test_mse, test_r2, train_loss, train_seconds, val_loss",
         ),
     ],
 )

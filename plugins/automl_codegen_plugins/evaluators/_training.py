@@ -351,6 +351,10 @@ def _from_compiler(exc: BaseException) -> bool:
     return type(exc).__module__.startswith(("torch._dynamo", "torch._inductor"))
 
 
+def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
 class _SquaredError(nn.Module):
     """Mean squared error of a one-output network against a vector of targets."""
 
@@ -507,7 +511,7 @@ class TrainingRun:
             return regression_metrics(predicted, torch.from_numpy(y), self.target_std)
         return {"accuracy": self.accuracy(x, y)}
 
-    def _validation_score(self, val: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:
+    def validation_score(self, val: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:
         """Higher is better: accuracy then minus the mean cross-entropy (which breaks ties
         between epochs of one accuracy, common on small validation splits), or minus the
         mean squared error (standardised units) twice."""
@@ -547,7 +551,7 @@ class TrainingRun:
             loss = self.train_epoch(epoch, stop_at)
             epochs_run = epoch + self.epoch_fraction
             if not s.final:
-                score = self._validation_score(val)
+                score = self.validation_score(val)
                 if score > best_score:
                     best_score, best_epoch = score, epoch + 1
                     best_state = copy.deepcopy(self.model.state_dict())
@@ -613,6 +617,9 @@ def _train_and_profile(trainer: Trainer, architecture: Any, ctx: EvaluationConte
         metrics = run.fit(data, ctx.budget)
         if not run.settings.final:
             metrics.update(run.scores(data.x_val, data.y_val))
+            if not run.regression:
+                # Breaks ties between trials of one validation accuracy (see scoring.is_better).
+                metrics["val_loss"] = -run.validation_score(_tensors(data.x_val, data.y_val))[1]
         metrics.update({f"test_{name}": value for name, value in run.scores(data.x_test, data.y_test).items()})
     # Profilers measure the network as it is exported: NCHW, float32, not compiled.
     model = model.to(memory_format=torch.contiguous_format).eval()

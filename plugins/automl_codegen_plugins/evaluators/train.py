@@ -39,6 +39,7 @@ class TrainEvaluator:
         "test_mse",
         "test_mae",
         "test_r2",
+        "val_loss",
         "train_loss",
         "epochs",
         "best_epoch",
