@@ -132,3 +132,54 @@ def test_a_space_that_is_not_a_factory_is_refused(tmp_path):
         "space= takes a registered name, 'package.module:attribute', or a space factory with a name "
         "(an automl_codegen.model_space.ModelSpace); got int"
     )
+
+
+def _cli(*args, cwd=None):
+    import os
+    import subprocess
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, "-m", "automl_codegen.cli", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd
+    )
+
+
+def test_a_regression_csv_is_searched_and_exported_from_the_command_line(tmp_path):
+    import csv
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "houses.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["rooms", "area", "town", "price"])
+        for _ in range(150):
+            rooms, area, town = int(rng.integers(1, 6)), rng.uniform(20, 200), str(rng.choice(["north", "south"]))
+            writer.writerow([rooms, f"{area:.1f}", town, f"{1000 * area + (50000 if town == 'north' else 0):.0f}"])
+    run = tmp_path / "run"
+    out = _cli(
+        *"search --dataset csv --dataset-option".split(),
+        f"path={path}",
+        *"--dataset-option target=price --task tabular_regression --budget-trials 2 --epochs 3 --quiet -o".split(),
+        run,
+    )
+    assert out.returncode == 0, out.stderr
+    trials = [json.loads(line) for line in (run / "trials.jsonl").read_text().splitlines()]
+    assert all({"mse", "mae", "r2", "test_mse"} <= set(t["metrics"]) for t in trials)
+    from automl_codegen import SearchResult
+
+    assert SearchResult.load(run).config["task"] == "tabular_regression"
+    out = _cli("export", run, "--emitter", "tensorflow", "-o", tmp_path / "out")
+    assert out.returncode == 0, out.stderr
+    assert "def predict(model, rows):" in (tmp_path / "out" / "model_tf.py").read_text()
+
+
+def test_the_command_line_refuses_a_task_the_data_does_not_hold(tmp_path):
+    out = _cli("search", "--dataset", "digits", "--task", "tabular_regression", "--quiet", "-o", tmp_path / "run")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == (
+        "automl-codegen: error: task='tabular_regression', but dataset 'digits' holds (C, H, W) images for "
+        "'image_classification'; leave task out or give a dataset for 'tabular_regression'"
+    )
