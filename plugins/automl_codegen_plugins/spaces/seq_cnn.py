@@ -45,6 +45,7 @@ def declare(options: SeqCNNOptions) -> ms.ModelSpace:
             ms.choice("width", options.widths),
             ms.choice("kernel", options.kernel_sizes),
             stride=ms.choice("stride", options.strides),
+            bias=False,  # the batch norm after it has its own shift
         ),
         ms.BatchNorm(),
         ms.Activation(ms.choice("act", options.activations)),
