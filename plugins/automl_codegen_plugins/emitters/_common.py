@@ -216,14 +216,36 @@ class Preprocess:
     """How stored pixel values became the network's input, as source literals.
 
     ``x / scale``, then per channel ``(x - mean) / std`` (one value, or one per channel).
+    ``rank`` is that of one input: 3 for images ``(C, H, W)``, 2 for sequences ``(C, L)``.
     """
 
     scale: str
     mean: str
     std: str
+    rank: int = 3
+
+    @property
+    def channels_first(self) -> str:
+        """The stored layout, channels first: ``(N, C, H, W)`` or ``(N, C, L)``."""
+        return "(N, C, H, W)" if self.rank == 3 else "(N, C, L)"
+
+    @property
+    def channels_last(self) -> str:
+        """The layout the Keras model takes: ``(N, H, W, C)`` or ``(N, L, C)``."""
+        return "(N, H, W, C)" if self.rank == 3 else "(N, L, C)"
+
+    @property
+    def view(self) -> str:
+        """``.view(...)`` arguments that put per-channel constants along dim 1 of a batch."""
+        return ", ".join(["1", "-1"] + ["1"] * (self.rank - 1))
+
+    @property
+    def values(self) -> str:
+        """What the raw inputs are called in ``preprocess``."""
+        return "pixels" if self.rank == 3 else "values"
 
 
-def preprocess_constants(metadata: Mapping[str, Any] | None, channels: int) -> Preprocess | None:
+def preprocess_constants(metadata: Mapping[str, Any] | None, input_shape: Sequence[int]) -> Preprocess | None:
     """The constants of a ``preprocess`` function, from the metadata's ``input.preprocess``.
 
     ``None`` where the metadata has none (code written from an architecture alone) or
@@ -231,8 +253,9 @@ def preprocess_constants(metadata: Mapping[str, Any] | None, channels: int) -> P
     be guessed, and the docstring still says what is known in words.
     """
     given = _mapping(_mapping(metadata, "metadata").get("input"), "'input'").get("preprocess")
-    if not isinstance(given, Mapping):
-        return None
+    if not isinstance(given, Mapping) or len(input_shape) not in (2, 3):
+        return None  # tables have their own preprocessing (see _tabular)
+    channels = input_shape[0]
 
     def numbers(value: Any) -> tuple[float, ...] | None:
         values = value if isinstance(value, list | tuple) else [value]
@@ -245,7 +268,7 @@ def preprocess_constants(metadata: Mapping[str, Any] | None, channels: int) -> P
     scale, mean, std = numbers(given.get("scale", 1.0)), numbers(given.get("mean")), numbers(given.get("std"))
     if scale is None or mean is None or std is None or len(scale) != 1 or min(*scale, *std) <= 0:
         return None
-    return Preprocess(repr(scale[0]), repr(mean), repr(std))
+    return Preprocess(repr(scale[0]), repr(mean), repr(std), len(input_shape))
 
 
 def _mapping(value: object, what: str) -> Mapping[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from automl_codegen import Architecture, ArchitectureError
 
-from .._common import docstring_lines, load_template, preprocess_constants, write_atomically
+from .._common import Preprocess, docstring_lines, load_template, preprocess_constants, write_atomically
 from .._tabular import tabular_code
 from ._codegen import lower
 
@@ -41,11 +41,11 @@ class PytorchEmitter:
                 ``space``, ``genotype`` and any other JSON-like entries.
         """
         code = lower(architecture)
-        preprocess = preprocess_constants(metadata, architecture.input_shape[0])
+        preprocess = preprocess_constants(metadata, architecture.input_shape)
         tabular = tabular_code(metadata, "outputs")
         return load_template(__package__, "model.py.jinja").render(
             doc_title=_TITLE,
-            doc_lines=_docstring_lines(architecture, metadata or {}, self, preprocess is not None, tabular),
+            doc_lines=_docstring_lines(architecture, metadata or {}, self, preprocess, tabular),
             code=code,
             preprocess=preprocess,
             tabular=tabular,
@@ -112,7 +112,7 @@ def _docstring_lines(
     arch: Architecture,
     metadata: Mapping[str, Any],
     emitter: PytorchEmitter,
-    preprocess: bool,
+    preprocess: Preprocess | None,
     tabular: Mapping[str, Any] | None,
 ) -> list[str]:
     module = Path(emitter.file_name).stem
@@ -126,6 +126,6 @@ def _docstring_lines(
     usage = [
         f"from {module} import build_model" + (", preprocess" if preprocess else ""),
         f'model = build_model("{emitter.weights_name}")  # build_model() for fresh weights',
-        "logits = model(preprocess(pixels))" if preprocess else "logits = model(x)",
+        f"logits = model(preprocess({preprocess.values}))" if preprocess else "logits = model(x)",
     ]
     return docstring_lines(arch, metadata, input_dims=arch.input_shape, usage=usage)

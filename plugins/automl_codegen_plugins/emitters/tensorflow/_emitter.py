@@ -53,7 +53,7 @@ class TensorflowEmitter:
         """
         code = lower(architecture)
         dims = ", ".join(map(str, code.input_shape))
-        preprocess = preprocess_constants(metadata, architecture.input_shape[0])
+        preprocess = preprocess_constants(metadata, architecture.input_shape)
         tabular = tabular_code(metadata, "outputs")
         return load_template(__package__, "model_tf.py.jinja").render(
             doc_title=_TITLE,
@@ -83,7 +83,7 @@ class TensorflowEmitter:
         usage = [
             f"from {module} import build_model" + (", preprocess" if preprocess else ""),
             f'model = build_model("{self.weights_name}")  # build_model() for fresh weights',
-            "logits = model(preprocess(pixels))  # channels last"
+            f"logits = model(preprocess({preprocess.values}))  # channels last"
             if preprocess
             else "logits = model(x)  # or model.predict(x) for many batches",
         ]
