@@ -65,6 +65,88 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"automl-codegen: error: {message}{hint}; see `{self.prog} --help`\n")
 
 
+#: Per subcommand: what it does (shown by ``COMMAND --help``) and examples to copy.
+_COMMANDS = {
+    "search": (
+        "run a search; trials, weights and the best architecture go to -o",
+        "Search for architectures on a dataset: each trial trains a candidate network and\n"
+        "measures it; the run directory holds the journal (resumable after a crash or\n"
+        "Ctrl-C), every trial's weights, best.json and summary.json. The task (images,\n"
+        "tables, sequences, regression) and the default space follow from the dataset.",
+        [
+            "automl-codegen search --budget-seconds 120 -o runs/d1",
+            "automl-codegen search --objective accuracy --objective latency_ms --constraint 'params < 50000' -o r2",
+            "automl-codegen search --dataset csv --dataset-option path=houses.csv --dataset-option target=price -o r3",
+            "automl-codegen search --space my_spaces:wide_mlp --dataset waves --emitter tensorflow -o r4",
+            "automl-codegen search --resume runs/d1 --budget-trials 10",
+        ],
+    ),
+    "export": (
+        "write the best (or a chosen) trial's code and trained weights",
+        "Write a searched network as code with its trained weights: model.py + model.pt\n"
+        "(pytorch), model_tf.py + weights (tensorflow), model.onnx (onnx), model.tflite\n"
+        "(tflite). The best trial by default; --front also writes the Pareto front.",
+        [
+            "automl-codegen export runs/d1 -o out/",
+            "automl-codegen export runs/d1 --emitter tensorflow --trial 7 -o out_tf/",
+            "automl-codegen export runs/d1 --front front.csv",
+        ],
+    ),
+    "train": (
+        "retrain the best (or a chosen) trial from scratch, longer, on training + validation data",
+        "Final training: train the chosen architecture from scratch for --epochs on the\n"
+        "training and validation splits together, score it once on the test split, and\n"
+        "write its code and weights.",
+        [
+            "automl-codegen train runs/d1 --epochs 60 -o final/",
+            "automl-codegen train runs/d1 --trial 3 --epochs 100 --evaluator-option optimizer=sgd",
+        ],
+    ),
+    "generate": (
+        "write code for an architecture JSON file, or for a space's genotype (no weights)",
+        "Write the code of an architecture without searching: from an IR JSON file (such\n"
+        "as a run's best.json), or from a space and a genotype in its notation.",
+        [
+            "automl-codegen generate runs/d1/best.json -o model.py",
+            "automl-codegen generate --space darts-cell --genotype DARTS_V2 -o darts_v2.py",
+            "automl-codegen generate runs/d1/best.json --emitter onnx -o model.onnx",
+        ],
+    ),
+    "report": (
+        "write report.png (figure) and report.html (a self-contained page)",
+        "Plot a run: objectives over trials, the Pareto front, what the strategy learnt;\n"
+        "report.html embeds everything and needs no server.",
+        ["automl-codegen report runs/d1", "automl-codegen report runs/d1 -o reports/ --no-html"],
+    ),
+    "plugins": (
+        "list installed plugins and what they register",
+        "List every installed plugin (built-in and third-party) by kind: strategies,\n"
+        "spaces, objectives, profilers, emitters, datasets, evaluators, executors.",
+        ["automl-codegen plugins", "automl-codegen plugins --options", "automl-codegen plugins --json"],
+    ),
+    "demo": (
+        "a short search on digits that ends in model.py (about 2 minutes)",
+        "The main job in one command: a two-objective search (accuracy, measured latency)\n"
+        "on the embedded digits dataset, then the best network written as model.py.",
+        ["automl-codegen demo", "automl-codegen demo --budget-seconds 60 -o runs/demo"],
+    ),
+}
+
+
+def _subcommand(sub: Any, name: str) -> argparse.ArgumentParser:
+    summary, description, examples = _COMMANDS[name]
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="examples:\n" + "\n".join(f"  {line}" for line in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+_RUN_DIR_HELP = "a run directory written by `automl-codegen search -o`"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="automl-codegen",
@@ -75,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    search = sub.add_parser("search", help="run a search; trials, weights and the best architecture go to -o")
+    search = _subcommand(sub, "search")
     search.add_argument("--dataset", default="digits", help="dataset name (default: digits)")
     search.add_argument(
         "--task",
@@ -157,22 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--quiet", action="store_true", help="print nothing but errors")
     search.add_argument(
-        "--export",
+        "--emitter",
         metavar="EMITTER",
-        help="after the search, export the best model with this emitter into RUN_DIR/export",
+        help="after the search, write the best model with this emitter into RUN_DIR/export",
     )
+    # The first release's name for --emitter, still accepted.
+    search.add_argument("--export", dest="emitter", metavar="EMITTER", help=argparse.SUPPRESS)
 
-    export = sub.add_parser("export", help="write the best (or a chosen) trial's code and trained weights")
-    export.add_argument("run_dir", metavar="RUN_DIR")
+    export = _subcommand(sub, "export")
+    export.add_argument("run_dir", metavar="RUN_DIR", help=_RUN_DIR_HELP)
     export.add_argument("--emitter", default="pytorch", help="code emitter (default: pytorch)")
     export.add_argument("--trial", type=int, help="trial number (default: the best trial)")
     export.add_argument("-o", "--output", metavar="DIR", help="directory for model code and weights")
     export.add_argument("--front", metavar="FILE", help="also (or only) write the Pareto front to FILE (.csv or .json)")
 
-    train = sub.add_parser(
-        "train", help="retrain the best (or a chosen) trial from scratch, longer, on training + validation data"
-    )
-    train.add_argument("run_dir", metavar="RUN_DIR")
+    train = _subcommand(sub, "train")
+    train.add_argument("run_dir", metavar="RUN_DIR", help=_RUN_DIR_HELP)
     train.add_argument("--trial", type=int, help="trial number (default: the best trial)")
     train.add_argument(
         "--epochs", type=int, required=True, help="training epochs, typically several times the search's"
@@ -192,11 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="print only the files written")
 
-    generate = sub.add_parser(
-        "generate", help="write code for an architecture JSON file, or for a space's genotype (no weights)"
-    )
+    generate = _subcommand(sub, "generate")
     generate.add_argument("architecture", metavar="ARCH.json", nargs="?", help="an architecture in the IR's JSON")
-    generate.add_argument("--space", help="instead of ARCH.json: a search space, e.g. nb201 or darts-cell")
+    generate.add_argument(
+        "--space", help="instead of ARCH.json: a search space, e.g. nb201, darts-cell or package.module:attribute"
+    )
     generate.add_argument("--genotype", metavar="TEXT", help="the genotype in the space's notation (with --space)")
     generate.add_argument(
         "--space-option", action="append", metavar="KEY=VALUE", default=[], help="search space option; repeatable"
@@ -210,19 +292,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--emitter", default="pytorch", help="code emitter (default: pytorch)")
     generate.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write ('-' for stdout)")
 
-    report = sub.add_parser("report", help="write report.png (figure) and report.html (a self-contained page)")
-    report.add_argument("run_dir", metavar="RUN_DIR")
+    report = _subcommand(sub, "report")
+    report.add_argument("run_dir", metavar="RUN_DIR", help=_RUN_DIR_HELP)
     report.add_argument("-o", "--output", metavar="OUT_DIR", help="directory for the report (default: RUN_DIR)")
     report.add_argument("--no-html", action="store_true", help="write only the figure")
 
-    plugins = sub.add_parser("plugins", help="list installed plugins and what they register")
+    plugins = _subcommand(sub, "plugins")
     plugins.add_argument("--json", action="store_true", help="machine-readable output (options included)")
     plugins.add_argument("--options", action="store_true", help="list each plugin's options, types and defaults")
 
-    demo = sub.add_parser("demo", help="a short search on digits that ends in model.py (about 2 minutes)")
+    demo = _subcommand(sub, "demo")
     demo.add_argument("-o", "--output", metavar="RUN_DIR", help="new run directory (default: runs/demo-<date>-<time>)")
     demo.add_argument("--budget-seconds", type=float, default=120, metavar="S", help="wall-clock budget (default: 120)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="seeds the split, the strategy and training (default: 0)")
     return parser
 
 
@@ -240,8 +322,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     else:
         nas = _new_search(args)
         run_dir = args.output
-    if args.export:
-        nas.registry.get("emitter", args.export)  # a misspelt emitter fails now, not after the search
+    if args.emitter:
+        nas.registry.get("emitter", args.emitter)  # a misspelt emitter fails now, not after the search
     try:
         result = nas.search()
     except KeyboardInterrupt as exc:
@@ -254,10 +336,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if result.best is None:
         print(f"automl-codegen: error: {result.failure_summary()}", file=sys.stderr)
         return 1
-    if args.export:
+    if args.emitter:
         if not result.best.feasible:
             print(f"warning: exporting trial {result.best.number}, which violates the constraints", file=sys.stderr)
-        written = result.export(args.export, Path(run_dir) / "export")
+        written = result.export(args.emitter, Path(run_dir) / "export")
         if not args.quiet:
             print("exported: " + ", ".join(str(p) for p in written))
     return 0

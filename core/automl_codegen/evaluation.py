@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import numpy as np
+
+if TYPE_CHECKING:  # imported where arrays are handled, so `automl-codegen --help` stays fast
+    import numpy as np
 
 
 @attrs.frozen(eq=False)
@@ -45,11 +47,13 @@ class Dataset:
 
     def fingerprint(self) -> str:
         """A hash of the split arrays: recognises the same data given again (a resumed run)."""
+        import numpy
+
         # The normalisation too: data shifted or scaled standardises to the same arrays.
         digest = hashlib.sha256(json.dumps(self.normalization, sort_keys=True, default=str).encode())
         for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
             digest.update(str((array.shape, array.dtype.str)).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(numpy.ascontiguousarray(array).tobytes())
         return digest.hexdigest()[:16]
 
     def summary(self) -> dict[str, Any]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import numpy as np
 
 from .architecture import Architecture
+
+if TYPE_CHECKING:  # numpy is imported by whoever passes a Generator; `automl-codegen --help` need not
+    import numpy as np
 
 Genotype = Any  # JSON-compatible: dicts, lists, strings, numbers
 

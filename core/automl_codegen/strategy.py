@@ -11,8 +11,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -53,6 +51,8 @@ class Strategy(ABC):
         self.space = space
         self.objectives = list(objectives)
         self.seed = seed
+        import numpy as np  # here, not at import: `automl-codegen --help` loads this module
+
         self.rng = np.random.default_rng(seed)
 
     @abstractmethod

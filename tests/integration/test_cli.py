@@ -27,10 +27,10 @@ def cli(*args, check=False, cwd=None):
     return out
 
 
-def test_help_is_fast_and_imports_no_framework():
-    code = "import sys, time; t=time.perf_counter(); from automl_codegen.cli import build_parser; build_parser(); print('torch' in sys.modules, 'tensorflow' in sys.modules)"
+def test_help_is_fast_and_imports_no_framework_nor_numpy():
+    code = "import sys, time; t=time.perf_counter(); from automl_codegen.cli import build_parser; build_parser(); print('torch' in sys.modules, 'tensorflow' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False", "False", "False"]
     started = time.perf_counter()
     help_out = cli("--help", check=True)
     elapsed = time.perf_counter() - started
@@ -220,7 +220,7 @@ def test_generate_from_a_space_errors(tmp_path, args, message):
 
 
 def test_a_misspelt_export_emitter_is_refused_before_searching(tmp_path):
-    out = cli("search", *SYNTHETIC, "--budget-trials", "1", "--export", "bogus", "-o", tmp_path / "r")
+    out = cli("search", *SYNTHETIC, "--budget-trials", "1", "--emitter", "bogus", "-o", tmp_path / "r")
     assert out.returncode == 2
     assert out.stderr.startswith("automl-codegen: error: unknown emitter 'bogus'"), out.stderr
     assert not (tmp_path / "r").exists()  # nothing was searched
@@ -228,7 +228,7 @@ def test_a_misspelt_export_emitter_is_refused_before_searching(tmp_path):
 
 def test_when_no_trial_meets_the_constraints_the_summary_and_the_export_say_so(tmp_path):
     args = ["search", *SYNTHETIC, "--budget-trials", "1", "--epochs", "1", "--profiler", "none"]
-    out = cli(*args, "--constraint", "epochs > 5", "--export", "pytorch", "-o", tmp_path / "r")
+    out = cli(*args, "--constraint", "epochs > 5", "--emitter", "pytorch", "-o", tmp_path / "r")
     assert out.returncode == 0, out.stderr
     assert "no trial met the constraints (epochs > 5)" in out.stdout
     assert "warning: exporting trial 0, which violates the constraints" in out.stderr
@@ -333,3 +333,24 @@ def test_a_read_only_run_can_be_reported_and_exported(read_only_run, tmp_path):
         "automl-codegen: error: cannot write the report into the run directory (Operation not permitted); "
         "write it elsewhere with -o OUT_DIR"
     )
+
+
+@pytest.mark.parametrize("command", ["search", "export", "train", "generate", "report", "plugins", "demo"])
+def test_every_subcommand_help_describes_it_and_shows_examples(command):
+    out = cli(command, "--help", check=True).stdout
+    usage, description = out.split("\n\n", 2)[:2]
+    assert usage.startswith(f"usage: automl-codegen {command}")
+    assert len(description.split()) >= 12  # a sentence or two, not just the usage line
+    examples = out.split("examples:\n", 1)[1].splitlines()
+    assert examples
+    assert all(line.startswith(f"  automl-codegen {command}") for line in examples)
+    assert "--export" not in out  # one flag name for an emitter: --emitter
+    for positional in ("RUN_DIR ", "ARCH.json "):
+        if f"  {positional}" in out:
+            assert out.split(f"  {positional}", 1)[1].splitlines()[0].strip()  # it has help text
+
+
+def test_search_still_takes_the_first_releases_export_flag(tmp_path):
+    out = cli("search", *SYNTHETIC, "--budget-trials", "1", "--export", "bogus", "-o", tmp_path / "r")
+    assert out.returncode == 2
+    assert out.stderr.startswith("automl-codegen: error: unknown emitter 'bogus'"), out.stderr
