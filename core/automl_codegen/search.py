@@ -277,7 +277,8 @@ class NeuralArchitectureSearch:
         _check_task_metrics(task, self.objectives, self.constraints)
         config = attrs.evolve(config, task=task.name, space=config.space or task.default_space)
         factory = space if space is not None else space_factory(reg, config.space)
-        self.space = factory(self.dataset.input_shape, self.dataset.num_classes, **config.space_options)
+        registered = space is None and ":" not in config.space
+        self.space = _build_space(factory, config.space, self.dataset, config.space_options, registered=registered)
         self.strategy = reg.get("strategy", config.strategy)(
             self.space, self.objectives, seed=config.seed, **config.strategy_options
         )
@@ -518,16 +519,51 @@ def space_factory(registry: Registry, spec: str) -> Any:
     if ":" not in spec:
         return registry.get("search_space", spec)
     module_name, _, attribute_name = spec.partition(":")
+    if not all(part.isidentifier() for part in module_name.split(".")) or not attribute_name.isidentifier():
+        msg = f"space {spec!r}: write package.module:attribute, e.g. my_spaces:wide_mlp"
+        raise ConfigError(msg)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         msg = f"space {spec!r}: cannot import {module_name!r} ({exc}); is it installed or on PYTHONPATH?"
+        raise ConfigError(msg) from None
+    except Exception as exc:  # the user's module failed while it was imported: its error, in one line
+        msg = f"space {spec!r}: importing {module_name!r} raised {type(exc).__name__}: {str(exc)[:200]}"
         raise ConfigError(msg) from None
     factory = getattr(module, attribute_name, None)
     if factory is None or not callable(factory):
         msg = f"space {spec!r}: module {module_name!r} has no space factory {attribute_name!r}"
         raise ConfigError(msg)
     return factory
+
+
+#: What the engine and the strategies call on a space (see SearchSpaceProtocol).
+_SPACE_METHODS = ("choices", "encode", "decode", "to_architecture", "sample", "mutate", "crossover", "key")
+
+
+def _build_space(factory: Any, name: str, dataset: Any, options: Mapping[str, Any], *, registered: bool) -> Any:
+    """The space ``factory`` makes for ``dataset``, checked to be one: a ``module:attribute``
+    or an object from Python may name any callable, and a wrong one should say so, not
+    fail inside the first strategy call."""
+    try:
+        space = factory(dataset.input_shape, dataset.num_classes, **options)
+    except TypeError as exc:
+        if registered:
+            raise  # a registered factory's own bug, not a wrong name: shown as an internal error
+        msg = (
+            f"space {name!r}: calling it as a space factory, with the input shape and the class count, "
+            f"failed ({type(exc).__name__}: {str(exc)[:200]}); name a SearchSpace class, a ModelSpace, or a "
+            f"function (input_shape, num_classes) -> SearchSpace"
+        )
+        raise ConfigError(msg) from None
+    missing = [method for method in _SPACE_METHODS if not callable(getattr(space, method, None))]
+    if missing:
+        msg = (
+            f"space {name!r} made a {type(space).__name__}, not a search space (it has no "
+            f"{', '.join(missing)}); a space factory returns an automl_codegen.SearchSpace"
+        )
+        raise ConfigError(msg)
+    return space
 
 
 def _load_dataset(registry: Registry, config: SearchConfig, data: Any) -> Any:

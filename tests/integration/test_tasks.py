@@ -183,3 +183,26 @@ def test_the_command_line_refuses_a_task_the_data_does_not_hold(tmp_path):
         "automl-codegen: error: task='tabular_regression', but dataset 'digits' holds (C, H, W) images for "
         "'image_classification'; leave task out or give a dataset for 'tabular_regression'"
     )
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        (
+            "json:dumps",
+            "space 'json:dumps': calling it as a space factory, with the input shape and the class count, failed "
+            "(TypeError: dumps() takes 1 positional argument but 2 were given); name a SearchSpace class, a "
+            "ModelSpace, or a function (input_shape, num_classes) -> SearchSpace",
+        ),
+        (
+            "builtins:slice",
+            "space 'builtins:slice' made a slice, not a search space (it has no choices, encode, decode, "
+            "to_architecture, sample, mutate, crossover, key); a space factory returns an automl_codegen.SearchSpace",
+        ),
+    ],
+)
+def test_a_callable_that_is_not_a_space_factory_is_refused(tmp_path, space, message):
+    with pytest.raises(ConfigError) as info:
+        _search(tmp_path, space=space)
+    assert str(info.value) == message
+    assert not (tmp_path / "run").exists()
