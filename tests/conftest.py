@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -40,6 +41,20 @@ def _cli_with(site: Path, *args: str, env: dict[str, str] | None = None) -> subp
     return subprocess.run(
         [sys.executable, "-m", "automl_codegen.cli", *args], capture_output=True, text=True, env=environ
     )
+
+
+def _import_file(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look modules up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def import_file():
+    """``import_file(path, name)``: a generated module (model.py, model_tf.py) imported from its file."""
+    return _import_file
 
 
 @pytest.fixture(scope="session")

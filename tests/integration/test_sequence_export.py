@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import numpy as np
 import torch
 
 from automl_codegen import NeuralArchitectureSearch
 
 
-def _import(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_raw_sequences_through_generated_preprocess_match_the_dataset_in_both_frameworks(tmp_path):
+def test_raw_sequences_through_generated_preprocess_match_the_dataset_in_both_frameworks(tmp_path, import_file):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 2, 32)).astype(np.float32)
     y = rng.integers(0, 2, 200)
@@ -37,8 +26,8 @@ def test_raw_sequences_through_generated_preprocess_match_the_dataset_in_both_fr
     result = nas.search()
     torch_paths = result.export("pytorch", tmp_path / "out")
     keras_paths = result.export("tensorflow", tmp_path / "out")
-    torch_module = _import(torch_paths[0], "sequence_torch")
-    keras_module = _import(keras_paths[0], "sequence_keras")
+    torch_module = import_file(torch_paths[0], "sequence_torch")
+    keras_module = import_file(keras_paths[0], "sequence_keras")
     recorded = nas.dataset.normalization
     mean = np.array(recorded["mean"], dtype=np.float32)[None, :, None]
     std = np.array(recorded["std"], dtype=np.float32)[None, :, None]

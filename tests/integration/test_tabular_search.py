@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 
 import numpy as np
 import pytest
@@ -14,14 +12,6 @@ from automl_codegen import NeuralArchitectureSearch
 from automl_codegen_plugins.torch_model import build_model
 
 
-def _import(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _regression_data(n=400, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 5)).astype(np.float32) * [1, 10, 100, 0.1, 1]
@@ -29,7 +19,7 @@ def _regression_data(n=400, seed=0):
     return x, y.astype(np.float32)
 
 
-def test_a_regression_search_reports_errors_in_the_targets_units(tmp_path):
+def test_a_regression_search_reports_errors_in_the_targets_units(tmp_path, import_file):
     x, y = _regression_data()
     nas = NeuralArchitectureSearch(
         task="tabular_regression",
@@ -57,13 +47,13 @@ def test_a_regression_search_reports_errors_in_the_targets_units(tmp_path):
     assert best.metrics["test_mae"] == pytest.approx(np.mean(np.abs(predicted - truth)), rel=1e-4)
     # Raw rows through the generated code's predict give the same values.
     paths = result.export("pytorch", tmp_path / "out")
-    generated = _import(paths[0], "generated_regression")
+    generated = import_file(paths[0], "generated_regression")
     net = generated.build_model(str(paths[1]))
     test_rows = [dict(zip(generated.COLUMNS, row, strict=True)) for row in _raw_test_rows(x, data)]
     assert np.allclose(generated.predict(net, test_rows), predicted, rtol=1e-5, atol=1e-3)
     # And through the Keras code's.
     keras_paths = result.export("tensorflow", tmp_path / "out_tf")
-    keras_module = _import(keras_paths[0], "generated_regression_tf")
+    keras_module = import_file(keras_paths[0], "generated_regression_tf")
     keras_net = keras_module.build_model(str(keras_paths[1]))
     assert np.allclose(keras_module.predict(keras_net, test_rows), predicted, rtol=1e-4, atol=1e-2)
 
@@ -78,7 +68,7 @@ def _raw_test_rows(x, data):
     return [x[np.abs(x - r).sum(1).argmin()].tolist() for r in raw]
 
 
-def test_a_classification_table_from_a_csv_file_predicts_its_labels_from_raw_rows(tmp_path):
+def test_a_classification_table_from_a_csv_file_predicts_its_labels_from_raw_rows(tmp_path, import_file):
     rng = np.random.default_rng(1)
     rows = []
     for i in range(300):
@@ -104,7 +94,7 @@ def test_a_classification_table_from_a_csv_file_predicts_its_labels_from_raw_row
     result = nas.search()
     assert result.best.metrics["test_accuracy"] > 0.9
     paths = result.export("pytorch", tmp_path / "out")
-    generated = _import(paths[0], "generated_animals")
+    generated = import_file(paths[0], "generated_animals")
     net = generated.build_model(str(paths[1]))
     predicted = generated.predict(net, [{k: v for k, v in row.items() if k != "kind"} for row in rows])
     assert np.mean([p == row["kind"] for p, row in zip(predicted, rows, strict=True)]) > 0.9

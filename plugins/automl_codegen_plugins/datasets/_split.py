@@ -47,6 +47,13 @@ class DatasetOptions(PluginOptions):
     unknown_message = "dataset {owner!r} has no option(s) {unknown}; its options: {names}"
 
 
+def held_out(split: str, default: float = 0.2) -> Any:
+    """The option field of the share of each class held out for ``split`` ("validation", "test")."""
+    return attrs.field(
+        default=default, validator=fraction, metadata={"help": f"share of each class held out for {split}, in (0, 1)"}
+    )
+
+
 def dataset_options(cls: type[_O], name: str, options: Mapping[str, Any]) -> _O:
     """``options`` as ``cls``, checked; a ConfigError naming the dataset ``name`` otherwise."""
     return structure_options(cls, options, owner=name)

@@ -10,19 +10,15 @@ import numpy as np
 from automl_codegen import hookimpl
 from automl_codegen.evaluation import Dataset
 
-from ._split import DatasetOptions, check_held_out, dataset_options, fraction, split_dataset
+from ._split import DatasetOptions, check_held_out, dataset_options, held_out, split_dataset
 
 
 @attrs.frozen(kw_only=True)
 class DigitsOptions(DatasetOptions):
     """The options of ``digits`` (see :func:`load_digits`)."""
 
-    val_fraction: float = attrs.field(
-        default=0.2, validator=fraction, metadata={"help": "share of each class held out for validation, in (0, 1)"}
-    )
-    test_fraction: float = attrs.field(
-        default=0.2, validator=fraction, metadata={"help": "share of each class held out for test, in (0, 1)"}
-    )
+    val_fraction: float = held_out("validation")
+    test_fraction: float = held_out("test")
 
     def __attrs_post_init__(self) -> None:
         check_held_out(self.val_fraction, self.test_fraction, type(self).__name__)

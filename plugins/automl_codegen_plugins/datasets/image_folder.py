@@ -30,7 +30,7 @@ from ._split import (
     DatasetOptions,
     check_held_out,
     dataset_options,
-    fraction,
+    held_out,
     image_dataset,
     image_limit,
     int_if_integer,
@@ -84,12 +84,8 @@ class ImageFolderOptions(DatasetOptions):
         ),
         metadata={"help": "1 (grey-scale) or 3 (RGB); None: 1 when every image is grey-scale, else 3"},
     )
-    val_fraction: float = attrs.field(
-        default=0.2, validator=fraction, metadata={"help": "share of each class held out for validation, in (0, 1)"}
-    )
-    test_fraction: float = attrs.field(
-        default=0.2, validator=fraction, metadata={"help": "share of each class held out for test, in (0, 1)"}
-    )
+    val_fraction: float = held_out("validation")
+    test_fraction: float = held_out("test")
     limit: int | None = attrs.field(
         default=None, converter=int_if_integer, validator=image_limit, metadata={"help": LIMIT_HELP}
     )

@@ -11,7 +11,7 @@ from automl_codegen import hookimpl
 from automl_codegen.evaluation import Dataset
 from automl_codegen.options import OptionError, check, finite_number, is_integer, positive_int
 
-from ._split import DatasetOptions, check_held_out, dataset_options, fraction, split_dataset
+from ._split import DatasetOptions, check_held_out, dataset_options, held_out, split_dataset
 
 #: Most pixel values generated (float64 while drawn: 2 GiB); 10**12 images ran out of memory.
 MAX_VALUES = 1 << 28
@@ -34,12 +34,8 @@ class SyntheticOptions(DatasetOptions):
     noise: float = attrs.field(
         default=0.6, validator=finite_number(0), metadata={"help": "standard deviation of the Gaussian noise, >= 0"}
     )
-    val_fraction: float = attrs.field(
-        default=0.2, validator=fraction, metadata={"help": "share of each class held out for validation, in (0, 1)"}
-    )
-    test_fraction: float = attrs.field(
-        default=0.2, validator=fraction, metadata={"help": "share of each class held out for test, in (0, 1)"}
-    )
+    val_fraction: float = held_out("validation")
+    test_fraction: float = held_out("test")
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__

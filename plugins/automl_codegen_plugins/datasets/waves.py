@@ -19,7 +19,7 @@ from automl_codegen import hookimpl
 from automl_codegen.evaluation import Dataset
 from automl_codegen.options import OptionError, check, finite_number, is_integer, positive_int
 
-from ._split import DatasetOptions, check_held_out, dataset_options, fraction, split_dataset
+from ._split import DatasetOptions, check_held_out, dataset_options, held_out, split_dataset
 
 NAME = "waves"
 #: Most values generated (float64 while drawn); a larger request is a typo.
@@ -51,12 +51,8 @@ class WavesOptions(DatasetOptions):
     noise: float = attrs.field(
         default=1.0, validator=finite_number(0), metadata={"help": "standard deviation of the Gaussian noise, >= 0"}
     )
-    val_fraction: float = attrs.field(
-        default=0.2, validator=fraction, metadata={"help": "share of each class held out for validation, in (0, 1)"}
-    )
-    test_fraction: float = attrs.field(
-        default=0.2, validator=fraction, metadata={"help": "share of each class held out for test, in (0, 1)"}
-    )
+    val_fraction: float = held_out("validation")
+    test_fraction: float = held_out("test")
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__

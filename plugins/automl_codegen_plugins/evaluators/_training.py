@@ -153,7 +153,6 @@ def _memory(device: str) -> int:
     return torch.cuda.get_device_properties(torch.device(device)).total_memory
 
 
-@torch.no_grad()
 def accuracy(
     model: nn.Module,
     x: torch.Tensor,
@@ -168,17 +167,7 @@ def accuracy(
     ``x`` and ``y`` may live on the host; each batch is moved to ``device`` (default:
     the model's).
     """
-    model.eval()
-    if device is None:
-        device = next(model.parameters()).device
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    for start in range(0, len(y), batch_size):
-        xb = x[start : start + batch_size].to(device, non_blocking=True)
-        if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        yb = y[start : start + batch_size].to(device, non_blocking=True)
-        correct += (model(xb).argmax(1) == yb).sum()
-    return int(correct) / max(len(y), 1)
+    return accuracy_and_loss(model, x, y, batch_size, device=device, channels_last=channels_last)[0]
 
 
 @torch.no_grad()
@@ -191,7 +180,7 @@ def accuracy_and_loss(
     device: str | torch.device | None = None,
     channels_last: bool = False,
 ) -> tuple[float, float]:
-    """Accuracy and minus the mean cross-entropy of ``model`` on ``x``, ``y``, in float32."""
+    """Accuracy (see :func:`accuracy`) and minus the mean cross-entropy of ``model`` on ``x``, ``y``."""
     model.eval()
     if device is None:
         device = next(model.parameters()).device
