@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 PAGES = Path(__file__).resolve().parents[2] / "docs" / "plugins"
-KINDS = ["objective"]
+KINDS = ["objective", "strategy", "emitter", "space"]
 
 _FENCE = re.compile(r"^```([\w-]*)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _FILE_LINE = re.compile(r"# ((?:[\w.-]+/)*[\w.-]+\.(?:py|toml))")
@@ -51,22 +51,34 @@ def package_files(kind: str) -> dict[str, str]:
     return files
 
 
-def page_commands(kind: str) -> list[list[str]]:
-    """The ``$ automl-codegen ...`` command lines of a page's console blocks, as arguments."""
-    commands = []
+def other_python(kind: str) -> list[str]:
+    """The page's python blocks that are not files of its package (usage examples), in order."""
+    text = page_text(kind)
+    found = []
+    for match in _FENCE.finditer(text):
+        language, body = match.groups()
+        above = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        if language == "python" and not _FILE_LINE.fullmatch(body.split("\n", 1)[0].strip()):
+            assert "not run" not in above, f"{kind}.md leaves a python block unrun"
+            found.append(body)
+    return found
+
+
+def console_lines(kind: str) -> list[str]:
+    """The ``$ `` command lines of the page's console blocks (continuations joined)."""
+    lines = []
     for language, body in fenced_blocks(page_text(kind)):
-        if language != "console":
-            continue
-        for line in body.replace("\\\n", " ").splitlines():
-            if line.startswith("$ automl-codegen "):
-                commands.append(shlex.split(line[2:])[1:])
-    return commands
+        if language == "console":
+            lines += [line[2:] for line in body.replace("\\\n", " ").splitlines() if line.startswith("$ ")]
+    return lines
 
 
 def page_command(kind: str, subcommand: str) -> list[str]:
-    """The page's first ``automl-codegen SUBCOMMAND ...`` command."""
-    found = [c for c in page_commands(kind) if c[0] == subcommand]
-    assert found, f"{kind}.md shows no `automl-codegen {subcommand}` command"
+    """The arguments of the page's one ``automl-codegen SUBCOMMAND ...`` command."""
+    found = [
+        shlex.split(line)[1:] for line in console_lines(kind) if shlex.split(line)[:2] == ["automl-codegen", subcommand]
+    ]
+    assert len(found) == 1, f"{kind}.md should show one `automl-codegen {subcommand}` command, not {len(found)}"
     return found[0]
 
 
@@ -147,9 +159,24 @@ def trials_of(run_dir: Path) -> list[dict]:
 
 # -- every page ----------------------------------------------------------------------------
 
+#: The shell commands a page may show besides `automl-codegen`: what the ``example`` fixture
+#: and test_the_package_tests_pass do for them.
+SETUP_COMMANDS = {"pip install -e .", "pytest tests"}
+
+#: kind -> the `automl-codegen` subcommands (besides `plugins`) that the page's own test runs
+RUN_HERE = {
+    "objective": {"search"},
+    "strategy": {"search"},
+    "emitter": {"search", "export"},
+    "space": {"search", "generate"},
+}
+
 #: kind -> (registered name, kind in `automl-codegen plugins`, the check its tests must call)
 EXPECTED = {
     "objective": ("params_per_point", "objective", "check_objective"),
+    "strategy": ("greedy", "strategy", "check_strategy"),
+    "emitter": ("numpy", "emitter", "check_emitter"),
+    "space": ("plain-cnn", "search_space", "check_space"),
 }
 
 
@@ -163,6 +190,29 @@ def test_the_page_prints_a_whole_package(kind, example):
     assert built.plugins, "no plugin under [project.entry-points.automl_codegen]"
     modules = {value.partition(":")[0] for value in built.plugins.values()}
     assert all((built.site / module.replace(".", "/")).is_dir() for module in modules), modules
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_command_on_the_page_is_run_here(kind):
+    for line in console_lines(kind):
+        words = shlex.split(line)
+        if words[0] == "automl-codegen":
+            assert words[1] in {"plugins", *RUN_HERE[kind]}, f"{kind}.md: no test runs `{line}`"
+        else:
+            assert line in SETUP_COMMANDS, f"{kind}.md: no test runs `{line}`"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_plugins_command_on_the_page_lists_it(kind, example, tmp_path):
+    built = example(kind)
+    commands = [shlex.split(line)[1:] for line in console_lines(kind) if line.startswith("automl-codegen plugins")]
+    assert commands, f"{kind}.md does not show `automl-codegen plugins`"
+    for command in commands:
+        out = built.cli(*command, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        rows = [line for line in out.stdout.splitlines() if line.split()[1:2] == [EXPECTED[kind][0]]]
+        assert rows, out.stdout
+        assert built.distribution.metadata["Name"] in rows[0]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -197,6 +247,14 @@ def test_the_package_tests_pass(kind, example):
     assert "skipped" not in out.stdout, out.stdout[-2000:]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", [kind for kind in KINDS if other_python(kind)])
+def test_the_python_examples_on_the_page_run(kind, example, tmp_path):
+    """The page's python blocks that are not package files run, in order, in one process."""
+    out = example(kind).python("\n".join(other_python(kind)), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+
+
 # -- objective -----------------------------------------------------------------------------
 
 
@@ -211,3 +269,126 @@ def test_the_objective_drives_a_search(example, tmp_path):
         assert trial["objectives"] == {"params_per_point": pytest.approx(expected)}
     best = json.loads((tmp_path / "runs" / "energy" / "summary.json").read_text())["best"]
     assert best["objectives"]["params_per_point"] == min(t["objectives"]["params_per_point"] for t in trials)
+
+
+# -- strategy ------------------------------------------------------------------------------
+
+
+def test_the_strategy_lists_its_option(example, tmp_path):
+    row = next(r for r in listed(example("strategy"), tmp_path) if r["name"] == "greedy")
+    assert [(o["name"], o["type"], o["default"]) for o in row["options"]] == [("step", "int", 1)]
+
+
+@pytest.mark.slow
+def test_every_greedy_proposal_moves_step_choices_of_the_best_so_far(example, tmp_path):
+    from automl_codegen.plugins import get_registry
+
+    command = page_command("strategy", "search")
+    step = int(command[command.index("--strategy-option") + 1].removeprefix("step="))
+    run_and_check(example("strategy"), "search", tmp_path)
+    trials = trials_of(tmp_path / "runs" / "greedy")
+    assert len(trials) == int(command[command.index("--budget-trials") + 1])
+    shape, classes = trials[0]["architecture"]["input_shape"], trials[0]["architecture"]["num_classes"]
+    space = get_registry().get("search_space", "chain-cnn")(shape, classes)
+    best = None
+    for trial in trials:
+        if best is not None:
+            before, after = space.encode(best["genotype"]), space.encode(trial["genotype"])
+            moved = [a != b for a, b in zip(before, after, strict=True)]
+            assert sum(moved) == step, (trial["number"], best["number"])
+        accuracy = trial["objectives"].get("accuracy")
+        if trial["status"] == "complete" and (best is None or accuracy > best["objectives"]["accuracy"]):
+            best = trial
+    assert best["number"] > 0, "it never moved from its random start"
+    summary = json.loads((tmp_path / "runs" / "greedy" / "summary.json").read_text())
+    assert summary["best"]["objectives"]["accuracy"] == best["objectives"]["accuracy"]
+
+
+# -- emitter -------------------------------------------------------------------------------
+
+
+def _write_table(path: Path) -> None:
+    """300 rows of 4 features; the class is decided by two of them."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4)).round(4)
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)
+    lines = ["a,b,c,d,label", *(",".join([*map(str, row), f"class{label}"]) for row, label in zip(x, y, strict=True))]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_the_numpy_module_computes_what_the_trained_network_does(example, tmp_path):
+    import importlib.util
+
+    import numpy as np
+    import torch
+
+    from automl_codegen import Architecture
+    from automl_codegen_plugins.torch_model import build_model
+
+    built = example("emitter")
+    _write_table(tmp_path / "table.csv")
+    run_and_check(built, "search", tmp_path)
+    run_and_check(built, "export", tmp_path)
+    run = tmp_path / "runs" / "table"
+    out = tmp_path / "out" / "numpy"
+    assert sorted(p.name for p in out.iterdir()) == ["model_numpy.py", "weights.npz"]
+
+    best = json.loads((run / "summary.json").read_text())["best"]
+    trial = next(t for t in trials_of(run) if t["number"] == best["number"])
+    source = (out / "model_numpy.py").read_text()
+    assert f"Validation accuracy {trial['metrics']['accuracy']:.4f}." in source
+    assert "import torch" not in source
+
+    architecture = Architecture.from_json((run / "best.json").read_text())
+    reference = build_model(architecture)
+    reference.load_state_dict(torch.load(run / trial["weights"], weights_only=True))
+    reference.eval()
+    spec = importlib.util.spec_from_file_location("page_model_numpy", out / "model_numpy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x = np.random.default_rng(1).normal(size=(16, 4)).astype(np.float32)
+    got = module.build_model(str(out / "weights.npz"))(x)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    assert got.shape == (16, architecture.num_classes)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+# -- search space --------------------------------------------------------------------------
+
+
+def _import_file(path: Path, name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_the_space_is_searched_and_its_genotypes_lowered(example, tmp_path):
+    import torch
+
+    built = example("space")
+    run_and_check(built, "search", tmp_path)
+    trials = trials_of(tmp_path / "runs" / "plain")
+    assert len(trials) == 3
+    for trial in trials:
+        genotype, nodes = trial["genotype"], trial["architecture"]["nodes"]
+        assert sorted(genotype) == ["depth", "kernel", "pool", "width"]
+        convs = [n["attrs"] for n in nodes if n["op"] == "conv2d"]
+        assert [c["out_channels"] for c in convs] == [genotype["width"] * 2**i for i in range(genotype["depth"])]
+        assert {c["kernel_size"] for c in convs} == {genotype["kernel"]}
+        assert {n["op"] for n in nodes} >= {f"{genotype['pool']}_pool2d", "global_avg_pool", "linear"}
+
+    run_and_check(built, "generate", tmp_path)
+    source = (tmp_path / "plain.py").read_text()
+    assert source.count("F.avg_pool2d(") == 2
+    model = _import_file(tmp_path / "plain.py", "page_plain_cnn").build_model()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(8, (5, 5)), (16, (5, 5))]
+    assert tuple(model.eval()(torch.zeros(2, 1, 8, 8)).shape) == (2, 4)
