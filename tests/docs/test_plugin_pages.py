@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 PAGES = Path(__file__).resolve().parents[2] / "docs" / "plugins"
-KINDS = ["objective", "strategy", "emitter", "space"]
+KINDS = ["objective", "strategy", "emitter", "space", "profiler", "dataset", "evaluator"]
 
 _FENCE = re.compile(r"^```([\w-]*)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _FILE_LINE = re.compile(r"# ((?:[\w.-]+/)*[\w.-]+\.(?:py|toml))")
@@ -169,6 +169,9 @@ RUN_HERE = {
     "strategy": {"search"},
     "emitter": {"search", "export"},
     "space": {"search", "generate"},
+    "profiler": {"search"},
+    "dataset": {"search"},
+    "evaluator": {"search"},
 }
 
 #: kind -> (registered name, kind in `automl-codegen plugins`, the check its tests must call)
@@ -177,6 +180,9 @@ EXPECTED = {
     "strategy": ("greedy", "strategy", "check_strategy"),
     "emitter": ("numpy", "emitter", "check_emitter"),
     "space": ("plain-cnn", "search_space", "check_space"),
+    "profiler": ("flash", "profiler", None),  # no checker for profilers: the page's tests build a model
+    "dataset": ("wine", "dataset", None),  # nor for datasets: the page's tests check the split
+    "evaluator": ("probe", "evaluator", None),  # nor for evaluators: the page's tests call evaluate
 }
 
 
@@ -392,3 +398,68 @@ def test_the_space_is_searched_and_its_genotypes_lowered(example, tmp_path):
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.out_channels, c.kernel_size) for c in convs] == [(8, (5, 5)), (16, (5, 5))]
     assert tuple(model.eval()(torch.zeros(2, 1, 8, 8)).shape) == (2, 4)
+
+
+# -- profiler ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_profiler_measures_every_trial_for_the_objective_and_the_constraint(example, tmp_path):
+    from automl_codegen import Architecture
+
+    run_and_check(example("profiler"), "search", tmp_path)
+    trials = trials_of(tmp_path / "runs" / "flash")
+    assert len(trials) == 3
+    for trial in trials:
+        flash_kb = Architecture.from_dict(trial["architecture"]).num_params / 1024  # 8 bits a weight
+        assert trial["metrics"]["flash_kb"] == flash_kb
+        assert "latency_ms" not in trial["metrics"]  # --profiler replaced torch-cpu
+        assert trial["objectives"] == {"accuracy": trial["metrics"]["accuracy"], "flash_kb": flash_kb}
+        assert (trial["constraint_violation"] == 0) == (flash_kb <= 16)
+
+
+# -- dataset -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_search_on_the_dataset_fits_networks_to_it_and_learns(example, tmp_path):
+    run_and_check(example("dataset"), "search", tmp_path)
+    trials = trials_of(tmp_path / "runs" / "wine")
+    assert len(trials) == 2
+    for trial in trials:
+        assert trial["status"] == "complete"
+        assert (trial["architecture"]["input_shape"], trial["architecture"]["num_classes"]) == ([13], 3)
+        assert {node["op"] for node in trial["architecture"]["nodes"]} <= {
+            "linear",
+            "batchnorm1d",
+            "layer_norm",
+            "relu",
+            "gelu",
+            "silu",
+            "dropout",
+            "add",
+        }  # the mlp space: the dataset says it is a table
+    best = json.loads((tmp_path / "runs" / "wine" / "summary.json").read_text())["best"]
+    assert best["metrics"]["accuracy"] > 0.8  # three classes: chance is a third
+
+
+# -- evaluator -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_probe_scores_trials_without_training_and_runs_the_profilers(example, tmp_path):
+    from automl_codegen import Architecture
+
+    run_and_check(example("evaluator"), "search", tmp_path)
+    trials = trials_of(tmp_path / "runs" / "probe")
+    assert len(trials) == 3
+    for trial in trials:
+        assert trial["status"] == "complete", trial["error"]
+        metrics = trial["metrics"]
+        assert 0 <= metrics["accuracy"] <= 1
+        assert metrics["latency_ms"] > 0  # the default torch-cpu profiler ran on the probe's model
+        assert metrics["params"] == Architecture.from_dict(trial["architecture"]).num_params
+        assert not {"epochs", "train_loss", "test_accuracy"} & set(metrics)  # nothing was trained
+        assert trial["weights"] is None
+    best = json.loads((tmp_path / "runs" / "probe" / "summary.json").read_text())["best"]
+    assert best["metrics"]["accuracy"] > 0.4  # four classes: chance is a quarter
