@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 PAGES = Path(__file__).resolve().parents[2] / "docs" / "plugins"
-KINDS = ["objective", "strategy", "emitter", "space", "profiler", "dataset", "evaluator"]
+KINDS = ["objective", "strategy", "emitter", "space", "profiler", "dataset", "evaluator", "executor", "lifecycle"]
 
 _FENCE = re.compile(r"^```([\w-]*)[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 _FILE_LINE = re.compile(r"# ((?:[\w.-]+/)*[\w.-]+\.(?:py|toml))")
@@ -73,10 +73,22 @@ def console_lines(kind: str) -> list[str]:
     return lines
 
 
-def page_command(kind: str, subcommand: str) -> list[str]:
-    """The arguments of the page's one ``automl-codegen SUBCOMMAND ...`` command."""
+def split_command(line: str) -> tuple[dict[str, str], list[str]]:
+    """``NAME=value ... command args`` as the environment it sets and the command's words."""
+    words = shlex.split(line)
+    env = {}
+    while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    return env, words
+
+
+def page_command(kind: str, subcommand: str) -> tuple[dict[str, str], list[str]]:
+    """The environment and arguments of the page's one ``automl-codegen SUBCOMMAND ...`` command."""
     found = [
-        shlex.split(line)[1:] for line in console_lines(kind) if shlex.split(line)[:2] == ["automl-codegen", subcommand]
+        (env, words[1:])
+        for env, words in map(split_command, console_lines(kind))
+        if words[:2] == ["automl-codegen", subcommand]
     ]
     assert len(found) == 1, f"{kind}.md should show one `automl-codegen {subcommand}` command, not {len(found)}"
     return found[0]
@@ -146,9 +158,10 @@ def listed(example: Example, tmp_path: Path) -> list[dict]:
     return json.loads(out.stdout)
 
 
-def run_and_check(example: Example, subcommand: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+def run_and_check(example: Example, subcommand: str, cwd: Path) -> subprocess.CompletedProcess:
     """The page's ``automl-codegen SUBCOMMAND ...`` command, run in ``cwd``; it must succeed."""
-    out = example.cli(*page_command(example.kind, subcommand), cwd=cwd, **kwargs)
+    env, args = page_command(example.kind, subcommand)
+    out = example.cli(*args, cwd=cwd, env=env)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     return out
 
@@ -172,6 +185,8 @@ RUN_HERE = {
     "profiler": {"search"},
     "dataset": {"search"},
     "evaluator": {"search"},
+    "executor": {"search"},
+    "lifecycle": {"search"},
 }
 
 #: kind -> (registered name, kind in `automl-codegen plugins`, the check its tests must call)
@@ -183,6 +198,8 @@ EXPECTED = {
     "profiler": ("flash", "profiler", None),  # no checker for profilers: the page's tests build a model
     "dataset": ("wine", "dataset", None),  # nor for datasets: the page's tests check the split
     "evaluator": ("probe", "evaluator", None),  # nor for evaluators: the page's tests call evaluate
+    "executor": ("threads", "executor", None),  # nor for executors: the page's tests submit calls
+    "lifecycle": ("patience", "hooks", None),  # nor for lifecycle hooks: the page's tests run searches
 }
 
 
@@ -201,7 +218,7 @@ def test_the_page_prints_a_whole_package(kind, example):
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_command_on_the_page_is_run_here(kind):
     for line in console_lines(kind):
-        words = shlex.split(line)
+        _, words = split_command(line)
         if words[0] == "automl-codegen":
             assert words[1] in {"plugins", *RUN_HERE[kind]}, f"{kind}.md: no test runs `{line}`"
         else:
@@ -211,7 +228,9 @@ def test_every_command_on_the_page_is_run_here(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_plugins_command_on_the_page_lists_it(kind, example, tmp_path):
     built = example(kind)
-    commands = [shlex.split(line)[1:] for line in console_lines(kind) if line.startswith("automl-codegen plugins")]
+    commands = [
+        words[1:] for _, words in map(split_command, console_lines(kind)) if words[:2] == ["automl-codegen", "plugins"]
+    ]
     assert commands, f"{kind}.md does not show `automl-codegen plugins`"
     for command in commands:
         out = built.cli(*command, cwd=tmp_path)
@@ -289,7 +308,7 @@ def test_the_strategy_lists_its_option(example, tmp_path):
 def test_every_greedy_proposal_moves_step_choices_of_the_best_so_far(example, tmp_path):
     from automl_codegen.plugins import get_registry
 
-    command = page_command("strategy", "search")
+    _, command = page_command("strategy", "search")
     step = int(command[command.index("--strategy-option") + 1].removeprefix("step="))
     run_and_check(example("strategy"), "search", tmp_path)
     trials = trials_of(tmp_path / "runs" / "greedy")
@@ -463,3 +482,35 @@ def test_the_probe_scores_trials_without_training_and_runs_the_profilers(example
         assert trial["weights"] is None
     best = json.loads((tmp_path / "runs" / "probe" / "summary.json").read_text())["best"]
     assert best["metrics"]["accuracy"] > 0.4  # four classes: chance is a quarter
+
+
+# -- executor ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_trials_run_at_once_in_the_threads(example, tmp_path):
+    run_and_check(example("executor"), "search", tmp_path)
+    run = tmp_path / "runs" / "threads"
+    trials = trials_of(run)
+    assert [t["status"] for t in trials] == ["complete"] * 4
+    elapsed = json.loads((run / "summary.json").read_text())["elapsed_s"]
+    assert elapsed < sum(t["duration_s"] for t in trials)
+
+
+# -- lifecycle -----------------------------------------------------------------------------
+
+
+def test_the_lifecycle_plugin_is_listed_with_its_hooks(example, tmp_path):
+    row = next(r for r in listed(example("lifecycle"), tmp_path) if r["name"] == "patience")
+    assert set(row["hooks"]) == {"on_search_start", "on_new_best", "on_trial_end"}
+
+
+@pytest.mark.slow
+def test_the_search_stops_patience_trials_after_its_last_new_best(example, tmp_path):
+    env, command = page_command("lifecycle", "search")
+    patience, budget = int(env["AUTOML_CODEGEN_PATIENCE"]), int(command[command.index("--budget-trials") + 1])
+    out = run_and_check(example("lifecycle"), "search", tmp_path)
+    assert "a plugin asked the search to stop early" in out.stdout + out.stderr
+    run = tmp_path / "runs" / "patience"
+    best = json.loads((run / "summary.json").read_text())["best"]
+    assert len(trials_of(run)) == best["number"] + 1 + patience < budget
