@@ -151,11 +151,17 @@ def example(tmp_path_factory, pip_install_into):
     return build
 
 
+_LISTINGS: dict[str, list[dict]] = {}
+
+
 def listed(example: Example, tmp_path: Path) -> list[dict]:
-    out = example.cli("plugins", "--json", cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "broken" not in out.stderr, out.stderr
-    return json.loads(out.stdout)
+    """``automl-codegen plugins --json`` with the example installed (run once per page)."""
+    if example.kind not in _LISTINGS:
+        out = example.cli("plugins", "--json", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert "broken" not in out.stderr, out.stderr
+        _LISTINGS[example.kind] = json.loads(out.stdout)
+    return _LISTINGS[example.kind]
 
 
 def run_and_check(example: Example, subcommand: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -262,7 +268,7 @@ def test_the_package_tests_pass(kind, example):
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         cwd=built.package,
-        env=built.env,
+        env={**built.env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},  # this environment's plugins are not needed
         capture_output=True,
         text=True,
         timeout=600,
@@ -278,6 +284,41 @@ def test_the_python_examples_on_the_page_run(kind, example, tmp_path):
     """The page's python blocks that are not package files run, in order, in one process."""
     out = example(kind).python("\n".join(other_python(kind)), cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+
+
+# -- the index page ------------------------------------------------------------------------
+
+
+def test_the_index_links_every_kind_page():
+    text = page_text("index")
+    for kind in KINDS:
+        assert f"]({kind}.md)" in text, f"index.md does not link {kind}.md"
+    assert not [k for k in ("index", *KINDS) if not (PAGES / f"{k}.md").is_file()]
+    assert sorted(p.stem for p in PAGES.glob("*.md")) == sorted(["index", *KINDS])
+
+
+def test_the_index_commands_run(tmp_path):
+    commands = [split_command(line) for line in console_lines("index")]
+    assert {" ".join(words) for _, words in commands if words[0] != "automl-codegen"} <= SETUP_COMMANDS
+    listed_commands = [words for _, words in commands if words[0] == "automl-codegen"]
+    assert {tuple(words[:2]) for words in listed_commands} == {("automl-codegen", "plugins")}
+    for words in listed_commands:
+        out = subprocess.run(
+            [sys.executable, "-m", "automl_codegen.cli", *words[1:]], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        if "--json" in words:
+            assert {"strategy", "search_space", "emitter", "hooks"} <= {row["kind"] for row in json.loads(out.stdout)}
+        else:
+            assert "evolution" in out.stdout
+
+
+def test_the_index_python_examples_run(tmp_path):
+    code = "\n".join(other_python("index"))
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "strategy 'beam' has no option(s) ['widht']" in out.stdout
+    assert "strategy 'beam': width must be an integer from 1 to 64, got 0" in out.stdout
 
 
 # -- objective -----------------------------------------------------------------------------
