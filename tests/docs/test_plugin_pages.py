@@ -257,7 +257,10 @@ def test_the_package_is_listed_with_its_distribution(kind, example, tmp_path):
     assert rows[0]["plugin"] in built.plugins
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "kind",
+    [pytest.param(k, marks=pytest.mark.slow) if k == "lifecycle" else k for k in KINDS],  # it runs searches
+)
 def test_the_package_tests_pass(kind, example):
     """The page's tests for its package (the conformance checks) pass against the installed package."""
     built = example(kind)
