@@ -555,7 +555,8 @@ def _write_artifact(emitter: Any, arch: Any, metadata: Any, output: str) -> list
     from .protocols import attribute
 
     if output == "-":
-        msg = f"the {emitter.name} emitter writes a binary file, not text for stdout; give -o FILE"
+        name = getattr(emitter, "name", None) or type(emitter).__name__
+        msg = f"the {name} emitter writes a binary file, not text for stdout; give -o FILE"
         raise ConfigError(msg)
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)

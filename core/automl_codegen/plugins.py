@@ -213,6 +213,15 @@ class Registry:
                     f"{DISABLE_ENV_VAR}={other.name} or {DISABLE_ENV_VAR}={source.name}"
                 )
                 raise PluginError(msg)
+            own = getattr(obj, "name", None) if kind == "objective" else None
+            if isinstance(own, str) and own != name:
+                # Trials key objective values by the objective's own name: another name
+                # here would select one thing and record another.
+                msg = (
+                    f"{source.describe()} registered the objective {own!r} under the name {name!r}; "
+                    f"register it as register({own!r}, objective)"
+                )
+                raise PluginError(msg)
             entries[name] = Registered(kind, name, obj, source)
 
         return register

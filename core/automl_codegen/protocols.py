@@ -358,11 +358,19 @@ class ExportMetadata(TypedDict, total=False):
     """What an emitter is told about the network it writes (all keys may be missing).
 
     Keys:
-        input: ``{"shape": [C, H, W], "dtype": "float32", "normalization": text}``.
+        input: ``{"shape": [...], "dtype": "float32", "normalization": text,
+            "preprocess": ..., "tabular": ...}``. ``preprocess`` (images and sequences:
+            ``{"scale", "mean", "std"}``, numbers or one per channel) and ``tabular`` (a
+            table's recorded ``normalization``: ``columns``, ``classes``, ``target``; see
+            :mod:`automl_codegen_plugins.datasets.csv`) are what an emitter needs to write
+            preprocessing as code; either may be None.
         metrics: the trial's reported measurements (``accuracy``, ``latency_ms``, ...).
         dataset / strategy / space: the names the run used.
         trial: the trial number.
         genotype: the trial's genotype.
+        task: the run's task when it is not ``image_classification`` (see
+            :mod:`automl_codegen.tasks`), so a regression network is described as one.
+        data: for data given from Python, its description (layout as given).
     """
 
     input: dict[str, Any]
@@ -372,6 +380,8 @@ class ExportMetadata(TypedDict, total=False):
     space: str
     trial: int
     genotype: Any
+    task: str
+    data: str
 
 
 @runtime_checkable

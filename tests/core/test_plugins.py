@@ -274,3 +274,20 @@ def test_an_unknown_name_is_never_echoed_back_whole():
     assert message.startswith("unknown strategy 'xxxx")
     assert "...'; installed: " in message
     assert len(message) < 1000
+
+
+def test_an_objective_registered_under_another_name_is_refused():
+    from automl_codegen import Objective, PluginError, hookimpl
+    from automl_codegen.plugins import Registry
+    from automl_codegen.testing import plugin_manager_with
+
+    class Misnamed:
+        @hookimpl
+        def register_objectives(self, register):
+            register("speed", Objective("latency_ms", "min"))
+
+    with pytest.raises(
+        PluginError,
+        match=r"registered the objective 'latency_ms' under the name 'speed'; register it as register\('latency_ms', objective\)",
+    ):
+        Registry(plugin_manager_with(Misnamed())).names("objective")
