@@ -1,4 +1,7 @@
-"""The README's "A search space in Python" snippets, run as printed (in a scratch directory)."""
+"""The "A search space in Python" snippets of docs/how-to/search-spaces.md, run as printed (in a scratch directory).
+
+tests/docs/test_snippets.py leaves these two blocks to this test, which checks what they print and write.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "search-spaces.md"
 
 
 def snippets() -> list[str]:
-    section = README.read_text().split("### A search space in Python", 1)[1].split("\n## ", 1)[0]
+    section = PAGE.read_text().split("### A search space in Python", 1)[1].split("\n### ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
@@ -48,8 +51,8 @@ def test_the_space_is_searched_by_three_strategies_and_exported_with_parity(tmp_
     for _, rest in printed:
         accuracy = float(rest.rsplit(" ", 1)[1])
         assert accuracy > 0.8
-    torch_module = _import(tmp_path / "out" / "model.py", "readme_space_torch")
-    keras_module = _import(tmp_path / "out" / "model_tf.py", "readme_space_keras")
+    torch_module = _import(tmp_path / "out" / "model.py", "docs_space_torch")
+    keras_module = _import(tmp_path / "out" / "model_tf.py", "docs_space_keras")
     import torch
 
     x = np.random.default_rng(0).normal(size=(16, 13)).astype(np.float32)
