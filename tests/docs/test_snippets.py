@@ -1,4 +1,4 @@
-"""Every code block of the documentation (docs/**/*.md) runs here.
+"""Every code block of the documentation (docs/**/*.md and README.md) runs here.
 
 How a page runs: its blocks go, in the order they are printed, to ``page_runner.py`` in
 a fresh Python process whose working directory is an empty temporary directory
@@ -96,7 +96,7 @@ class Block:
 
 def pages() -> list[str]:
     found = sorted(str(p.relative_to(ROOT)) for p in DOCS.rglob("*.md"))
-    return [p for p in found if not p.startswith(ELSEWHERE)]
+    return [*(p for p in found if not p.startswith(ELSEWHERE)), "README.md"]
 
 
 def blocks(page: str) -> list[Block]:
