@@ -9,6 +9,11 @@ channels (in_channels), got 8``.
 Blocks are parameterised sub-graphs (one class per block kind in emitted code). Inside a
 block, an integer attribute may be the name of a block parameter instead of a literal;
 each ``op="block"`` node binds the parameters with integers.
+
+An architecture may also name the sizes its space scales it by (``sizes``, e.g. DARTS'
+``{"c": 36}``): a hint for emitters, which write channel counts that are multiples of a
+size as expressions of it and take the size as an argument. It changes nothing the
+network computes.
 """
 
 from __future__ import annotations
@@ -71,6 +76,11 @@ MAX_BLOCK_DEPTH = 64
 #: Most primitive ops once every block call is inlined: a block called twice by a block
 #: called twice ... doubles per level, and 40 levels in a 9 KB file would be 10**12 modules.
 MAX_EXPANDED_OPS = 1 << 16
+#: Most named sizes an architecture may declare, and the largest value of one.
+MAX_SIZES = 8
+MAX_SIZE = 1 << 16
+#: Argument names of the generated network and ``build_model`` that a size must not take.
+_SIZE_RESERVED = frozenset({"weights", "num_classes", "inputs", "outputs"})
 
 
 def _check_identifier(kind: str, value: object, reserved: frozenset[str] = RESERVED_NAMES) -> None:
@@ -94,6 +104,15 @@ def _check_class_name(kind: str, value: object) -> None:
 def _freeze_attrs(value: Mapping[str, AttrValue] | Iterable[tuple[str, AttrValue]]) -> tuple:
     items = value.items() if isinstance(value, Mapping) else value
     return tuple(sorted((str(k), v) for k, v in items))
+
+
+def _freeze_sizes(value: Any) -> Any:
+    """``{"c": 36}`` or ``[["c", 36]]`` as ``(("c", 36),)``; anything else is left for validation."""
+    if isinstance(value, Mapping):
+        value = list(value.items())
+    if isinstance(value, list | tuple) and all(isinstance(item, list | tuple) and len(item) == 2 for item in value):
+        return tuple((item[0], item[1]) for item in value)
+    return value
 
 
 @attrs.frozen
@@ -321,6 +340,11 @@ class Architecture:
             :func:`automl_codegen._ops.required_version`), so that a network the older
             vocabulary can express keeps its JSON and fingerprint. Any version from 1 to
             :data:`IR_VERSION` reads, since the vocabulary only grew.
+        sizes: ``(name, value)`` pairs (a mapping is accepted): the sizes the network's
+            space scales it by, such as DARTS' initial channel count. A hint for emitters
+            only: generated code takes each as an argument and writes channel counts that
+            are multiples of it as expressions of it. Empty by default, and then left out
+            of the JSON (and the fingerprint).
     """
 
     INPUT = "input_"
@@ -339,6 +363,9 @@ class Architecture:
         graphs = [self.nodes, *(getattr(block, "nodes", ()) for block in self.blocks)]
         ops = {getattr(node, "op", None) for nodes in graphs for node in nodes}
         return required_version(ops, len(self.input_shape))
+
+    # Typed Any so that JSON's {"c": 36} reaches the converter; validated below.
+    sizes: Any = attrs.field(default=(), converter=_freeze_sizes)
 
     def __attrs_post_init__(self) -> None:
         if type(self.ir_version) is not int or not 1 <= self.ir_version <= IR_VERSION:
@@ -376,6 +403,7 @@ class Architecture:
                     raise ArchitectureError(msg)
         self._check_block_calls()
         self._check_version()
+        self._check_sizes()
         out = self.shapes[self.output]
         if out != (self.num_classes,):
             msg = (
@@ -398,6 +426,21 @@ class Architecture:
                 f"the architecture says ir_version={self.ir_version}"
             )
             raise ArchitectureError(msg)
+
+    def _check_sizes(self) -> None:
+        if not isinstance(self.sizes, tuple) or len(self.sizes) > MAX_SIZES:
+            msg = f"sizes must map at most {MAX_SIZES} names to positive integers, got {self.sizes!r}"
+            raise ArchitectureError(msg)
+        taken = {node.name for node in self.nodes} | _SIZE_RESERVED
+        names = [name for name, _ in self.sizes]
+        for name, value in self.sizes:
+            _check_identifier("size", name)
+            if name in taken or names.count(name) > 1:
+                msg = f"size {name!r} is also the name of a node, an argument of the generated code or another size"
+                raise ArchitectureError(msg)
+            if type(value) is not int or not 1 <= value <= MAX_SIZE:
+                msg = f"size {name!r} must be an integer from 1 to {MAX_SIZE}, got {value!r}"
+                raise ArchitectureError(msg)
 
     def _check_block_calls(self) -> None:
         blocks = self.block_map
@@ -522,7 +565,12 @@ class Architecture:
     def to_dict(self) -> dict[str, Any]:
         from .serialization import get_converter
 
-        return get_converter().unstructure(self)
+        data = get_converter().unstructure(self)
+        # Without sizes the JSON (and fingerprint) is what it was before sizes existed.
+        sizes = data.pop("sizes")
+        if sizes:
+            data["sizes"] = dict(self.sizes)
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent) + ("\n" if indent else "")
