@@ -2,8 +2,10 @@
 
 The search trains and profiles these interpreted models; the PyTorch emitter writes the
 same network out as source. Both register one submodule per parameterised node under
-the node's name, so a state dict trained here loads into the emitted code with
-``load_state_dict(strict=True)``.
+the node's name, and hold repeated calls (``cell0``, ``cell1``, ... feeding each other)
+in one container (``cells.0``, ``cells.1``, ...: see
+:func:`automl_codegen_plugins.emitters._structure.repeats`), so a state dict trained
+here loads into the emitted code with ``load_state_dict(strict=True)``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import torch.nn.functional as F  # noqa: N812 - the name every PyTorch reader ex
 from torch import nn
 
 from automl_codegen import Architecture, ArchitectureError, Node
+
+from .emitters._structure import Group, repeats
 
 __all__ = ["GraphModule", "build_model"]
 
@@ -145,6 +149,10 @@ class GraphModule(nn.Module):
         inputs: names of the graph's inputs, in the order ``forward`` takes them.
         output: the node whose value ``forward`` returns.
         params: the block parameters bound by the calling node (empty for the network).
+        groups: runs of calls that feed each other, each held in an ``nn.ModuleList``
+            named after the run and called in a loop (the network's repeated cells).
+            The module still answers to a call's node name: ``model.cell7`` is
+            ``model.cells[7]``, for code that finds a node's module by its name.
     """
 
     def __init__(
@@ -154,36 +162,75 @@ class GraphModule(nn.Module):
         inputs: Sequence[str],
         output: str,
         params: Mapping[str, int] | None = None,
+        groups: Sequence[Group] = (),
     ) -> None:
         super().__init__()
         params = params or {}
         self._graph_inputs = tuple(inputs)
         self._graph_output = output
-        self._steps: list[tuple[Node, dict[str, Any], tuple[str, ...]]] = []
-        last_use = {ref: i for i, node in enumerate(nodes) for ref in node.inputs}
-        for index, node in enumerate(nodes):
+        first = {group.members[0]: group for group in groups}
+        grouped = {member for group in groups for member in group.members}
+        self._members = {member: (group.name, i) for group in groups for i, member in enumerate(group.members)}
+        by_name = {node.name: node for node in nodes}
+        # Each step: (name, what it reads, the values it leaves, how it runs).
+        steps: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = []
+        for node in nodes:
             values = {k: params[v] if isinstance(v, str) else v for k, v in node.attrs}
-            module = _make_module(arch, node, values)
-            if module is not None:
-                if hasattr(self, node.name):
-                    msg = f"node {node.name!r} would shadow the nn.Module attribute of that name; rename the node"
-                    raise ArchitectureError(msg)
-                self.add_module(node.name, module)
-            # Values are dropped after their last use, so peak memory matches plain code.
-            dead = tuple(sorted({r for r in node.inputs if last_use[r] == index} - {output}))
-            self._steps.append((node, values, dead))
+            if node.name in first:
+                group = first[node.name]
+                cells = nn.ModuleList(_make_module(arch, by_name[m], _bound(by_name[m])) for m in group.members)
+                self._register(group.name, cells)
+                left = group.members[-group.arity :]
+                steps.append((group.name, group.initial, left, group))
+            elif node.name not in grouped:
+                module = _make_module(arch, node, values)
+                if module is not None:
+                    self._register(node.name, module)
+                steps.append((node.name, node.inputs, (node.name,), (node, values)))
+        # Values are dropped after their last use, so peak memory matches plain code.
+        last_use = {ref: i for i, (_, reads, _, _) in enumerate(steps) for ref in reads}
+        self._steps = [
+            (name, reads, left, how, tuple(sorted({r for r in reads if last_use[r] == i} - {output} - set(left))))
+            for i, (name, reads, left, how) in enumerate(steps)
+        ]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            member = self.__dict__.get("_members", {}).get(name)
+            if member is None:
+                raise
+            return self._modules[member[0]][member[1]]
+
+    def _register(self, name: str, module: nn.Module) -> None:
+        if hasattr(self, name):
+            msg = f"node {name!r} would shadow the nn.Module attribute of that name; rename the node"
+            raise ArchitectureError(msg)
+        self.add_module(name, module)
 
     def forward(self, *inputs: Tensor) -> Tensor:
         values = dict(zip(self._graph_inputs, inputs, strict=True))
-        for node, attrs, dead in self._steps:
-            args = [values[ref] for ref in node.inputs]
-            if node.name in self._modules:
-                values[node.name] = self._modules[node.name](*args)
+        for name, reads, left, how, dead in self._steps:
+            args = [values[ref] for ref in reads]
+            if isinstance(how, Group):
+                # Each call reads the last `arity` values: the start values, then the outputs.
+                for cell in self._modules[name]:
+                    args = [*args[1:], cell(*args)]
+                values.update(zip(left, args[-len(left) :], strict=True))
+            elif name in self._modules:
+                values[name] = self._modules[name](*args)
             else:
-                values[node.name] = FUNCTIONS[node.op](args, attrs)
+                node, attrs = how
+                values[name] = FUNCTIONS[node.op](args, attrs)
             for ref in dead:
                 del values[ref]
         return values[self._graph_output]
+
+
+def _bound(node: Node) -> dict[str, Any]:
+    """A top-level node's attributes (no block parameters to resolve there)."""
+    return dict(node.attrs)
 
 
 def build_model(arch: Architecture) -> GraphModule:
@@ -197,4 +244,4 @@ def build_model(arch: Architecture) -> GraphModule:
         ``(N, F)``) to ``(N, num_classes)`` logits whose state dict has the keys of the
         code the PyTorch emitter writes.
     """
-    return GraphModule(arch, arch.nodes, (Architecture.INPUT,), arch.output)
+    return GraphModule(arch, arch.nodes, (Architecture.INPUT,), arch.output, groups=repeats(arch))

@@ -229,6 +229,78 @@ def long_names() -> Architecture:
     return Architecture((2, 4, 4), 3, nodes, "fc", blocks=[block], name="N" * 64)
 
 
+def repeats() -> Architecture:
+    """What emitters restructure: numbered calls that feed each other (a Sequential of one
+    input, a loop over cells of two), twins (a block and its "Residual" / "Wide" variant:
+    an appended sum, another callee), a derived parameter (``c_half``) and a size."""
+    unit = Block(
+        "Unit", ["x"], ["c_in", "c_out"], [conv("conv", "x", "c_in", "c_out", k=1), op("act", "relu", "conv")], "act"
+    )
+    residual = Block(
+        "UnitResidual",
+        ["x"],
+        ["channels"],
+        [conv("conv", "x", "channels", "channels", k=1), op("act", "relu", "conv"), op("residual", "add", "x", "act")],
+        "residual",
+    )
+    halves = Block(
+        "Halves",
+        ["x"],
+        ["c_in", "c_out", "c_half"],
+        [
+            conv("left", "x", "c_in", "c_half", k=1, stride=2),
+            op("shifted", "crop2d", "x", top=1, left=1),
+            conv("right", "shifted", "c_in", "c_half", k=1, stride=2),
+            op("both", "concat", "left", "right"),
+            op("bn", "batchnorm2d", "both", num_features="c_out"),
+        ],
+        "bn",
+    )
+
+    def pair(name: str, first: Node, params: list[str]) -> Block:
+        pre1 = Node("pre1", "block", ["s1"], {"c_in": "c_prev", "c_out": "c"}, block="Unit")
+        return Block(
+            name,
+            ["s0", "s1"],
+            params,
+            [first, pre1, op("total", "add", "pre0", "pre1"), op("cat", "concat", "total", "pre1")],
+            "cat",
+        )
+
+    plain = pair(
+        "Pair",
+        Node("pre0", "block", ["s0"], {"c_in": "c_prev_prev", "c_out": "c"}, block="Unit"),
+        ["c_prev_prev", "c_prev", "c"],
+    )
+    wide = pair(
+        "PairWide",
+        Node("pre0", "block", ["s0"], {"c_in": "c_prev_prev", "c_out": "c", "c_half": "c_half"}, block="Halves"),
+        ["c_prev_prev", "c_prev", "c", "c_half"],
+    )
+    nodes = [
+        conv("stem", IN, 3, 8, padding=1),
+        Node("unit0", "block", ["stem"], {"c_in": 8, "c_out": 16}, block="Unit"),
+        Node("unit1", "block", ["unit0"], {"channels": 16}, block="UnitResidual"),
+        Node("unit2", "block", ["unit1"], {"channels": 16}, block="UnitResidual"),
+        Node("cell0", "block", ["unit2", "unit2"], {"c_prev_prev": 16, "c_prev": 16, "c": 8}, block="Pair"),
+        Node("cell1", "block", ["unit2", "cell0"], {"c_prev_prev": 16, "c_prev": 16, "c": 8}, block="Pair"),
+        Node("pool", "max_pool2d", ["cell1"], {"kernel_size": 2}),
+        Node(
+            "cell2",
+            "block",
+            ["cell0", "pool"],
+            {"c_prev_prev": 16, "c_prev": 16, "c": 8, "c_half": 4},
+            block="PairWide",
+        ),
+        Node("cell3", "block", ["pool", "cell2"], {"c_prev_prev": 16, "c_prev": 16, "c": 8}, block="Pair"),
+        Node("cell4", "block", ["cell2", "cell3"], {"c_prev_prev": 16, "c_prev": 16, "c": 8}, block="Pair"),
+        op("both", "concat", "cell3", "cell4"),
+        *head("both", 32),
+    ]
+    blocks = [unit, residual, halves, plain, wide]
+    return Architecture((3, 8, 8), 10, nodes, "fc", blocks=blocks, name="RepeatNet", sizes={"c": 4})
+
+
 CASES: dict[str, Callable[[], Architecture]] = {
     "chain_cnn": chain_cnn,
     "branches": branches,
@@ -238,6 +310,7 @@ CASES: dict[str, Callable[[], Architecture]] = {
     "mlp": mlp,
     "sequence_cnn": sequence_cnn,
     "sequence_flatten": sequence_flatten,
+    "repeats": repeats,
 }
 
 
@@ -415,7 +488,23 @@ GOLDEN_METADATA = {
     "genotype": {"stages": [{"op": "conv", "width": 8}, {"op": "pool", "kernel": 3}]},
 }
 
+
+def darts_v2() -> Architecture:
+    """DARTS_V2 on CIFAR-10 (36 channels, 20 cells): what the issue asked emitters to write like the authors."""
+    from automl_codegen_plugins.spaces.darts_cell import DARTS_V2, DartsCellSpace
+
+    return DartsCellSpace().to_architecture(DARTS_V2)
+
+
+def _darts_v2_metadata() -> dict:
+    from automl_codegen_plugins.spaces.darts_cell import DARTS_V2
+
+    return {"space": "darts-cell", "genotype": DARTS_V2}
+
+
 GOLDEN_CASES: dict[str, tuple[Callable[[], Architecture], dict | None]] = {
     "chain_cnn": (chain_cnn, GOLDEN_METADATA),
     "cells": (cells, None),
+    "repeats": (repeats, None),
+    "darts_v2": (darts_v2, _darts_v2_metadata()),
 }

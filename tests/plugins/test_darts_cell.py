@@ -326,7 +326,8 @@ def test_darts_v2_network_structure(space):
     calls = [(n.name, n.block) for n in arch.nodes if n.op == "block"]
     assert len(calls) == 20
     assert [name for name, block in calls if block == "ReductionCell"] == ["cell6", "cell13"]
-    assert [name for name, block in calls if block == "NormalCellAfterReduction"] == ["cell7", "cell14"]
+    assert [name for name, block in calls if block == "NormalCellReductionPrev"] == ["cell7", "cell14"]
+    assert arch.sizes == (("c", 36),)
     # Each cell reads the outputs of the two cells before it; the first reads the stem twice.
     assert arch.nodes[2].inputs == ("stem_bn", "stem_bn")
     assert arch.nodes[3].inputs == ("stem_bn", "cell0")
@@ -342,21 +343,27 @@ def test_darts_v2_network_structure(space):
     assert [n.op for n in reduction.nodes].count("identity") == 3  # skip_connect from node 2
 
 
-def test_emitted_darts_v2_has_one_class_per_block_kind(space):
-    source = PytorchEmitter().render(space.to_architecture(DARTS_V2))
-    assert sorted(_class_names(source)) == sorted(
-        [
-            "ReLUConvBN",
-            "SepConv",
-            "DilConv",
-            "FactorizedReduce",
-            "NormalCell",
-            "NormalCellAfterReduction",
-            "ReductionCell",
-            "DartsNetwork",
-        ]
-    )
-    assert 150 < len(source.splitlines()) < 400  # not 20 unrolled cells
+def test_emitted_darts_v2_has_one_class_per_cell_kind_built_in_a_loop(space):
+    source = PytorchEmitter().render(space.to_architecture(DARTS_V2), {"space": "darts-cell", "genotype": DARTS_V2})
+    # The cell after a reduction is a NormalCell with reduction_prev=True, as in the authors' code.
+    classes = ["ReLUConvBN", "SepConv", "DilConv", "FactorizedReduce", "NormalCell", "ReductionCell", "DartsNetwork"]
+    assert _class_names(source) == classes
+    assert len(source.splitlines()) <= 150  # not 20 unrolled cells
+    assert "    def __init__(self, c: int = 36, num_classes: int = 10) -> None:" in source
+    assert "            NormalCell(c_prev_prev=4 * c, c_prev=8 * c, c=2 * c, reduction_prev=True),\n" in source
+    assert "        for cell in self.cells:\n            s0, s1 = s1, cell(s0, s1)\n" in source
+    assert "        self.classifier = nn.Linear(16 * c, num_classes)\n" in source
+    assert "c_half" not in source
+
+
+@pytest.mark.parametrize(("init_channels", "num_classes"), [(36, 10), (16, 100), (20, 10)])
+def test_emitted_network_takes_other_sizes_with_the_spaces_parameter_counts(tmp_path, init_channels, num_classes):
+    emitted = _import_source(tmp_path / "darts.py", PytorchEmitter().render(DartsCellSpace().to_architecture(DARTS_V2)))
+    model = emitted.build_model(c=init_channels, num_classes=num_classes)
+    expected = DartsCellSpace(num_classes=num_classes, init_channels=init_channels).to_architecture(DARTS_V2)
+
+    assert _num_params(model) == expected.num_params
+    assert init_channels != 36 or _num_params(model) == 3_349_342
 
 
 def test_strided_skip_is_a_factorized_reduce():
@@ -378,9 +385,9 @@ def test_ops_follow_the_authors():
     cell = DartsCellSpace(allow_none=True, **SMALL).to_architecture(genotype).block_map["NormalCell"]
     by_name = {n.name: n for n in cell.nodes}
     assert by_name["node2_op0"].attr_dict == {"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False}
-    assert by_name["node2_op1"].attr_dict == {"channels": "c", "kernel_size": 5, "stride": 1, "padding": 2}
+    assert by_name["node2_op1"].attr_dict == {"c": "c", "kernel_size": 5, "stride": 1, "padding": 2}
     assert by_name["node3_op0"].attr_dict == {
-        "channels": "c",
+        "c": "c",
         "kernel_size": 5,
         "stride": 1,
         "padding": 4,
@@ -404,7 +411,7 @@ def test_unread_cell_inputs_are_not_preprocessed():
     assert "preprocess0" not in {n.name for n in normal.nodes}
     assert normal.params == ("c_prev", "c")
     # Without preprocess0, a normal cell after a reduction is the same module: one class.
-    assert "NormalCellAfterReduction" not in arch.block_map
+    assert "NormalCellReductionPrev" not in arch.block_map
     assert _num_params(build_model(arch)) == arch.num_params
 
 
@@ -412,7 +419,7 @@ def test_shallow_networks_have_a_reduction_cell_after_a_reduction():
     space = DartsCellSpace((3, 8, 8), 10, init_channels=4, layers=2)
     assert space.reductions == [0, 1]
     arch = space.to_architecture(DARTS_V2)
-    assert [n.block for n in arch.nodes if n.op == "block"] == ["ReductionCell", "ReductionCellAfterReduction"]
+    assert [n.block for n in arch.nodes if n.op == "block"] == ["ReductionCell", "ReductionCellReductionPrev"]
     assert arch.shapes["cell1"] == (64, 2, 2)
     assert _num_params(build_model(arch)) == arch.num_params
 
@@ -434,6 +441,21 @@ def test_architecture_round_trips_through_json():
     for genotype in [DARTS_V2, *_samples(space, 3)]:
         arch = space.to_architecture(genotype)
         assert Architecture.from_json(arch.to_json()) == arch
+
+
+def test_the_size_c_is_a_hint_in_the_json_only_where_declared():
+    arch = DartsCellSpace(**SMALL).to_architecture(DARTS_V2)
+    data = arch.to_dict()
+    assert data["sizes"] == {"c": 8}
+    # Without sizes the JSON, and so the fingerprint, is what it was before sizes existed.
+    plain = Architecture.from_dict({k: v for k, v in data.items() if k != "sizes"})
+    assert "sizes" not in plain.to_dict()
+    assert plain.num_params == arch.num_params
+    assert plain.fingerprint() != arch.fingerprint()
+    with pytest.raises(ValueError, match="size 'stem' is also the name of a node"):
+        Architecture.from_dict({**data, "sizes": {"stem": 8}})
+    with pytest.raises(ValueError, match=r"size 'c' must be an integer from 1 to 65536, got True"):
+        Architecture.from_dict({**data, "sizes": {"c": True}})
 
 
 # -- emitted code ------------------------------------------------------------------------------
@@ -484,20 +506,28 @@ def test_emitted_code_matches_the_built_model(tmp_path):
                 tensor.copy_(noise.abs() + 0.5 if name.endswith("running_var") else noise)
     model.eval()
     source = PytorchEmitter().render(arch)
-    assert sorted(_class_names(source)) == sorted(
-        [
-            "ReLUConvBN",
-            "SepConv",
-            "DilConv",
-            "FactorizedReduce",
-            "NormalCell",
-            "NormalCellAfterReduction",
-            "ReductionCell",
-            "DartsNetwork",
-        ]
-    )
+    classes = ["ReLUConvBN", "SepConv", "DilConv", "FactorizedReduce", "NormalCell", "ReductionCell", "DartsNetwork"]
+    assert sorted(_class_names(source)) == sorted(classes)
     emitted = _import_source(tmp_path / "darts.py", source).build_model()
-    emitted.load_state_dict(model.state_dict(), strict=True)
+    # The cells live in one nn.ModuleList: cell3.x is cells.3.x in the generated code.
+    weights = PytorchEmitter().code_state_dict(arch, model.state_dict())
+    assert "cells.3.preprocess0.conv.weight" in weights
+    emitted.load_state_dict(weights, strict=True)
     x = torch.randn(2, *SMALL["input_shape"], generator=generator)
+    with torch.no_grad():
+        torch.testing.assert_close(emitted(x), model(x), rtol=0, atol=1e-6)
+
+
+def test_shallow_network_after_two_reductions_emits_one_reduction_class(tmp_path):
+    # layers=2: a reduction cell follows a reduction cell (ReductionCellReductionPrev).
+    arch = DartsCellSpace((3, 8, 8), 10, init_channels=4, layers=2).to_architecture(DARTS_V2)
+    source = PytorchEmitter().render(arch)
+    assert "class ReductionCellReductionPrev" not in source
+    assert "ReductionCell(c_prev_prev=3 * c, c_prev=8 * c, c=4 * c, reduction_prev=True)" in source
+    torch.manual_seed(0)
+    model = build_model(arch).eval()
+    emitted = _import_source(tmp_path / "darts.py", source).build_model()
+    emitted.load_state_dict(PytorchEmitter().code_state_dict(arch, model.state_dict()), strict=True)
+    x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(emitted(x), model(x), rtol=0, atol=1e-6)

@@ -90,12 +90,13 @@ def test_emitted_model_matches_the_builder(case, tmp_path):
     arch = CASES[case]()
     built = randomized(build_model(arch))
     emitted = emit(arch, tmp_path).build_model()
-    emitted.load_state_dict(built.state_dict(), strict=True)
+    weights = EMITTER.code_state_dict(arch, built.state_dict())
+    emitted.load_state_dict(weights, strict=True)
     x = inputs(arch, 4)
 
     with torch.no_grad():
         assert max_delta(emitted(x), built(x)) <= 1e-6
-    assert list(emitted.state_dict()) == list(built.state_dict())
+    assert list(emitted.state_dict()) == list(weights)
     assert sum(p.numel() for p in emitted.parameters()) == arch.num_params
     assert not emitted.training
 
@@ -154,7 +155,7 @@ def test_random_graphs_keep_every_value_they_still_need(arch, tmp_path_factory):
     # Catches variable reuse gone wrong: a chain variable overwritten while still needed.
     built = randomized(build_model(arch))
     emitted = emit(arch, tmp_path_factory.mktemp("random")).build_model()
-    emitted.load_state_dict(built.state_dict())
+    emitted.load_state_dict(EMITTER.code_state_dict(arch, built.state_dict()))
     x = inputs(arch, 2)
 
     with torch.no_grad():
@@ -166,18 +167,122 @@ def test_each_block_kind_becomes_one_class():
 
     assert source.count("class ") == 3
     # Dependency order: a class is defined before the classes that use it.
-    assert source.index("class ConvBnAct(nn.Module):") < source.index("class Cell(nn.Module):")
+    assert source.index("class ConvBnAct(nn.Sequential):") < source.index("class Cell(nn.Module):")
     assert source.index("class Cell(nn.Module):") < source.index("class CellNet(nn.Module):")
-    assert "self.cell1 = Cell(c=8, stride=1)" in source
-    assert "self.cell2 = Cell(c=8, stride=2)" in source
+    # c is 8 in every call, so it is written in; the stride differs.
+    assert "self.cell1 = Cell(stride=1)" in source
+    assert "self.cell2 = Cell(stride=2)" in source
+    assert "self.inner = ConvBnAct()" in source
 
 
 def test_chains_reuse_x_and_shared_values_get_names():
     source = EMITTER.render(CASES["branches"]())
 
-    assert "        stem = self.stem(x)\n" in source
-    assert "        x = F.silu(x)\n" in source
+    # x goes on along the chain, even to a value read several times; values read once
+    # are written where they are read; an identity is its input's variable.
+    # Terms of a sum computed just before it are written in it, unless the line grows too
+    # long; the others are named after their nodes.
+    assert "        x = self.stem(x)\n        dw = self.dw(x)\n        gate = torch.sigmoid(dw)\n" in source
+    assert "        thin = F.max_pool2d(x, 3, stride=2, padding=1)\n" in source
+    assert "        x = gate + thin + torch.zeros_like(x[:, :, ::2, ::2]) + self.reduce(x[:, :, 1:, 1:])\n" in source
+    assert "        x = torch.cat([F.silu(x), dw], dim=1)\n" in source
     assert "        return self.fc(x)\n" in source
+    assert "skip" not in source
+
+
+def test_cell_bodies_write_terms_in_place_and_name_what_they_share():
+    source = EMITTER.render(CASES["repeats"]())
+
+    assert "        total = pre0 + pre1\n        return torch.cat([total, pre1], dim=1)\n" in source
+    assert "        x = torch.cat([self.left(x), self.right(x[:, :, 1:, 1:])], dim=1)\n" in source
+
+
+def test_repeated_calls_are_built_and_run_in_a_loop():
+    source = EMITTER.render(CASES["repeats"]())
+
+    assert "        self.units = nn.Sequential(\n            Unit(c_in=2 * c, c_out=4 * c),\n" in source
+    assert "            *(Unit(c_in=4 * c, c_out=4 * c, residual=True) for _ in range(2)),\n" in source
+    assert "[Pair(c_prev_prev=4 * c, c_prev=4 * c, c=2 * c) for _ in range(2)]" in source
+    assert (
+        "        s0 = s1 = self.units(x)\n        for cell in self.cells:\n            s0, s1 = s1, cell(s0, s1)\n"
+        in source
+    )
+    # After the loop, the last two cells' outputs are where the loop left them.
+    assert "        pool = F.max_pool2d(s1, 2)\n        cell2 = self.cell2(s0, pool)\n" in source
+
+
+def test_twins_become_one_class_with_a_flag():
+    source = EMITTER.render(CASES["repeats"]())
+
+    assert "class UnitResidual" not in source
+    assert "class PairWide" not in source
+    # An appended sum runs when the flag is set...
+    assert "    def __init__(self, c_in: int, c_out: int, residual: bool = False) -> None:" in source
+    assert "        if self.residual:\n            out = x + out\n        return out\n" in source
+    # ...and a node that calls another block picks the class.
+    assert "        self.pre0 = (Halves if wide else Unit)(c_in=c_prev_prev, c_out=c)\n" in source
+    assert "self.cell2 = Pair(c_prev_prev=4 * c, c_prev=4 * c, c=2 * c, wide=True)" in source
+
+
+def test_a_parameter_that_follows_from_others_is_computed():
+    source = EMITTER.render(CASES["repeats"]())
+
+    # Halves' c_half is c_out // 2: the batch norm after the two halves says so.
+    assert "class Halves(nn.Module):\n    def __init__(self, c_in: int, c_out: int) -> None:" in source
+    assert "        self.left = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)\n" in source
+    assert "c_half" not in source
+
+
+def test_sizes_and_the_class_count_are_arguments(tmp_path):
+    arch = CASES["repeats"]()
+    module = emit(arch, tmp_path)
+    source = EMITTER.render(arch)
+
+    assert "    def __init__(self, c: int = 4, num_classes: int = 10) -> None:" in source
+    assert "        self.stem = nn.Conv2d(3, 2 * c, 3, padding=1, bias=False)\n" in source
+    assert "        self.fc = nn.Linear(8 * c, num_classes)\n" in source
+    assert sum(p.numel() for p in module.build_model().parameters()) == arch.num_params
+    wider = module.build_model(c=6, num_classes=3)
+    assert wider(torch.randn(2, 3, 8, 8)).shape == (2, 3)
+    assert (wider.stem.out_channels, wider.cells[0].pre1.conv.out_channels, wider.fc.in_features) == (12, 12, 48)
+    # (DARTS at other sizes has its space's parameter counts: see test_darts_cell.py.)
+
+
+def test_repeated_calls_have_the_same_keys_in_the_builder_and_the_code(tmp_path):
+    arch = CASES["repeats"]()
+    model = randomized(build_model(arch))
+    keys = list(model.state_dict())
+
+    assert "units.1.conv.weight" in keys
+    assert "cells.0.pre0.conv.weight" in keys
+    assert "cell2.pre0.left.weight" in keys
+    assert model.cell1 is model.cells[1]  # the builder still answers to the node's name
+    emitted = emit(arch, tmp_path).build_model()
+    emitted.load_state_dict(model.state_dict(), strict=True)  # trained weights load as they are
+    x = inputs(arch, 3)
+    with torch.no_grad():
+        assert max_delta(emitted(x), model(x)) <= 1e-6
+
+
+def _saved_before_containers(key: str) -> str:
+    """``cells.1.x`` as weights saved before repeated calls had containers named it: ``cell1.x``."""
+    group, _, rest = key.partition(".")
+    index, _, tail = rest.partition(".")
+    return f"{group[:-1]}{index}.{tail}" if group in ("units", "cells") else key
+
+
+def test_export_renames_weights_saved_before_repeated_calls_had_containers(tmp_path):
+    arch = CASES["repeats"]()
+    model = randomized(build_model(arch))
+    old = {_saved_before_containers(key): value for key, value in model.state_dict().items()}
+    assert "cell1.pre1.conv.weight" in old
+
+    paths = EMITTER.export(arch, tmp_path, old)
+
+    assert list(torch.load(paths[1], weights_only=True)) == list(model.state_dict())
+    x = inputs(arch, 3)
+    with torch.no_grad():
+        assert max_delta(import_file(paths[0]).build_model(str(paths[1]))(x), model(x)) <= 1e-6
 
 
 def test_rendering_is_deterministic():
@@ -214,7 +319,7 @@ def test_emitted_code_passes_ruff(tmp_path):
 
 # Recent torch deprecates TorchScript, but users still script the models they export.
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
-@pytest.mark.parametrize("case", ["cells", "branches", "chain_cnn"])
+@pytest.mark.parametrize("case", ["cells", "branches", "chain_cnn", "repeats"])
 def test_emitted_model_can_be_scripted(case, tmp_path):
     arch = CASES[case]()
     model = randomized(emit(arch, tmp_path).build_model())

@@ -44,6 +44,7 @@ from automl_codegen import OPS, Architecture, ArchitectureError, Block, Node, Pl
 from automl_codegen.plugins import get_registry  # noqa: E402
 from automl_codegen.testing import plugin_manager_with  # noqa: E402
 from automl_codegen_plugins.emitters import tensorflow as tf_plugin  # noqa: E402
+from automl_codegen_plugins.emitters.pytorch import PytorchEmitter  # noqa: E402
 from automl_codegen_plugins.emitters.tensorflow import TensorflowEmitter, register_emitters  # noqa: E402
 from automl_codegen_plugins.torch_model import build_model  # noqa: E402
 
@@ -320,9 +321,36 @@ def test_each_block_kind_becomes_one_function():
 
     assert source.count("\ndef ") == 3
     assert source.index("def _conv_bn_act(") < source.index("def _cell(") < source.index("def build_model(")
-    assert '    x = _cell(x, x, c=8, stride=1, name="cell1")\n' in source
-    assert '    x = _cell(x, x, c=8, stride=2, name="cell2")\n' in source
-    assert '    inner = _conv_bn_act(x, c=c, name=f"{name}.inner")\n' in source
+    # c is 8 in every call, so it is written in; the stride differs.
+    assert '    x = _cell(x, x, stride=1, name="cell1")\n' in source
+    assert '    x = _cell(x, x, stride=2, name="cell2")\n' in source
+    assert '    x = _conv_bn_act(x, name=f"{name}.inner")\n' in source
+
+
+def test_repeats_twins_and_sizes_follow_the_pytorch_code():
+    source = EMITTER.render(CASES["repeats"]())
+
+    assert "def build_model(weights: str | None = None, c: int = 4, num_classes: int = 10) -> keras.Model:" in source
+    assert '    x = _unit(x, c_out=4 * c, name="units.0")\n    for i in range(1, 3):\n' in source
+    assert '        x = _unit(x, c_out=4 * c, name=f"units.{i}", residual=True)\n' in source
+    assert "    s0 = s1 = x\n    for i in range(2):\n" in source
+    assert '        s0, s1 = s1, _pair(s0, s1, c=2 * c, name=f"cells.{i}")\n' in source
+    assert '    cell2 = _pair(s0, pool, c=2 * c, name="cell2", wide=True)\n' in source
+    assert '    pre0 = (_halves if wide else _unit)(s0, c_out=c, name=f"{name}.pre0")\n' in source
+    assert '    if residual:\n        out = layers.Add(name=f"{name}.residual")([x, out])\n    return out\n' in source
+    assert '    left = layers.Conv2D(c_out // 2, 1, strides=2, use_bias=False, name=f"{name}.left")(x)\n' in source
+    assert '    outputs = layers.Dense(num_classes, name="fc")(x)\n' in source
+
+
+def test_other_sizes_build(tmp_path):
+    arch = CASES["repeats"]()
+    path = tmp_path / "model_tf.py"
+    path.write_text(EMITTER.render(arch), encoding="utf-8")
+
+    model = import_file(path).build_model(c=6, num_classes=3)
+
+    assert model(np.zeros((2, 8, 8, 3), "float32")).shape == (2, 3)
+    assert model.get_layer("cells.1.pre1.conv").kernel.shape == (1, 1, 24, 12)
 
 
 def test_block_function_names_are_snake_case_and_distinct():
@@ -333,11 +361,13 @@ def test_block_function_names_are_snake_case_and_distinct():
     assert "def _conv_bn_2(x: keras.KerasTensor, name: str) -> keras.KerasTensor:" in source
 
 
-def test_layer_names_are_the_torch_module_paths(tmp_path):
-    arch = cells()
+@pytest.mark.parametrize("case", ["cells", "repeats"])
+def test_layer_names_are_the_module_paths_of_the_pytorch_code(case, tmp_path):
+    arch = CASES[case]()
     model = trained_like(arch)
     emitted = exported(arch, tmp_path, model)
-    torch_modules = {key.rsplit(".", 1)[0] for key in model.state_dict()}
+    code_keys = PytorchEmitter().code_state_dict(arch, model.state_dict())
+    torch_modules = {key.rsplit(".", 1)[0] for key in code_keys}
 
     assert {layer.name for layer in emitted.layers if layer.weights} == torch_modules
 

@@ -142,7 +142,7 @@ def test_keras_takes_sequences_channels_last_and_vectors_as_they_are(tmp_path):
 def test_keras_flattens_a_sequence_in_torch_order():
     source = TensorflowEmitter().render(sequence_flatten())
 
-    assert '    x = layers.Permute((2, 1), name="flat.cl")(x)\n    x = layers.Flatten(name="flat")(x)\n' in source
+    assert '    out = layers.Permute((2, 1), name="flat.cl")(out)\n    out = layers.Flatten(name="flat")(out)\n' in source
 
 
 def test_keras_gelu_is_the_exact_one_not_the_tanh_approximation(tmp_path):

@@ -86,25 +86,29 @@ def parameterised_block() -> Block:
 
 
 def parameterised() -> Architecture:
-    """A block called with stride 1 and with stride 2 + dilation 2 (the subsampling path)."""
-    common = {"c": 4, "k": 3, "pad": 1}
+    """A block called with stride 1 and with stride 2 + dilation 2 (the subsampling path).
+
+    Every parameter differs between the two calls: one bound to the same value in every
+    call would be written into the generated code as that value.
+    """
     nodes = [
         conv("stem", IN, 2, 4, k=1),
         Node(
             "one",
             "block",
             ["stem"],
-            {**common, "stride": 1, "conv_pad": 1, "dil": 1, "groups": 1, "crop": 0},
+            {"c": 4, "k": 3, "pad": 1, "stride": 1, "conv_pad": 1, "dil": 1, "groups": 1, "crop": 0},
             block="ParamConv",
         ),
+        conv("widen", "one", 4, 6, k=1),
         Node(
             "two",
             "block",
-            ["one"],
-            {**common, "stride": 2, "conv_pad": 2, "dil": 2, "groups": 2, "crop": 1},
+            ["widen"],
+            {"c": 6, "k": 5, "pad": 2, "stride": 2, "conv_pad": 4, "dil": 2, "groups": 2, "crop": 1},
             block="ParamConv",
         ),
-        *head("two", 4, 3),
+        *head("two", 6, 3),
     ]
     return Architecture((2, 9, 9), 3, nodes, "fc", blocks=[parameterised_block()], name="Parameterised")
 

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +30,11 @@ __all__ = [
     "CHAIN_VARS",
     "INDENT",
     "LINE_LENGTH",
+    "Branches",
     "Call",
     "Expr",
     "Preprocess",
+    "Statements",
     "Sum",
     "docstring_lines",
     "flat",
@@ -109,6 +111,10 @@ def format_lines(expr: Expr, indent: str, prefix: str = "", suffix: str = "") ->
     if isinstance(expr, Sum):
         terms = [f"{inner}{expr.terms[0]}", *(f"{inner}+ {term}" for term in expr.terms[1:])]
         return [f"{indent}{prefix}(", *terms, f"{indent}){suffix}"]
+    hugged = expr.args[0] if len(expr.args) == 1 and isinstance(expr.args[0], Call) else None
+    if hugged is not None and expr.func and not hugged.func:
+        # One list argument: the brackets hug, ``nn.ModuleList([`` ... ``])``.
+        return format_lines(hugged, indent, f"{prefix}{expr.func}{expr.brackets[0]}", f"{expr.brackets[1]}{suffix}")
     head = f"{indent}{prefix}{expr.func}{expr.brackets[0]}"
     if len(head) > LINE_LENGTH and prefix:
         # Long target and callee together: parenthesise the call on its own lines.
@@ -125,12 +131,50 @@ def format_lines(expr: Expr, indent: str, prefix: str = "", suffix: str = "") ->
 
 # -- which value lives in which variable ------------------------------------------------
 
-#: ``lower(node, args, tmp)``: the expressions computing ``node`` from the variables
-#: ``args``. Most nodes are one expression; with several, each after the first reads
-#: the previous one's result from the variable ``tmp``.
-Lower = Callable[[Node, Sequence[str], str], Sequence[Any]]
+#: ``lower(node, args, tmp)``: the expressions computing ``node`` from ``args`` (variables,
+#: or the text of values written in place). Most nodes are one expression; with
+#: several, each after the first reads the previous one's result from the variable
+#: ``tmp``. A node may also lower to :class:`Branches` or :class:`Statements`.
+Lower = Callable[[Node, Sequence[str], str], Any]
 #: ``layout(expr, indent, prefix)``: the lines of ``prefix + expr``.
 Layout = Callable[[Any, str, str], list[str]]
+#: ``inline(value, reader)``: whether the expression of node ``value`` may be written
+#: inside that of ``reader``, its only reader (a term of a sum, a slice in a call).
+Inline = Callable[[Node, Node], bool]
+
+
+@attrs.frozen
+class Branches:
+    """``if flag:`` one lowering, ``else:`` another, into the same variable."""
+
+    flag: str
+    if_set: Sequence[Any]
+    otherwise: Sequence[Any]
+
+
+@attrs.frozen
+class Statements:
+    """A node lowered to statements of its own (a loop over repeated calls).
+
+    ``lines`` are indented relative to the body; ``outputs`` says which variable holds
+    which value afterwards (the node's own among them).
+    """
+
+    lines: tuple[str, ...]
+    outputs: Mapping[str, str]
+
+
+@attrs.define
+class _Unit:
+    """A statement, with the statements written inside it (``parts``, in order)."""
+
+    index: int
+    node: Any
+    inputs: tuple[str, ...]
+    parts: list[_Unit] = attrs.field(factory=list)
+
+    def indices(self) -> set[int]:
+        return {self.index}.union(*(part.indices() for part in self.parts))
 
 
 def graph_body(
@@ -140,60 +184,172 @@ def graph_body(
     indent: str,
     final: str = "return ",
     layout: Layout = format_lines,
+    *,
+    inline: Inline | None = None,
+    keep: Iterable[str] = (),
+    one_line: Callable[[Any], str] | None = None,
 ) -> list[str]:
-    """The statements of one graph; a straight chain reuses ``x``, shared values get names.
+    """The statements of one graph, with variables as a person would name them.
 
-    A value goes into a chain variable when exactly one node uses it and that node comes
-    next, and the variable's current value is not needed afterwards; any other value is
-    kept in a variable named after its node. An identity shares its input's variable.
+    * An identity is no statement: its readers read its input.
+    * A value whose only reader comes next may be written inside it when ``inline``
+      allows (``a + self.op(b)``), if the line still fits.
+    * A node that reads the chain variable ``x`` (or ``out``) for the last time takes it
+      over: ``x = F.relu(x)``, however many nodes read the new value; unless it is one of
+      several terms of the next statement, which are named after their nodes.
+    * A value read only by the next statement, which reads nothing else or continues a
+      chain, goes into a free chain variable (``x``, then ``out``).
+    * Any other value is kept in a variable named after its node.
 
     Args:
-        nodes: the graph in topological order.
+        nodes: the graph in topological order; its last node is its output.
         input_vars: graph input name → the variable holding it.
         lower: the expressions of a node (see :data:`Lower`).
         indent: the indentation of the statements.
-        final: what the last node's value is given to (``"return "``, ``"outputs = "``).
+        final: what the output is given to (``"return "``, ``"outputs = "``).
         layout: lays out one expression (see :data:`Layout`).
+        inline: which values may be written inside their reader (see :data:`Inline`).
+        keep: values still needed after the body; their variables are not reused.
+        one_line: an expression on one line (default :func:`flat`), for ``inline``.
     """
-    users: dict[str, set[int]] = {}
-    for index, node in enumerate(nodes):
-        for ref in node.inputs:
-            users.setdefault(ref, set()).add(index)
-    last_use = {ref: max(indices) for ref, indices in users.items()}
+    one_line = one_line or flat
+    source: dict[str, str] = {}
+
+    def resolve(ref: str) -> str:
+        while ref in source:
+            ref = source[ref]
+        return ref
+
+    statements: list[tuple[Any, tuple[str, ...]]] = []
+    for node in nodes:
+        if node.op == "identity":
+            source[node.name] = resolve(node.inputs[0])
+        else:
+            statements.append((node, tuple(resolve(ref) for ref in node.inputs)))
+    output = resolve(nodes[-1].name)
+    readers: dict[str, list[int]] = {}
+    for index, (_, refs) in enumerate(statements):
+        for ref in refs:
+            readers.setdefault(ref, []).append(index)
+    forever = len(statements) + 1
+    last_read = {ref: max(indices) for ref, indices in readers.items()}
+    for ref in (*keep, output):
+        last_read[resolve(ref)] = forever
+
+    # Which statements are written inside the next one.
+    units: list[_Unit] = []
+    for index, (node, refs) in enumerate(statements):
+        unit = _Unit(index, node, refs)
+        limit = len(refs)
+        while units and inline is not None:
+            part = units[-1]
+            name = part.node.name
+            if last_read.get(name) == forever or set(readers.get(name, ())) != {index}:
+                break
+            positions = [i for i, ref in enumerate(refs) if ref == name]
+            single = len(positions) == 1 or (node.op == "loop" and len(set(refs)) == 1)
+            if not single or positions[0] >= limit or not inline(part.node, node):
+                break
+            limit = positions[0]
+            unit.parts.insert(0, units.pop())
+        units.append(unit)
+
     var_of = dict(input_vars)
-    held = {var: value for value, var in input_vars.items() if var in CHAIN_VARS}
+    holders: dict[str, set[str]] = {var: {value} for value, var in input_vars.items()}
     lines: list[str] = []
 
-    def emit(stages: Sequence[Any], tmp: str, target: str) -> None:
-        for stage in stages[:-1]:
-            lines.extend(layout(stage, indent, f"{tmp} = "))
-        lines.extend(layout(stages[-1], indent, target))
+    def busy(var: str) -> int:
+        return max((last_read.get(value, -1) for value in holders.get(var, ())), default=-1)
 
-    for index, node in enumerate(nodes):
-        args = [var_of[ref] for ref in node.inputs]
-        if index == len(nodes) - 1:
-            # Nothing is needed afterwards, so any chain variable can hold intermediates.
-            emit(lower(node, args, CHAIN_VARS[0]), CHAIN_VARS[0], final)
-            break
-        if node.op == "identity" and args[0] not in CHAIN_VARS:
-            # Named variables are never reassigned, so the identity can share one.
-            var_of[node.name] = args[0]
-            continue
-        var = node.name
-        if users[node.name] == {index + 1}:
-            preferred = [var_of[ref] for ref in node.inputs if var_of[ref] in CHAIN_VARS]
-            free = [
-                v
-                for v in dict.fromkeys([*preferred, *CHAIN_VARS])
-                if v not in held or last_use.get(held[v], -1) <= index
-            ]
-            if free:
-                var = free[0]
-                held[var] = node.name
+    def text(unit: _Unit) -> str:
+        """The expression of a unit written in place (its parts in place too)."""
+        written = {part.node.name: text(part) for part in unit.parts}
+        args = [written.get(ref) or var_of[ref] for ref in unit.inputs]
+        return one_line(lower(unit.node, args, "")[0])
+
+    def reads(unit: _Unit) -> list[str]:
+        inside = {part.node.name for part in unit.parts}
+        found = [var_of[ref] for ref in unit.inputs if ref not in inside]
+        for part in unit.parts:
+            found += reads(part)
+        return list(dict.fromkeys(found))
+
+    def choose(unit: _Unit, following: _Unit | None) -> str:
+        at = max(unit.indices())
+        read = reads(unit)
+        name = unit.node.name
+        users = set(readers.get(name, ()))
+        # One of several terms of the next statement is named after its node.
+        if following is not None and users == {following.index} and len(set(following.inputs)) > 1:
+            return name
+        for var in read:
+            if var in CHAIN_VARS and busy(var) <= at:
+                return var
+        if following is not None and users and users <= following.indices():
+            # A chain starts where the next statement reads this value alone, and goes on
+            # where this one reads a chain variable alone.
+            unary = len(set(following.inputs)) == 1 or following.node.op == "loop"
+            if unary or (len(read) == 1 and read[0] in CHAIN_VARS):
+                free = [var for var in CHAIN_VARS if busy(var) <= at]
+                if free:
+                    return free[0]
+        return name
+
+    def fits(unit: _Unit, args: Sequence[str], target: str) -> bool:
+        lowered = lower(unit.node, args, "")
+        if isinstance(lowered, Statements):
+            return all(len(indent + line) <= LINE_LENGTH for line in lowered.lines)
+        return len(lowered) == 1 and len(f"{indent}{target}{one_line(lowered[0])}") <= LINE_LENGTH
+
+    def emit(unit: _Unit, following: _Unit | None, last: bool) -> None:
+        while True:
+            written = {part.node.name: text(part) for part in unit.parts}
+            args = [written.get(ref) or var_of[ref] for ref in unit.inputs]
+            target = final if last else f"{choose(unit, following)} = "
+            if not unit.parts or fits(unit, args, target):
+                break
+            # Too long with its parts written in place: the first becomes a statement.
+            emit(unit.parts.pop(0), unit, last=False)
+        node = unit.node
+        at = max(unit.indices())
+        if last:
+            tmp = next((var for var in CHAIN_VARS if busy(var) <= at), node.name)
+            lowered = lower(node, args, tmp)
+            if isinstance(lowered, Statements):
+                lines.extend(indent + line for line in lowered.lines)
+                var_of.update(lowered.outputs)
+                lines.extend(layout(var_of[node.name], indent, final))
+            else:
+                write(lowered, tmp, final)
+            return
+        var = choose(unit, following)
+        lowered = lower(node, args, var)
+        if isinstance(lowered, Statements):
+            lines.extend(indent + line for line in lowered.lines)
+            for value, held in lowered.outputs.items():
+                var_of[value] = held
+                holders[held] = {value}
+            return
         var_of[node.name] = var
-        stages = lower(node, args, var)
-        if list(stages) != [var]:  # an identity that lands in its input's variable needs no line
-            emit(stages, var, f"{var} = ")
+        if isinstance(lowered, Branches):
+            lines.append(f"{indent}if {lowered.flag}:")
+            write(lowered.if_set, var, f"{var} = ", indent + INDENT)
+            lines.append(f"{indent}else:")
+            write(lowered.otherwise, var, f"{var} = ", indent + INDENT)
+        else:
+            write(lowered, var, f"{var} = ")
+        holders[var] = {node.name}
+
+    def write(stages: Sequence[Any], tmp: str, target: str, at: str = indent) -> None:
+        for stage in stages[:-1]:
+            lines.extend(layout(stage, at, f"{tmp} = "))
+        lines.extend(layout(stages[-1], at, target))
+
+    for position, unit in enumerate(units):
+        following = units[position + 1] if position + 1 < len(units) else None
+        emit(unit, following, last=following is None and unit.node.name == output)
+    if not units or units[-1].node.name != output:
+        lines.extend(layout(var_of[output], indent, final))
     return lines
 
 

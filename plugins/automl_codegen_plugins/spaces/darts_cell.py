@@ -36,8 +36,12 @@ its two inputs, the input's index (node ``j`` chooses among its ``j`` predecesso
 and the op — 32 categorical choices.
 
 Lowering keeps every kind of module a block — ReLUConvBN, FactorizedReduce, SepConv,
-DilConv, and one cell class per kind (normal / reduction, and whether it follows a
-reduction cell) — so the 20-cell network is a few hundred lines of code. Cell inputs
+DilConv, and one cell block per kind (normal / reduction, and whether it follows a
+reduction cell: ``NormalCellReductionPrev``, after the authors' ``reduction_prev``) —
+and declares ``C`` as the architecture's size (``sizes={"c": C}``). Emitted code has one
+class per cell kind (the cell after a reduction is its kind's class with
+``reduction_prev=True``) built in a loop, with channels as multiples of ``c``, so the
+20-cell network is under 150 lines of code. Cell inputs
 that no op reads are not preprocessed (the authors' code builds the unused 1×1 conv, and
 counts its parameters); the published genotypes read both inputs of every cell.
 
@@ -432,7 +436,7 @@ class DartsCellSpace(SearchSpace):
         skeleton = net.to_architecture(DARTS_V2)
         cells = []
         for node in skeleton.nodes:
-            if node.op == "block" and node.block.endswith(("Cell", "CellAfterReduction")):
+            if node.op == "block" and node.block.endswith(("Cell", "CellReductionPrev")):
                 reduction = node.block.startswith("Reduction")
                 kind = "reduce" if reduction else "normal"
                 cells.append(SupernetCell(node.name, kind, int(node.attr("c")), reduction))
@@ -549,6 +553,8 @@ class DartsCellSpace(SearchSpace):
             output="classifier",
             blocks=list(blocks.values()),
             name="DartsNetwork",
+            # Every channel count is a multiple of C: generated code takes C as an argument.
+            sizes={"c": self.init_channels},
         )
 
 
@@ -574,15 +580,15 @@ def _factorized_reduce() -> Block:
 
 
 def _relu_dw_pw_bn(suffix: str, source: str, stride: str | int, dilation: str | int = 1) -> list[Node]:
-    depthwise = {"channels": "channels", "kernel_size": "kernel_size", "stride": stride, "padding": "padding"}
+    depthwise = {"channels": "c", "kernel_size": "kernel_size", "stride": stride, "padding": "padding"}
     if dilation != 1:
         depthwise["dilation"] = dilation
-    pointwise = {"in_channels": "channels", "out_channels": "channels", "kernel_size": 1}
+    pointwise = {"in_channels": "c", "out_channels": "c", "kernel_size": 1}
     return [
         Node(f"relu{suffix}", "relu", (source,)),
         Node(f"dw{suffix}", "depthwise_conv2d", (f"relu{suffix}",), depthwise),
         Node(f"pw{suffix}", "conv2d", (f"dw{suffix}",), pointwise),
-        Node(f"bn{suffix}", "batchnorm2d", (f"pw{suffix}",), {"num_features": "channels"}),
+        Node(f"bn{suffix}", "batchnorm2d", (f"pw{suffix}",), {"num_features": "c"}),
     ]
 
 
@@ -592,7 +598,7 @@ def _sep_conv() -> Block:
     return Block(
         name="SepConv",
         inputs=("x",),
-        params=("channels", "kernel_size", "stride", "padding"),
+        params=("c", "kernel_size", "stride", "padding"),
         nodes=nodes,
         output="bn2",
     )
@@ -604,7 +610,7 @@ def _dil_conv() -> Block:
     return Block(
         name="DilConv",
         inputs=("x",),
-        params=("channels", "kernel_size", "stride", "padding", "dilation"),
+        params=("c", "kernel_size", "stride", "padding", "dilation"),
         nodes=nodes,
         output="bn",
     )
@@ -636,7 +642,7 @@ def _op_node(name: str, op: str, source: str, stride: int, blocks: dict[str, Blo
             attrs["count_include_pad"] = False
         return Node(name, op.replace("_3x3", "2d"), (source,), attrs)
     make, attrs = _CONVS[op]
-    return call(name, _use(blocks, make()), (source,), channels="c", stride=stride, **attrs)
+    return call(name, _use(blocks, make()), (source,), c="c", stride=stride, **attrs)
 
 
 def _cell_block(
@@ -672,7 +678,7 @@ def _cell_block(
     name = "ReductionCell" if reduction else "NormalCell"
     if reduction_prev and 0 in read:
         # Its older input is twice the size: a different module structure, so a different class.
-        name += "AfterReduction"
+        name += "ReductionPrev"
     return Block(
         name=name,
         inputs=("s0", "s1"),

@@ -11,49 +11,43 @@ Usage:
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
-class ConvBnAct(nn.Module):
-    def __init__(self, c: int) -> None:
+class ConvBnAct(nn.Sequential):
+    def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(c)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        x = self.bn(x)
-        return F.relu(x)
+        self.conv = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.act = nn.ReLU()
 
 
 class Cell(nn.Module):
-    def __init__(self, c: int, stride: int) -> None:
+    def __init__(self, stride: int) -> None:
         super().__init__()
         self.stride = stride
-        self.dw = nn.Conv2d(c, c, 3, stride=stride, padding=1, groups=c, bias=False)
-        self.inner = ConvBnAct(c=c)
+        self.dw = nn.Conv2d(8, 8, 3, stride=stride, padding=1, groups=8, bias=False)
+        self.inner = ConvBnAct()
         self.pool = nn.MaxPool2d(3, stride=stride, padding=1)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
         x = self.dw(s0)
-        inner = self.inner(x)
+        x = self.inner(x)
         pool = self.pool(s1)
-        x = torch.zeros_like(s0[:, :, ::self.stride, ::self.stride])
-        x = inner + pool + x
-        return torch.cat([x, pool], dim=1)
+        total = x + pool + torch.zeros_like(s0[:, :, ::self.stride, ::self.stride])
+        return torch.cat([total, pool], dim=1)
 
 
 class CellNet(nn.Module):
     """Maps (N, 1, 8, 8) inputs to (N, 10) logits; 1,698 parameters."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.stem = nn.Conv2d(1, 8, 3, padding=1, bias=False)
-        self.cell1 = Cell(c=8, stride=1)
+        self.cell1 = Cell(stride=1)
         self.reduce = nn.Conv2d(16, 8, 1, bias=False)
-        self.cell2 = Cell(c=8, stride=2)
-        self.fc = nn.Linear(16, 10)
+        self.cell2 = Cell(stride=2)
+        self.fc = nn.Linear(16, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
@@ -64,17 +58,13 @@ class CellNet(nn.Module):
         return self.fc(x)
 
 
-def build_model(weights: str | None = None) -> CellNet:
-    """Build the network; with ``weights``, load the state dict file saved beside this one.
-
-    The model is returned in eval mode: dropout off, batch norm on its running statistics.
-    """
-    model = CellNet()
+def build_model(weights: str | None = None, num_classes: int = 10) -> CellNet:
+    """The network in eval mode; with ``weights``, the state dict file saved beside this one."""
+    model = CellNet(num_classes=num_classes)
     if weights is not None:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return model.eval()
 
 
-if __name__ == "__main__":
-    # Smoke test: a random batch through the untrained network.
+if __name__ == "__main__":  # a random batch through the untrained network
     print(build_model()(torch.randn(2, 1, 8, 8)).shape)

@@ -32,14 +32,14 @@ STD = (0.4,)
 class ChainNet(nn.Module):
     """Maps (N, 1, 8, 8) inputs to (N, 10) logits; 704 parameters."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.stem = nn.Conv2d(1, 8, 3, padding=1)
         self.bn = nn.BatchNorm2d(8, eps=0.001, momentum=0.01)
         self.grouped = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=2, bias=False)
         self.bn_plain = nn.BatchNorm2d(8, affine=False)
         self.drop = nn.Dropout(p=0.2)
-        self.fc = nn.Linear(32, 10, bias=False)
+        self.fc = nn.Linear(32, num_classes, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
@@ -57,12 +57,9 @@ class ChainNet(nn.Module):
         return self.fc(x)
 
 
-def build_model(weights: str | None = None) -> ChainNet:
-    """Build the network; with ``weights``, load the state dict file saved beside this one.
-
-    The model is returned in eval mode: dropout off, batch norm on its running statistics.
-    """
-    model = ChainNet()
+def build_model(weights: str | None = None, num_classes: int = 10) -> ChainNet:
+    """The network in eval mode; with ``weights``, the state dict file saved beside this one."""
+    model = ChainNet(num_classes=num_classes)
     if weights is not None:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return model.eval()
@@ -76,6 +73,5 @@ def preprocess(pixels: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
-if __name__ == "__main__":
-    # Smoke test: a random batch through the untrained network.
+if __name__ == "__main__":  # a random batch through the untrained network
     print(build_model()(torch.randn(2, 1, 8, 8)).shape)

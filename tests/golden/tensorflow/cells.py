@@ -51,49 +51,43 @@ class _Zeros(layers.Layer):
         return keras.ops.zeros_like(x)
 
 
-# One function per block kind. Each adds its layers to the graph under names that start
-# with ``name``, so that layer names are the module paths of the PyTorch model
-# ("cell1.inner.conv") and converted weights find their layers.
-def _conv_bn_act(x: keras.KerasTensor, c: int, name: str) -> keras.KerasTensor:
-    """The ``ConvBnAct`` block."""
-    x = layers.Conv2D(c, 3, padding="same", use_bias=False, name=f"{name}.conv")(x)
+# One function per block kind (the PyTorch class, in snake_case). Each adds its layers under
+# names that start with ``name``: the module paths of the PyTorch model ("cells.1.inner.conv").
+def _conv_bn_act(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    x = layers.Conv2D(8, 3, padding="same", use_bias=False, name=f"{name}.conv")(x)
     x = layers.BatchNormalization(momentum=0.9, epsilon=1e-05, name=f"{name}.bn")(x)
     return layers.ReLU(name=f"{name}.act")(x)
 
 
 def _cell(
-    s0: keras.KerasTensor, s1: keras.KerasTensor, c: int, stride: int, name: str
+    s0: keras.KerasTensor, s1: keras.KerasTensor, stride: int, name: str
 ) -> keras.KerasTensor:
-    """The ``Cell`` block."""
     x = layers.ZeroPadding2D(1, name=f"{name}.dw.pad")(s0)
     x = layers.DepthwiseConv2D(3, strides=stride, use_bias=False, name=f"{name}.dw")(x)
-    inner = _conv_bn_act(x, c=c, name=f"{name}.inner")
+    x = _conv_bn_act(x, name=f"{name}.inner")
     pool = _PaddedMaxPooling2D(3, strides=stride, padding=1, name=f"{name}.pool")(s1)
-    x = _Zeros(strides=stride, name=f"{name}.none")(s0)
-    x = layers.Add(name=f"{name}.total")([inner, pool, x])
-    return layers.Concatenate(name=f"{name}.cat")([x, pool])
+    none = _Zeros(strides=stride, name=f"{name}.none")(s0)
+    total = layers.Add(name=f"{name}.total")([x, pool, none])
+    return layers.Concatenate(name=f"{name}.cat")([total, pool])
 
 
-def build_model(weights: str | None = None) -> keras.Model:
-    """Build the network as a Keras functional model; with ``weights``, load them.
+def build_model(weights: str | None = None, num_classes: int = 10) -> keras.Model:
+    """The Keras model; calling it runs inference on (N, 8, 8, 1) channels-last inputs.
 
-    ``weights`` is the ``.weights.h5`` file exported beside this module: the trained
-    PyTorch weights, converted. Calling the model runs inference (dropout off, batch
-    norm on its moving statistics) on (N, 8, 8, 1) channels-last inputs.
+    ``weights``: the ``.weights.h5`` file exported beside this module (trained, converted).
     """
     inputs = keras.Input((8, 8, 1), name="input")
     x = layers.Conv2D(8, 3, padding="same", use_bias=False, name="stem")(inputs)
-    x = _cell(x, x, c=8, stride=1, name="cell1")
+    x = _cell(x, x, stride=1, name="cell1")
     x = layers.Conv2D(8, 1, use_bias=False, name="reduce")(x)
-    x = _cell(x, x, c=8, stride=2, name="cell2")
+    x = _cell(x, x, stride=2, name="cell2")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = layers.Dense(10, name="fc")(x)
+    outputs = layers.Dense(num_classes, name="fc")(x)
     model = keras.Model(inputs, outputs, name="CellNet")
     if weights is not None:
         model.load_weights(weights)
     return model
 
 
-if __name__ == "__main__":
-    # Smoke test: a random batch through the untrained network.
+if __name__ == "__main__":  # a random batch through the untrained network
     print(build_model()(keras.random.normal((2, 8, 8, 1))).shape)

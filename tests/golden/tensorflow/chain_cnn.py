@@ -75,12 +75,10 @@ class _PaddedAveragePooling2D(layers.Layer):
         return total / share
 
 
-def build_model(weights: str | None = None) -> keras.Model:
-    """Build the network as a Keras functional model; with ``weights``, load them.
+def build_model(weights: str | None = None, num_classes: int = 10) -> keras.Model:
+    """The Keras model; calling it runs inference on (N, 8, 8, 1) channels-last inputs.
 
-    ``weights`` is the ``.weights.h5`` file exported beside this module: the trained
-    PyTorch weights, converted. Calling the model runs inference (dropout off, batch
-    norm on its moving statistics) on (N, 8, 8, 1) channels-last inputs.
+    ``weights``: the ``.weights.h5`` file exported beside this module (trained, converted).
     """
     inputs = keras.Input((8, 8, 1), name="input")
     x = layers.Conv2D(8, 3, padding="same", name="stem")(inputs)
@@ -100,7 +98,7 @@ def build_model(weights: str | None = None) -> keras.Model:
     x = layers.Permute((3, 1, 2), name="flat.chw")(x)
     x = layers.Flatten(name="flat")(x)
     x = layers.Dropout(0.2, name="drop")(x)
-    outputs = layers.Dense(10, use_bias=False, name="fc")(x)
+    outputs = layers.Dense(num_classes, use_bias=False, name="fc")(x)
     model = keras.Model(inputs, outputs, name="ChainNet")
     if weights is not None:
         model.load_weights(weights)
@@ -113,6 +111,5 @@ def preprocess(pixels):
     return (x - keras.ops.array(MEAN, "float32")) / keras.ops.array(STD, "float32")
 
 
-if __name__ == "__main__":
-    # Smoke test: a random batch through the untrained network.
+if __name__ == "__main__":  # a random batch through the untrained network
     print(build_model()(keras.random.normal((2, 8, 8, 1))).shape)

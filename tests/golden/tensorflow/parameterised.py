@@ -4,7 +4,7 @@ Input: a float32 tensor of shape (N, 9, 9, 2), N being the batch size.
 Layout: channels last (NHWC), as Keras expects. From PyTorch's (N, 2, 9, 9):
     x.transpose(0, 2, 3, 1) for NumPy arrays, tf.transpose(x, (0, 2, 3, 1)) for tensors.
 Normalisation: not recorded; scale inputs as they were in training.
-Output: (N, 3) logits from Parameterised, which has 311 parameters.
+Output: (N, 3) logits from Parameterised, which has 833 parameters.
 
 Usage:
     from model_tf import build_model
@@ -18,7 +18,7 @@ from keras import layers
 
 # Keras finds the helper layers below by this name when it loads a .keras file; it is
 # unique to this architecture, so models of several searches load in one process.
-_PACKAGE = "Parameterised_e619b092"
+_PACKAGE = "Parameterised_9a49ff6e"
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -75,9 +75,8 @@ class _Zeros(layers.Layer):
         return keras.ops.zeros_like(x)
 
 
-# One function per block kind. Each adds its layers to the graph under names that start
-# with ``name``, so that layer names are the module paths of the PyTorch model
-# ("cell1.inner.conv") and converted weights find their layers.
+# One function per block kind (the PyTorch class, in snake_case). Each adds its layers under
+# names that start with ``name``: the module paths of the PyTorch model ("cells.1.inner.conv").
 def _param_conv(
     x: keras.KerasTensor,
     c: int,
@@ -90,40 +89,37 @@ def _param_conv(
     crop: int,
     name: str,
 ) -> keras.KerasTensor:
-    """The ``ParamConv`` block."""
     out = layers.ZeroPadding2D(conv_pad, name=f"{name}.conv.pad")(x) if conv_pad else x
     out = layers.Conv2D(
         c, k, groups=groups, dilation_rate=dil, use_bias=False, name=f"{name}.conv"
     )(out)
     out = layers.MaxPooling2D(1, strides=stride, name=f"{name}.conv.subsample")(out)
-    dw = layers.ZeroPadding2D(pad, name=f"{name}.dw.pad")(out) if pad else out
-    dw = layers.DepthwiseConv2D(k, use_bias=False, name=f"{name}.dw")(dw)
+    out = layers.ZeroPadding2D(pad, name=f"{name}.dw.pad")(out) if pad else out
+    out = layers.DepthwiseConv2D(k, use_bias=False, name=f"{name}.dw")(out)
     max = _PaddedMaxPooling2D(k, strides=stride, padding=pad, name=f"{name}.max")(x)
     avg = _PaddedAveragePooling2D(k, strides=stride, padding=pad, name=f"{name}.avg")(x)
-    x = _Zeros(strides=stride, name=f"{name}.none")(x)
-    x = layers.Add(name=f"{name}.sum")([dw, max, avg, x])
-    return layers.Cropping2D(((crop, 0), (crop, 0)), name=f"{name}.cut")(x)
+    none = _Zeros(strides=stride, name=f"{name}.none")(x)
+    out = layers.Add(name=f"{name}.sum")([out, max, avg, none])
+    return layers.Cropping2D(((crop, 0), (crop, 0)), name=f"{name}.cut")(out)
 
 
-def build_model(weights: str | None = None) -> keras.Model:
-    """Build the network as a Keras functional model; with ``weights``, load them.
+def build_model(weights: str | None = None, num_classes: int = 3) -> keras.Model:
+    """The Keras model; calling it runs inference on (N, 9, 9, 2) channels-last inputs.
 
-    ``weights`` is the ``.weights.h5`` file exported beside this module: the trained
-    PyTorch weights, converted. Calling the model runs inference (dropout off, batch
-    norm on its moving statistics) on (N, 9, 9, 2) channels-last inputs.
+    ``weights``: the ``.weights.h5`` file exported beside this module (trained, converted).
     """
     inputs = keras.Input((9, 9, 2), name="input")
     x = layers.Conv2D(4, 1, use_bias=False, name="stem")(inputs)
     x = _param_conv(x, c=4, k=3, stride=1, pad=1, conv_pad=1, dil=1, groups=1, crop=0, name="one")
-    x = _param_conv(x, c=4, k=3, stride=2, pad=1, conv_pad=2, dil=2, groups=2, crop=1, name="two")
+    x = layers.Conv2D(6, 1, use_bias=False, name="widen")(x)
+    x = _param_conv(x, c=6, k=5, stride=2, pad=2, conv_pad=4, dil=2, groups=2, crop=1, name="two")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = layers.Dense(3, name="fc")(x)
+    outputs = layers.Dense(num_classes, name="fc")(x)
     model = keras.Model(inputs, outputs, name="Parameterised")
     if weights is not None:
         model.load_weights(weights)
     return model
 
 
-if __name__ == "__main__":
-    # Smoke test: a random batch through the untrained network.
+if __name__ == "__main__":  # a random batch through the untrained network
     print(build_model()(keras.random.normal((2, 9, 9, 2))).shape)

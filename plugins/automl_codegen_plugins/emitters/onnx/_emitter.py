@@ -106,7 +106,8 @@ class OnnxEmitter:
             network = module.build_model()
             if state_dict is not None:
                 weights = {key: value.detach().cpu() for key, value in state_dict.items()}
-                load_state_dict(network, weights, architecture)
+                # Weights saved before repeated calls had containers (cell7.) get their keys (cells.7.).
+                load_state_dict(network, PytorchEmitter().code_state_dict(architecture, weights), architecture)
             network.eval()
             model = _to_onnx(torch, network, architecture)
             checks = [torch.randn(batch, *architecture.input_shape) for batch in _CHECK_BATCHES]

@@ -1,21 +1,27 @@
 """Lower an architecture to the statements of the PyTorch classes the template lays out.
 
-Each graph (a block or the network) becomes one ``nn.Module`` class: parameterised nodes
-turn into submodules named after the node (the state-dict keys of
-:mod:`automl_codegen_plugins.torch_model`), the rest into functional calls in
-``forward``. Statements come back as finished, indented lines of at most
+The classes follow the plan of :mod:`.._structure`: one ``nn.Module`` per block kind
+(twins merged, constant parameters written in), the network last. Parameterised nodes
+turn into submodules named after the node, and repeated calls into one
+``nn.ModuleList`` (or ``nn.Sequential``) named after them: the state-dict keys of
+:mod:`automl_codegen_plugins.torch_model`, which holds them the same way (``cells.7``).
+The rest become functional calls in ``forward``. A block that is a plain chain of
+modules is an ``nn.Sequential`` whose submodules run in the order they are assigned, as
+torchvision writes them. Statements come back as finished, indented lines of at most
 :data:`LINE_LENGTH` characters, so the output passes ``ruff check`` whatever the names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
 from automl_codegen import Architecture, ArchitectureError, Node
 
-from .._common import INDENT, Call, Expr, Sum, format_lines, graph_body
+from .._common import INDENT, LINE_LENGTH, Call, Expr, Statements, Sum, flat, format_lines, graph_body
+from .._structure import ClassPlan, Group, Lin, Op, Plan, plan
 
 _MODULE_OPS = frozenset(
     {"conv2d", "conv1d", "depthwise_conv2d", "batchnorm2d", "batchnorm1d", "layer_norm", "linear", "dropout", "block"}
@@ -29,12 +35,23 @@ _ACTIVATIONS = {
     "gelu": "F.gelu",  # exact (erf) by default, as the IR defines it
     "tanh": "torch.tanh",
 }
+#: The module of each activation, for blocks written as nn.Sequential.
+_ACTIVATION_MODULES = {
+    "relu": "nn.ReLU",
+    "relu6": "nn.ReLU6",
+    "sigmoid": "nn.Sigmoid",
+    "hardswish": "nn.Hardswish",
+    "silu": "nn.SiLU",
+    "gelu": "nn.GELU",
+    "tanh": "nn.Tanh",
+}
 _POOLS = {
     "max_pool2d": "nn.MaxPool2d",
     "avg_pool2d": "nn.AvgPool2d",
     "max_pool1d": "nn.MaxPool1d",
     "avg_pool1d": "nn.AvgPool1d",
 }
+_SEQUENTIAL_OPS = _MODULE_OPS | set(_ACTIVATIONS) | set(_POOLS) | {"flatten", "identity"}
 
 
 # -- lowering ----------------------------------------------------------------------------
@@ -42,13 +59,14 @@ _POOLS = {
 
 @attrs.frozen
 class ClassCode:
-    """One generated ``nn.Module`` class, as lines ready for the template."""
+    """One generated class, as lines ready for the template."""
 
     name: str
+    base: str  # nn.Module or nn.Sequential
     docstring: str | None
     init_def: list[str]  # empty when the class needs no ``__init__``
     init_body: list[str]
-    forward_def: list[str]
+    forward_def: list[str]  # empty for an nn.Sequential
     forward_body: list[str]
 
 
@@ -59,54 +77,24 @@ class ModuleCode:
     classes: list[ClassCode]
     uses_functional: bool
     build_model_def: list[str]
+    model_lines: list[str]  # build_model's ``model = Network(...)``
 
 
-def lower(arch: Architecture) -> ModuleCode:
+def lower(arch: Architecture, *, num_classes_argument: bool = True) -> ModuleCode:
     """The classes of ``arch``: one per block kind in dependency order, then the network."""
     # Names that would clash in generated code (a class "F", a node "compile") are
     # refused by the IR itself, so every valid architecture renders.
+    the_plan = plan(arch, num_classes_argument=num_classes_argument)
     ranks = _ranks(arch)
-    classes = [_lower_graph(arch, b.name, b.nodes, b.params, {n: n for n in b.inputs}, ranks) for b in arch.block_order]
-    net = _lower_graph(arch, arch.name, arch.nodes, (), {Architecture.INPUT: "x"}, ranks)
-    shape = ", ".join(map(str, arch.input_shape))
-    docstring = f"Maps (N, {shape}) inputs to (N, {arch.num_classes}) logits; {arch.num_params:,} parameters."
-    classes.append(attrs.evolve(net, docstring=docstring))
+    classes = [_block_class(the_plan, cls, ranks) for cls in the_plan.classes]
+    classes.append(_network_class(arch, the_plan, ranks))
     body = "\n".join(line for c in classes for line in c.forward_body)
-    build_def = Call("def build_model", ("weights: str | None = None",))
+    arguments = [f"{name}: int = {value}" for name, value in the_plan.sizes]
+    build_def = Call("def build_model", ("weights: str | None = None", *arguments))
     build_lines = format_lines(build_def, "", suffix=f" -> {arch.name}:")
-    return ModuleCode(classes, "F." in body, build_lines)
-
-
-def _lower_graph(
-    arch: Architecture,
-    name: str,
-    nodes: Sequence[Node],
-    params: Sequence[str],
-    input_vars: Mapping[str, str],
-    ranks: Mapping[tuple[str, str], set[int]],
-) -> ClassCode:
-    init = INDENT * 2
-    modules = [node for node in nodes if _is_module(node)]
-    # A zero's stride or a crop's margins given by a parameter are read from ``self``
-    # in forward, so __init__ stores them.
-    forward_attrs = {"zero": ("stride",), "crop2d": ("top", "bottom", "left", "right")}
-    used = (node.attr(k) for node in nodes for k in forward_attrs.get(node.op, ()))
-    stored = sorted({value for value in used if isinstance(value, str)})
-    init_body = [f"{init}self.{p} = {p}" for p in stored]
-    for node in modules:
-        init_body += format_lines(_module_expr(arch, node), init, f"self.{node.name} = ")
-    init_def: list[str] = []
-    if init_body or params:
-        signature = Call("def __init__", ("self", *(f"{p}: int" for p in params)))
-        init_def = format_lines(signature, INDENT, suffix=" -> None:")
-    forward_args = ("self", *(f"{var}: torch.Tensor" for var in input_vars.values()))
-    forward_def = format_lines(Call("def forward", forward_args), INDENT, suffix=" -> torch.Tensor:")
-    ranked = [
-        node for node in nodes if node.op == "global_avg_pool" or (node.op == "zero" and node.attr("stride") != 1)
-    ]
-    rank_of = {node.name: _one_rank(name, node, ranks) for node in ranked}
-    forward_body = _forward_body(nodes, input_vars, rank_of)
-    return ClassCode(name, None, init_def, init_body, forward_def, forward_body)
+    call = Call(arch.name, tuple(f"{name}={name}" for name, _ in the_plan.sizes))
+    model_lines = format_lines(call, INDENT, "model = ")
+    return ModuleCode(classes, "F." in body, build_lines, model_lines)
 
 
 def _ranks(arch: Architecture) -> dict[tuple[str, str], set[int]]:
@@ -132,38 +120,200 @@ def _ranks(arch: Architecture) -> dict[tuple[str, str], set[int]]:
     return seen
 
 
-def _one_rank(graph: str, node: Node, ranks: Mapping[tuple[str, str], set[int]]) -> int:
-    """The one input rank of a node whose code depends on it."""
-    found = ranks[(graph, node.name)]
-    if len(found) != 1:
-        msg = (
-            f"block {graph!r} node {node.name!r}: {node.op} gets inputs of ranks {sorted(found)} in "
-            f"different calls; the PyTorch emitter needs one rank per block node"
-        )
-        raise ArchitectureError(msg)
-    return next(iter(found))
+def _rank_of(
+    graph: str, sources: Sequence[str], ops: Sequence[Op], ranks: Mapping[tuple[str, str], set[int]]
+) -> dict[str, int]:
+    """The one input rank of each node whose code depends on it."""
+    found = {}
+    for op in ops:
+        if op.op == "global_avg_pool" or (op.op == "zero" and op.attr("stride") != 1):
+            given = set().union(*(ranks.get((source, op.name), set()) for source in sources))
+            if len(given) != 1:
+                msg = (
+                    f"block {graph!r} node {op.name!r}: {op.op} gets inputs of ranks {sorted(given)} in "
+                    f"different calls; the PyTorch emitter needs one rank per block node"
+                )
+                raise ArchitectureError(msg)
+            found[op.name] = next(iter(given))
+    return found
 
 
-def _is_module(node: Node) -> bool:
+def _is_sequential(cls: ClassPlan) -> bool:
+    """Whether ``cls`` is a plain chain of modules from its one input to its output."""
+    if len(cls.inputs) != 1 or cls.flags or cls.output != cls.nodes[-1].name:
+        return False
+    previous = cls.inputs[0]
+    for op in cls.nodes:
+        if op.inputs != (previous,) or op.op not in _SEQUENTIAL_OPS:
+            return False
+        previous = op.name
+    return True
+
+
+def _block_class(the_plan: Plan, cls: ClassPlan, ranks: Mapping[tuple[str, str], set[int]]) -> ClassCode:
+    init = INDENT * 2
+    signature = Call(
+        "def __init__", ("self", *(f"{p}: int" for p in cls.params), *(f"{f}: bool = False" for f in cls.flags))
+    )
+    init_def = format_lines(signature, INDENT, suffix=" -> None:")
+    if _is_sequential(cls):
+        body = []
+        for op in cls.nodes:
+            body += format_lines(_sequential_expr(the_plan, op), init, f"self.{op.name} = ")
+        return ClassCode(cls.name, "nn.Sequential", None, init_def, body, [], [])
+    # A zero's stride or a crop's margins given by a parameter are read from ``self``
+    # in forward, so __init__ stores them; so is a flag that appends nodes.
+    forward_attrs = {"zero": ("stride",), "crop2d": ("top", "bottom", "left", "right")}
+    used = (op.attr(k) for op in cls.all_ops() for k in forward_attrs.get(op.op, ()))
+    stored = sorted({value.name for value in used if isinstance(value, Lin)})
+    if cls.tail is not None:
+        stored.append(cls.tail.flag)
+    init_body = [f"{init}self.{p} = {p}" for p in stored]
+    for op in cls.nodes:
+        if not _is_module(op):
+            continue
+        if op.name in cls.alternatives:
+            flag, other = cls.alternatives[op.name]
+            chosen, plain = _module_expr(the_plan, other), _module_expr(the_plan, op)
+            switch = Call(f"({chosen.func} if {flag} else {plain.func})", plain.args)
+            if chosen.args == plain.args and len(flat(switch)) + len(init) + len(op.name) + 8 <= LINE_LENGTH:
+                # Two classes built from the same arguments: pick the class.
+                init_body.append(f"{init}self.{op.name} = {flat(switch)}")
+                continue
+            init_body.append(f"{init}if {flag}:")
+            init_body += format_lines(chosen, init + INDENT, f"self.{op.name} = ")
+            init_body.append(f"{init}else:")
+            init_body += format_lines(plain, init + INDENT, f"self.{op.name} = ")
+        else:
+            init_body += format_lines(_module_expr(the_plan, op), init, f"self.{op.name} = ")
+    if not init_body and not cls.params and not cls.flags:
+        init_def = []
+    forward_args = ("self", *(f"{var}: torch.Tensor" for var in cls.inputs))
+    forward_def = format_lines(Call("def forward", forward_args), INDENT, suffix=" -> torch.Tensor:")
+    rank_of = _rank_of(cls.name, cls.sources, list(cls.all_ops()), ranks)
+    inputs = {name: name for name in cls.inputs}
+    if cls.tail is None:
+        forward_body = _forward_body(cls.nodes, inputs, rank_of)
+    else:
+        tail = cls.tail
+        var = next(v for v in ("out", "x", "y") if v not in cls.inputs)
+        inner = {op.name for op in tail.nodes}
+        keep = [ref for op in tail.nodes for ref in op.inputs if ref not in inner and ref != cls.output]
+        forward_body = _forward_body(cls.nodes, inputs, rank_of, final=f"{var} = ", keep=keep)
+        forward_body.append(f"{INDENT * 2}if self.{tail.flag}:")
+        tail_inputs = {**inputs, **{op.name: op.name for op in cls.nodes}, cls.output: var}
+        forward_body += _forward_body(tail.nodes, tail_inputs, rank_of, final=f"{var} = ", indent=INDENT * 3)
+        forward_body.append(f"{INDENT * 2}return {var}")
+    return ClassCode(cls.name, "nn.Module", None, init_def, init_body, forward_def, forward_body)
+
+
+def _network_class(arch: Architecture, the_plan: Plan, ranks: Mapping[tuple[str, str], set[int]]) -> ClassCode:
+    init = INDENT * 2
+    groups = {group.members[0]: group for group in the_plan.groups}
+    members = {member for group in the_plan.groups for member in group.members}
+    ops = {op.name: op for op in the_plan.nodes}
+    init_body = []
+    for op in the_plan.nodes:
+        if op.name in groups:
+            group = groups[op.name]
+            init_body += format_lines(_container(the_plan, group, ops), init, f"self.{group.name} = ")
+        elif op.name not in members and _is_module(op):
+            init_body += format_lines(_module_expr(the_plan, op), init, f"self.{op.name} = ")
+    arguments = [f"{name}: int = {value}" for name, value in the_plan.sizes]
+    init_def = format_lines(Call("def __init__", ("self", *arguments)), INDENT, suffix=" -> None:")
+    forward_def = format_lines(Call("def forward", ("self", "x: torch.Tensor")), INDENT, suffix=" -> torch.Tensor:")
+    rank_of = _rank_of(arch.name, (arch.name,), the_plan.nodes, ranks)
+    nodes: list[Any] = []
+    for op in the_plan.nodes:
+        if op.name in groups:
+            nodes.append(_Loop(groups[op.name], the_plan, ops))
+        elif op.name not in members:
+            nodes.append(op)
+    forward_body = _forward_body(nodes, {Architecture.INPUT: "x"}, rank_of)
+    shape = ", ".join(map(str, arch.input_shape))
+    docstring = f"Maps (N, {shape}) inputs to (N, {arch.num_classes}) logits; {arch.num_params:,} parameters."
+    return ClassCode(arch.name, "nn.Module", docstring, init_def, init_body, forward_def, forward_body)
+
+
+@attrs.frozen
+class _Loop:
+    """The calls of a group, as one node of the network's graph."""
+
+    group: Group
+    plan: Plan
+    ops: Mapping[str, Op]
+
+    @property
+    def name(self) -> str:
+        return self.group.members[-1]
+
+    @property
+    def op(self) -> str:
+        return "loop" if self.group.arity > 1 else "group"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.group.initial
+
+
+def _container(the_plan: Plan, group: Group, ops: Mapping[str, Op]) -> Call:
+    """``nn.Sequential(...)`` or ``nn.ModuleList([...])`` of a group's calls, repeats in loops."""
+    calls = [flat(_module_expr(the_plan, ops[member])) for member in group.members]
+    runs: list[tuple[str, int]] = []
+    for call in calls:
+        if runs and runs[-1][0] == call:
+            runs[-1] = (call, runs[-1][1] + 1)
+        else:
+            runs.append((call, 1))
+    if group.arity == 1:
+        items = tuple(call if n == 1 else f"*({call} for _ in range({n}))" for call, n in runs)
+        return Call("nn.Sequential", items)
+    if len(runs) == 1:
+        call, n = runs[0]
+        return Call("nn.ModuleList", (f"[{call} for _ in range({n})]",))
+    items = tuple(call if n == 1 else f"*({call} for _ in range({n}))" for call, n in runs)
+    return Call("nn.ModuleList", (Call("", items, "[]"),))
+
+
+def _loop_lines(loop: _Loop, args: Sequence[str], taken: set[str]) -> Statements:
+    """``s0 = s1 = ...`` and the loop over a group's ModuleList."""
+    group, arity = loop.group, loop.group.arity
+    inputs = {loop.plan.class_map[loop.ops[m].block].inputs for m in group.members}
+    names = next(iter(inputs)) if len(inputs) == 1 else ()
+    if len(names) != arity or set(names) & (taken | {"x", "out", "self"}):
+        names = tuple(f"s{i}" for i in range(arity))
+    single = group.name[:-1] if group.name.endswith("s") else "block"
+    if single in taken or single in names or not single.isidentifier():
+        single = "block"
+    # One start value for every state (the stem's output, twice): s0 = s1 = stem.
+    same = len(set(args)) == 1
+    init = f"{' = '.join(names)} = {args[0]}" if same else f"{', '.join(names)} = {', '.join(args)}"
+    shifted = ", ".join((*names[1:], f"{single}({', '.join(names)})"))
+    lines = (init, f"for {single} in self.{group.name}:", f"{INDENT}{', '.join(names)} = {shifted}")
+    outputs = dict(zip(reversed(group.members), reversed(names), strict=False))
+    return Statements(lines, outputs)
+
+
+def _is_module(op: Any) -> bool:
     # A pool whose window depends on a block parameter becomes nn.MaxPool2d/AvgPool2d
     # (or the 1-D ones) so that forward needs no stored parameters.
-    pooled = node.op in _POOLS
-    return node.op in _MODULE_OPS or (pooled and any(isinstance(v, str) for _, v in node.attrs))
+    pooled = op.op in _POOLS
+    return op.op in _MODULE_OPS or (pooled and any(isinstance(v, Lin) for _, v in op.attrs))
 
 
 def _literal(value: object) -> str:
-    return value if isinstance(value, str) else repr(value)
+    return str(value) if isinstance(value, Lin) else repr(value)
 
 
-def _keywords(node: Node, defaults: Mapping[str, object]) -> tuple[str, ...]:
+def _keywords(node: Op, defaults: Mapping[str, object]) -> tuple[str, ...]:
     """``name=value`` for attributes that differ from torch's defaults (or are parameters)."""
     a = node.attr_dict
     return tuple(
-        f"{key}={_literal(a[key])}" for key, default in defaults.items() if isinstance(a[key], str) or a[key] != default
+        f"{key}={_literal(a[key])}" for key, default in defaults.items() if isinstance(a[key], Lin) or a[key] != default
     )
 
 
-def _module_expr(arch: Architecture, node: Node) -> Call:
+def _module_expr(the_plan: Plan, node: Op) -> Call:
     a = {key: _literal(value) for key, value in node.attrs}
     if node.op == "conv2d":
         defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}
@@ -191,12 +341,26 @@ def _module_expr(arch: Architecture, node: Node) -> Call:
     if node.op == "dropout":
         return Call("nn.Dropout", _keywords(node, {"p": 0.5}))
     if node.op == "block":
-        block = arch.block_map[node.block]
-        return Call(block.name, tuple(f"{p}={a[p]}" for p in block.params))
+        cls = the_plan.class_map[node.block]
+        given = node.attr_dict
+        args = [f"{p}={_literal(given[p])}" for p in cls.params]
+        args += [f"{f}=True" for f in cls.flags if given.get(f)]
+        return Call(cls.name, tuple(args))
     return Call(_POOLS[node.op], (a["kernel_size"], *_pool_keywords(node)))
 
 
-def _pool_keywords(node: Node) -> tuple[str, ...]:
+def _sequential_expr(the_plan: Plan, node: Op) -> Call:
+    """The module of a node of an nn.Sequential block (activations and flatten included)."""
+    if node.op in _ACTIVATION_MODULES:
+        return Call(_ACTIVATION_MODULES[node.op], ())
+    if node.op == "flatten":
+        return Call("nn.Flatten", ())
+    if node.op == "identity":
+        return Call("nn.Identity", ())
+    return _module_expr(the_plan, node)
+
+
+def _pool_keywords(node: Op) -> tuple[str, ...]:
     a = node.attr_dict
     # torch's stride defaults to the kernel size, not to 1.
     stride = () if a["stride"] == a["kernel_size"] else (f"stride={_literal(a['stride'])}",)
@@ -206,7 +370,7 @@ def _pool_keywords(node: Node) -> tuple[str, ...]:
     return stride + rest
 
 
-def _forward_expr(node: Node, args: Sequence[str], rank: int | None) -> Expr:
+def _forward_expr(node: Op, args: Sequence[str], rank: int | None) -> Expr:
     if _is_module(node):
         return Call(f"self.{node.name}", tuple(args))
     op, x = node.op, args[0]
@@ -222,7 +386,7 @@ def _forward_expr(node: Node, args: Sequence[str], rank: int | None) -> Expr:
         stride = node.attr("stride")
         if stride == 1:
             return Call("torch.zeros_like", (x,))
-        step = f"self.{stride}" if isinstance(stride, str) else str(stride)
+        step = f"self.{stride}" if isinstance(stride, Lin) else str(stride)
         # Subsample L of (N, C, L), or H and W of (N, C, H, W).
         steps = ", ".join([f"::{step}"] * (rank - 1))
         return Call("torch.zeros_like", (f"{x}[:, :, {steps}]",))
@@ -238,12 +402,12 @@ def _forward_expr(node: Node, args: Sequence[str], rank: int | None) -> Expr:
     raise ArchitectureError(msg)
 
 
-def _crop_slice(node: Node, start: str, end: str, dim: int, x: str) -> str:
+def _crop_slice(node: Op, start: str, end: str, dim: int, x: str) -> str:
     """``1:`` or ``1 : x.shape[2] - 1``: a slice as a person would write it."""
     first, last = node.attr(start), node.attr(end)
 
-    def bound(value: int | str) -> str:
-        return f"self.{value}" if isinstance(value, str) else str(value)
+    def bound(value: int | Lin) -> str:
+        return f"self.{value}" if isinstance(value, Lin) else str(value)
 
     begin = "" if first == 0 else bound(first)
     if last == 0:
@@ -251,10 +415,29 @@ def _crop_slice(node: Node, start: str, end: str, dim: int, x: str) -> str:
     return f"{begin} : {x}.shape[{dim}] - {bound(last)}"
 
 
-def _forward_body(nodes: Sequence[Node], input_vars: Mapping[str, str], rank_of: Mapping[str, int]) -> list[str]:
-    """``forward``'s statements (see :func:`.._common.graph_body`)."""
+def _inline(value: Any, reader: Any) -> bool:
+    """A call may be a term of a sum, a part of a concatenation or a loop's start; a slice goes anywhere."""
+    if value.op in ("add", "concat", "loop"):
+        return False
+    return value.op == "crop2d" or reader.op in ("add", "concat", "loop")
 
-    def lower(node: Node, args: Sequence[str], tmp: str) -> list[Expr]:
+
+def _forward_body(
+    nodes: Sequence[Any],
+    input_vars: Mapping[str, str],
+    rank_of: Mapping[str, int],
+    final: str = "return ",
+    keep: Sequence[str] = (),
+    indent: str = INDENT * 2,
+) -> list[str]:
+    """``forward``'s statements (see :func:`.._common.graph_body`)."""
+    taken = {node.name for node in nodes} | set(input_vars.values())
+
+    def lower(node: Any, args: Sequence[str], tmp: str) -> Any:
+        if isinstance(node, _Loop):
+            if node.group.arity == 1:
+                return [Call(f"self.{node.group.name}", tuple(args))]
+            return _loop_lines(node, args, taken)
         return [_forward_expr(node, args, rank_of.get(node.name))]
 
-    return graph_body(nodes, input_vars, lower, INDENT * 2)
+    return graph_body(nodes, input_vars, lower, indent, final, inline=_inline, keep=keep)

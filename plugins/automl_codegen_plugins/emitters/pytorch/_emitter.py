@@ -10,6 +10,7 @@ from typing import Any
 from automl_codegen import Architecture, ArchitectureError
 
 from .._common import Preprocess, docstring_lines, load_template, preprocess_constants, write_atomically
+from .._structure import grouped_state_dict
 from .._tabular import tabular_code
 from ._codegen import lower
 
@@ -22,9 +23,11 @@ class PytorchEmitter:
     """Writes an architecture as one ``model.py`` that imports only torch.
 
     The module has one ``nn.Module`` class per block kind, the network class and a
-    ``build_model(weights=None)`` function; its state-dict keys are those of
-    :func:`automl_codegen_plugins.torch_model.build_model`, so weights trained in the
-    search load unchanged.
+    ``build_model(weights=None, ...)`` function taking the network's arguments (its
+    sizes and ``num_classes``). Its state-dict keys are those of
+    :func:`automl_codegen_plugins.torch_model.build_model` (repeated calls in one
+    container: ``cells.7.``), so weights trained in the search load unchanged; weights
+    saved before containers existed (``cell7.``) are renamed on export.
     """
 
     name = "pytorch"
@@ -40,16 +43,16 @@ class PytorchEmitter:
                 ``dtype``, ``normalization``), ``metrics``, ``dataset``, ``strategy``,
                 ``space``, ``genotype`` and any other JSON-like entries.
         """
-        code = lower(architecture)
-        preprocess = preprocess_constants(metadata, architecture.input_shape)
         tabular = tabular_code(metadata, "outputs")
+        # A table's predict() names its classes, so their number is not an argument.
+        code = lower(architecture, num_classes_argument=tabular is None)
+        preprocess = preprocess_constants(metadata, architecture.input_shape)
         return load_template(__package__, "model.py.jinja").render(
             doc_title=_TITLE,
             doc_lines=_docstring_lines(architecture, metadata or {}, self, preprocess, tabular),
             code=code,
             preprocess=preprocess,
             tabular=tabular,
-            net=architecture.name,
             example_shape=", ".join(map(str, (2, *architecture.input_shape))),
         )
 
@@ -83,7 +86,7 @@ class PytorchEmitter:
 
             from ...torch_model import build_model
 
-            weights = {key: value.detach().cpu() for key, value in state_dict.items()}
+            weights = self.code_state_dict(architecture, {k: v.detach().cpu() for k, v in state_dict.items()})
             try:
                 # Checked before writing: a bad file would only fail in the user's hands.
                 build_model(architecture).load_state_dict(weights)
@@ -94,6 +97,15 @@ class PytorchEmitter:
             write_atomically(paths[1], lambda tmp: _save(torch, weights, tmp))
         write_atomically(paths[0], lambda tmp: tmp.write_text(source, encoding="utf-8", newline="\n"))
         return paths
+
+    def code_state_dict(self, architecture: Architecture, state_dict: Mapping[str, Any]) -> dict[str, Any]:
+        """``state_dict`` with the keys of the generated code (and of today's torch builder).
+
+        The values are the same objects. Keys that name a repeated call by its node, as
+        weights saved before containers did (``cell7.preprocess0.conv.weight``), become
+        the container's (``cells.7.preprocess0.conv.weight``); others stay as they are.
+        """
+        return grouped_state_dict(architecture, state_dict)
 
 
 def _save(torch: Any, weights: Mapping[str, Any], path: Path) -> None:

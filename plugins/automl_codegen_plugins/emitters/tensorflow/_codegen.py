@@ -1,9 +1,11 @@
 """Lower an architecture to the statements of a Keras functional model.
 
-Each block kind becomes one function that adds its layers to the graph; the network's
-own graph is built in ``build_model``. Every other node becomes one named Keras layer
-(an identity becomes none), and a layer's name is the node's module path in the PyTorch
-model (``cell1.inner.conv``), so converted weights find their layers by name. A few
+Each block kind becomes one function that adds its layers to the graph, following the
+plan of :mod:`.._structure` that the PyTorch emitter follows too (twins merged, constant
+parameters written in, repeated calls in loops); the network's own graph is built in
+``build_model``. Every other node becomes one named Keras layer (an identity becomes
+none), and a layer's name is the node's module path in the PyTorch model
+(``cells.1.inner.conv``), so converted weights find their layers by name. A few
 nodes need a helper layer first (zero padding, a subsampling step, the channels-first
 permutation before a flatten); those helpers are named after the node plus a suffix
 (``stem.pad``), which no node path can take because node names have no dots.
@@ -29,12 +31,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 
-from automl_codegen import Architecture, ArchitectureError, Block, Node
+from automl_codegen import Architecture, ArchitectureError, Node
 
-from .._common import INDENT, LINE_LENGTH, Call, Expr, flat, format_lines, graph_body
+from .._common import INDENT, LINE_LENGTH, Branches, Call, Expr, Statements, flat, format_lines, graph_body
+from .._structure import ClassPlan, Group, Lin, Op, Plan, plan, snake_case
 
 __all__ = ["ModuleCode", "conv_is_depthwise", "lower"]
 
@@ -66,6 +70,13 @@ class IfParam:
 
     apply: Apply
     param: str
+
+
+def flat_apply(expr: Expr | Apply) -> str:
+    """An expression on one line, layer calls included."""
+    if isinstance(expr, Apply):
+        return f"{flat(expr.layer)}({flat(expr.arg)})"
+    return flat(expr)
 
 
 def layout(expr: Expr | Apply | IfParam, indent: str, prefix: str = "") -> list[str]:
@@ -115,48 +126,115 @@ class ModuleCode:
     input_shape: tuple[int, ...]  # (H, W, C), (L, C) or (F,): what keras.Input takes
 
 
-def lower(arch: Architecture) -> ModuleCode:
+def lower(arch: Architecture, *, num_classes_argument: bool = True) -> ModuleCode:
     """The block functions of ``arch`` in dependency order, and ``build_model``'s body."""
-    names = _function_names(arch)
+    the_plan = plan(arch, num_classes_argument=num_classes_argument)
+    names = _function_names(the_plan)
     ranks = _ranks(arch)
     helpers: set[str] = set()
     functions = []
     # The parameters each block function takes: those its Keras layers read. Keras infers
     # input channels, so a PyTorch block's ``c_in`` is often not one of them.
     used: dict[str, tuple[str, ...]] = {}
-    for block in arch.block_order:  # callees first, so their used parameters are known
-        scope = _Scope(arch, block.name, names, ranks, helpers, used, in_block=True)
-        body = graph_body(block.nodes, {n: n for n in block.inputs}, scope.lower, INDENT, layout=layout)
+    for cls in the_plan.classes:  # callees first, so their used parameters are known
+        scope = _Scope(the_plan, cls.name, cls.sources, names, ranks, helpers, used, in_block=True)
+        body = _function_body(cls, scope)
         text = "\n".join(body)
-        used[block.name] = tuple(p for p in block.params if re.search(rf"\b{p}\b", text))
+        used[cls.name] = tuple(p for p in cls.params if re.search(rf"\b{p}\b", text))
         tensor = "keras.KerasTensor"
-        args = (*(f"{n}: {tensor}" for n in block.inputs), *(f"{p}: int" for p in used[block.name]), "name: str")
-        def_lines = format_lines(Call(f"def {names[block.name]}", args), "", suffix=f" -> {tensor}:")
-        def_lines.append(f'{INDENT}"""The ``{block.name}`` block."""')
+        args = (
+            *(f"{n}: {tensor}" for n in cls.inputs),
+            *(f"{p}: int" for p in used[cls.name]),
+            "name: str",
+            *(f"{f}: bool = False" for f in cls.flags),
+        )
+        def_lines = format_lines(Call(f"def {names[cls.name]}", args), "", suffix=f" -> {tensor}:")
         functions.append(FunctionCode(def_lines, body))
-    scope = _Scope(arch, arch.name, names, ranks, helpers, used, in_block=False)
+    scope = _Scope(the_plan, arch.name, (arch.name,), names, ranks, helpers, used, in_block=False)
+    groups = {group.members[0]: group for group in the_plan.groups}
+    members = {member for group in the_plan.groups for member in group.members}
+    nodes: list[Any] = []
+    for op in the_plan.nodes:
+        if op.name in groups:
+            nodes.append(_Loop(groups[op.name]))
+        elif op.name not in members:
+            nodes.append(op)
+    scope.taken = {op.name for op in the_plan.nodes} | {name for name, _ in the_plan.sizes}
     inputs = {Architecture.INPUT: "inputs"}
-    build_body = graph_body(arch.nodes, inputs, scope.lower, INDENT, final="outputs = ", layout=layout)
-    build_def = format_lines(Call("def build_model", ("weights: str | None = None",)), "", suffix=" -> keras.Model:")
+    build_body = graph_body(
+        nodes,
+        inputs,
+        scope.lower,
+        INDENT,
+        final="outputs = ",
+        layout=layout,
+        inline=_inline,
+        keep=[Architecture.INPUT],
+        one_line=flat_apply,
+    )
+    arguments = [f"{name}: int = {value}" for name, value in the_plan.sizes]
+    build_def = format_lines(
+        Call("def build_model", ("weights: str | None = None", *arguments)), "", suffix=" -> keras.Model:"
+    )
     model_lines = format_lines(Call("keras.Model", ("inputs", "outputs", f'name="{arch.name}"')), INDENT, "model = ")
     c, *sizes = arch.input_shape
     channels_last = (*sizes, c)
     return ModuleCode(frozenset(helpers), functions, build_def, build_body, model_lines, channels_last)
 
 
-def _function_names(arch: Architecture) -> dict[str, str]:
-    """``_snake_case`` function names per block; the underscore keeps them apart from
-    node names (local variables), and a number any two blocks that would share one."""
+def _function_body(cls: ClassPlan, scope: _Scope) -> list[str]:
+    """A block function's statements: its graph, then the nodes a flag appends."""
+    inputs = {n: n for n in cls.inputs}
+    if cls.tail is None:
+        return graph_body(cls.nodes, inputs, scope.lower, INDENT, layout=layout)
+    tail = cls.tail
+    var = next(v for v in ("out", "x", "y") if v not in cls.inputs)
+    inner = {op.name for op in tail.nodes}
+    keep = [ref for op in tail.nodes for ref in op.inputs if ref not in inner and ref != cls.output]
+    body = graph_body(cls.nodes, inputs, scope.lower, INDENT, final=f"{var} = ", layout=layout, keep=keep)
+    body.append(f"{INDENT}if {tail.flag}:")
+    tail_inputs = {**inputs, **{op.name: op.name for op in cls.nodes}, cls.output: var}
+    body += graph_body(tail.nodes, tail_inputs, scope.lower, INDENT * 2, final=f"{var} = ", layout=layout)
+    body.append(f"{INDENT}return {var}")
+    return body
+
+
+@attrs.frozen
+class _Loop:
+    """The calls of a group, as one node of ``build_model``'s graph."""
+
+    group: Group
+
+    @property
+    def name(self) -> str:
+        return self.group.members[-1]
+
+    @property
+    def op(self) -> str:
+        return "loop"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.group.initial
+
+
+def _inline(value: Any, reader: Any) -> bool:
+    """A layer call may start a loop (``s0 = s1 = layers.BatchNormalization(...)(x)``)."""
+    return reader.op == "loop" and value.op not in ("add", "concat", "loop", "block")
+
+
+def _function_names(the_plan: Plan) -> dict[str, str]:
+    """``_snake_case`` function names per class; the underscore keeps them apart from
+    node names (local variables), and a number any two classes that would share one."""
     names: dict[str, str] = {}
     taken: set[str] = set()
-    for block in arch.block_order:
-        words = _WORDS.sub(lambda m: m[0].capitalize(), block.name)
-        base = "_" + _SNAKE.sub("_", words).lower()
+    for cls in the_plan.classes:
+        base = "_" + snake_case(cls.name)
         name, number = base, 2
         while name in taken:
             name, number = f"{base}_{number}", number + 1
         taken.add(name)
-        names[block.name] = name
+        names[cls.name] = name
     return names
 
 
@@ -200,37 +278,53 @@ def conv_is_depthwise(node: Node) -> bool:
 
 
 def _literal(value: object) -> str:
-    return value if isinstance(value, str) else repr(value)
+    return str(value) if isinstance(value, Lin) else repr(value)
 
 
 def _is_one(value: object) -> bool:
     """Known to be 1 (a block parameter might be anything)."""
-    return value == 1 and not isinstance(value, str)
+    return value == 1 and not isinstance(value, Lin)
 
 
 @attrs.define
 class _Scope:
     """Lowers the nodes of one graph: a block function or ``build_model``."""
 
-    arch: Architecture
+    plan: Plan
     graph: str
+    sources: tuple[str, ...]  # the IR graphs the nodes come from (for their ranks)
     functions: Mapping[str, str]
     ranks: Mapping[tuple[str, str], set[int]]
     helpers: set[str]
-    used_params: Mapping[str, tuple[str, ...]]  # block name -> the parameters its function takes
+    used_params: Mapping[str, tuple[str, ...]]  # class name -> the parameters its function takes
     in_block: bool
+    taken: set[str] = attrs.field(factory=set)  # names of build_model's variables and arguments
 
-    def name_kw(self, node: Node, suffix: str = "") -> str:
+    def name_kw(self, node: Any, suffix: str = "") -> str:
         """The ``name=`` argument of a node's layer: its path in the PyTorch model."""
         if self.in_block:
             return f'name=f"{{name}}.{node.name}{suffix}"'
         return f'name="{node.name}{suffix}"'
 
-    def layer(self, cls: str, node: Node, *args: str, suffix: str = "") -> Call:
+    def layer(self, cls: str, node: Any, *args: str, suffix: str = "") -> Call:
         return Call(cls, (*args, self.name_kw(node, suffix)))
 
-    def lower(self, node: Node, args: Sequence[str], tmp: str) -> list[Expr | Apply]:
+    def lower(self, node: Any, args: Sequence[str], tmp: str) -> Any:
         """The expressions of one node: usually one layer call, more with helpers."""
+        if isinstance(node, _Loop):
+            return self._loop(node.group, args, tmp)
+        cls = self.plan.class_map.get(self.graph)
+        if cls is not None and node.name in cls.alternatives:
+            flag, other = cls.alternatives[node.name]
+            chosen, plain = self._lower(other, args, tmp), self._lower(node, args, tmp)
+            if len(chosen) == len(plain) == 1 and isinstance(chosen[0], Call) and isinstance(plain[0], Call):
+                switch = Call(f"({chosen[0].func} if {flag} else {plain[0].func})", plain[0].args)
+                if chosen[0].args == plain[0].args and len(INDENT + tmp + " = " + flat(switch)) <= LINE_LENGTH:
+                    return [switch]  # two functions called with the same arguments: pick the function
+            return Branches(flag, chosen, plain)
+        return self._lower(node, args, tmp)
+
+    def _lower(self, node: Op, args: Sequence[str], tmp: str) -> list[Expr | Apply]:
         op, a = node.op, node.attr_dict
         x = args[0]
         if op in ("conv2d", "conv1d", "depthwise_conv2d"):
@@ -280,13 +374,59 @@ class _Scope:
             # Channels are last in NHWC maps and the only axis of vectors: axis -1 either way.
             return [Apply(self.layer("layers.Concatenate", node), Call("", tuple(args), "[]"))]
         if op == "block":
-            block: Block = self.arch.block_map[node.block]
-            params = tuple(f"{p}={_literal(a[p])}" for p in self.used_params[block.name])
-            return [Call(self.functions[block.name], (*args, *params, self.name_kw(node)))]
+            return [self.call(node, args, self.name_kw(node))]
         msg = f"node {node.name!r}: the TensorFlow emitter does not know op {op!r}"
         raise ArchitectureError(msg)
 
-    def _conv(self, node: Node, x: str, tmp: str) -> list[Expr | Apply]:
+    def call(self, node: Op, args: Sequence[str], name: str) -> Call:
+        """The call of a block function."""
+        cls = self.plan.class_map[node.block]
+        a = node.attr_dict
+        params = tuple(f"{p}={_literal(a[p])}" for p in self.used_params[cls.name])
+        flags = tuple(f"{flag}=True" for flag in cls.flags if a.get(flag))
+        return Call(self.functions[cls.name], (*args, *params, name, *flags))
+
+    def _loop(self, group: Group, args: Sequence[str], tmp: str) -> Statements:
+        """The calls of a group: a ``for`` loop over each run of equal calls."""
+        ops = {op.name: op for op in self.plan.nodes}
+        arity = group.arity
+        inputs = {self.plan.class_map[ops[m].block].inputs for m in group.members}
+        names: tuple[str, ...] = next(iter(inputs)) if len(inputs) == 1 else ()
+        if arity == 1:
+            names = (tmp,)
+        elif len(names) != arity or set(names) & (self.taken | {"x", "out", "inputs", "outputs", "model"}):
+            names = tuple(f"s{i}" for i in range(arity))
+        index = next(v for v in ("i", "index", "position") if v not in self.taken)
+        lines: list[str] = []
+        if arity > 1 or args[0] != names[0]:
+            # One start value for every state (the stem's output, twice): s0 = s1 = stem.
+            same = len(set(args)) == 1
+            lines.append(f"{' = '.join(names)} = {args[0]}" if same else f"{', '.join(names)} = {', '.join(args)}")
+        target = f"{names[0]} = " if arity == 1 else f"{', '.join(names)} = {', '.join(names[1:])}, "
+
+        def member(position: int, name: str) -> Call:
+            return self.call(ops[group.members[position]], names, name)
+
+        def relative(lines: list[str]) -> list[str]:  # graph_body indents them for build_model
+            return [line.removeprefix(INDENT) for line in lines]
+
+        texts = [flat(member(position, "")) for position in range(len(group.members))]
+        position = 0
+        while position < len(texts):
+            end = position + 1
+            while end < len(texts) and texts[end] == texts[position]:
+                end += 1
+            if end - position == 1:
+                lines += relative(format_lines(member(position, f'name="{group.name}.{position}"'), INDENT, target))
+            else:
+                lines.append(f"for {index} in range({f'{position}, ' if position else ''}{end}):")
+                call = member(position, f'name=f"{group.name}.{{{index}}}"')
+                lines += relative(format_lines(call, INDENT * 2, target))
+            position = end
+        outputs = dict(zip(reversed(group.members), reversed(names), strict=False))
+        return Statements(tuple(lines), outputs)
+
+    def _conv(self, node: Op, x: str, tmp: str) -> list[Expr | Apply]:
         a = node.attr_dict
         k, s, p, d = a["kernel_size"], a["stride"], a["padding"], a["dilation"]
         dims = "1D" if node.op == "conv1d" else "2D"
@@ -318,7 +458,7 @@ class _Scope:
         if pad:
             padding = Apply(self.layer(f"layers.ZeroPadding{dims}", node, _literal(p), suffix=".pad"), x)
             # A block parameter may be 0 in some calls: those get no padding layer at all.
-            stages.append(IfParam(padding, p) if isinstance(p, str) else padding)
+            stages.append(IfParam(padding, str(p)) if isinstance(p, Lin) else padding)
         stages.append(Apply(self.layer(cls, node, *head, *options), tmp if stages else x))
         if subsample:
             # A 1x1 max pool with stride s keeps every s-th pixel: the strided result.
@@ -326,7 +466,7 @@ class _Scope:
             stages.append(Apply(step, tmp))
         return stages
 
-    def _pool(self, node: Node, x: str, tmp: str) -> list[Expr | Apply]:
+    def _pool(self, node: Op, x: str, tmp: str) -> list[Expr | Apply]:
         a = node.attr_dict
         k, s, p = a["kernel_size"], a["stride"], a["padding"]
         dims = node.op[-2:].upper()  # "1D" or "2D"
@@ -345,9 +485,9 @@ class _Scope:
         options = (_literal(k), f"strides={_literal(s)}", f"padding={_literal(p)}")
         return [Apply(self.layer(helper, node, *options), x)]
 
-    def rank(self, node: Node) -> int:
+    def rank(self, node: Any) -> int:
         """The per-sample rank of a node's input, the same in every call of the graph."""
-        ranks = self.ranks[(self.graph, node.name)]
+        ranks = set().union(*(self.ranks.get((source, node.name), set()) for source in self.sources))
         if len(ranks) != 1:
             first, *others = (_KINDS[rank] for rank in sorted(ranks, reverse=True))
             msg = (
@@ -357,7 +497,7 @@ class _Scope:
             raise ArchitectureError(msg)
         return next(iter(ranks))
 
-    def _flatten(self, node: Node, x: str, tmp: str) -> list[Expr | Apply]:
+    def _flatten(self, node: Op, x: str, tmp: str) -> list[Expr | Apply]:
         rank = self.rank(node)
         if rank == 1:
             return [Apply(self.layer("layers.Flatten", node), x)]

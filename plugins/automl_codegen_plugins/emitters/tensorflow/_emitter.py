@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from automl_codegen import Architecture, ArchitectureError, PluginError
 
 from .._common import Preprocess, docstring_lines, load_template, preprocess_constants, write_atomically
+from .._structure import grouped_state_dict
 from .._tabular import tabular_code
 from ._codegen import lower
 
@@ -51,10 +52,11 @@ class TensorflowEmitter:
                 ``dtype``, ``normalization``), ``metrics``, ``dataset``, ``strategy``,
                 ``space``, ``genotype`` and any other JSON-like entries.
         """
-        code = lower(architecture)
+        tabular = tabular_code(metadata, "outputs")
+        # A table's predict() names its classes, so their number is not an argument.
+        code = lower(architecture, num_classes_argument=tabular is None)
         dims = ", ".join(map(str, code.input_shape))
         preprocess = preprocess_constants(metadata, architecture.input_shape)
-        tabular = tabular_code(metadata, "outputs")
         return load_template(__package__, "model_tf.py.jinja").render(
             doc_title=_TITLE,
             doc_lines=self._docstring(
@@ -192,7 +194,9 @@ def _checked_weights(arch: Architecture, state_dict: Mapping[str, Any]) -> dict[
     from ...torch_model import build_model
     from ._weights import keras_weights
 
-    tensors = {key: torch.as_tensor(value).detach().cpu() for key, value in state_dict.items()}
+    # Keys as the builder has them today: weights saved before repeated calls had containers
+    # (cell7.x) are renamed (cells.7.x).
+    tensors = grouped_state_dict(arch, {key: torch.as_tensor(v).detach().cpu() for key, v in state_dict.items()})
     try:
         build_model(arch).load_state_dict(tensors)
     except RuntimeError as exc:

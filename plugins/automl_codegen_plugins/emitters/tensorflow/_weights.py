@@ -1,8 +1,9 @@
 """Convert a PyTorch state dict into the weights of the Keras layers the emitter writes.
 
 Keys of the state dict are module paths plus a tensor name (``cell1.inner.conv.weight``);
-the generated Keras layers are named by those module paths (``cell1.inner.conv``). The
-arrays change layout on the way:
+the generated Keras layers are named by those module paths (``cell1.inner.conv``), as
+the generated PyTorch code spells them (repeated calls in a container: ``cells.1.inner.conv``,
+see :attr:`.._structure.Plan.renames`). The arrays change layout on the way:
 
 ===============================  ==========================  ===========================
 PyTorch                          Keras layer                 Keras weights
@@ -30,6 +31,7 @@ import numpy as np
 
 from automl_codegen import Architecture, Node
 
+from .._structure import plan
 from ._codegen import conv_is_depthwise
 
 __all__ = ["keras_weights"]
@@ -47,14 +49,16 @@ def keras_weights(arch: Architecture, state_dict: Mapping[str, Any]) -> dict[str
     Args:
         arch: the architecture the state dict belongs to.
         state_dict: the PyTorch weights (tensors or arrays), keys as in
-            :func:`automl_codegen_plugins.torch_model.build_model`; the caller checks
-            that they fit ``arch``.
+            :func:`automl_codegen_plugins.torch_model.build_model` (``cells.7.x``); the
+            caller checks that they fit ``arch``.
     """
     weights: dict[str, list[np.ndarray]] = {}
+    # Repeated calls live in one container, in the builder as in generated code: cell7 is cells.7.
+    renames = plan(arch).renames
 
     def walk(nodes: Sequence[Node], params: Mapping[str, int], prefix: str) -> None:
         for node in nodes:
-            path = prefix + node.name
+            path = prefix + node.name if prefix else renames.get(node.name, node.name)
             values = {k: params[v] if isinstance(v, str) else v for k, v in node.attrs}
             if node.op == "block":
                 walk(arch.block_map[node.block].nodes, values, f"{path}.")

@@ -26,6 +26,7 @@ from typing import Any
 from automl_codegen import Architecture, ArchitectureError
 
 from .._common import docstring_lines, load_state_dict, require, write_atomically
+from .._structure import grouped_state_dict
 from ..tensorflow import TensorflowEmitter
 
 __all__ = ["PARITY_TOLERANCE", "TfliteEmitter", "interpreter"]
@@ -99,7 +100,8 @@ class TfliteEmitter:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
                 state_dict = build_model(architecture).state_dict()
-        weights = {key: value.detach().cpu() for key, value in state_dict.items()}
+        # Weights saved before repeated calls had containers (cell7.) get their keys (cells.7.).
+        weights = grouped_state_dict(architecture, {key: value.detach().cpu() for key, value in state_dict.items()})
         load_state_dict(reference, weights, architecture)
         reference.eval()
         with _keras_model(architecture, weights) as model:
