@@ -47,6 +47,18 @@ class DatasetOptions(PluginOptions):
     unknown_message = "dataset {owner!r} has no option(s) {unknown}; its options: {names}"
 
 
+def check_samples_per_class(num_samples: int, num_classes: int, owner: str) -> None:
+    """A generated dataset needs ten examples per class to split and learn from."""
+    if num_samples < 10 * num_classes:
+        raise OptionError(
+            "num_samples={num_samples} is too small for {num_classes} classes (need >= {need})",
+            owner=owner,
+            num_samples=num_samples,
+            num_classes=num_classes,
+            need=10 * num_classes,
+        )
+
+
 def held_out(split: str, default: float = 0.2) -> Any:
     """The option field of the share of each class held out for ``split`` ("validation", "test")."""
     return attrs.field(

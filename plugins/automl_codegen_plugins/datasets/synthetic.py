@@ -11,7 +11,7 @@ from automl_codegen import hookimpl
 from automl_codegen.evaluation import Dataset
 from automl_codegen.options import OptionError, check, finite_number, is_integer, positive_int
 
-from ._split import DatasetOptions, check_held_out, dataset_options, held_out, split_dataset
+from ._split import DatasetOptions, check_held_out, check_samples_per_class, dataset_options, held_out, split_dataset
 
 #: Most pixel values generated (float64 while drawn: 2 GiB); 10**12 images ran out of memory.
 MAX_VALUES = 1 << 28
@@ -39,14 +39,7 @@ class SyntheticOptions(DatasetOptions):
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__
-        if self.num_samples < 10 * self.num_classes:
-            raise OptionError(
-                "num_samples={num_samples} is too small for {num_classes} classes (need >= {need})",
-                owner=owner,
-                num_samples=self.num_samples,
-                num_classes=self.num_classes,
-                need=10 * self.num_classes,
-            )
+        check_samples_per_class(self.num_samples, self.num_classes, owner)
         if self.num_classes > self.image_size * self.image_size:
             raise OptionError(
                 "num_classes must be between 2 and image_size**2, got {num_classes}",

@@ -19,7 +19,7 @@ from automl_codegen import hookimpl
 from automl_codegen.evaluation import Dataset
 from automl_codegen.options import OptionError, check, finite_number, is_integer, positive_int
 
-from ._split import DatasetOptions, check_held_out, dataset_options, held_out, split_dataset
+from ._split import DatasetOptions, check_held_out, check_samples_per_class, dataset_options, held_out, split_dataset
 
 NAME = "waves"
 #: Most values generated (float64 while drawn); a larger request is a typo.
@@ -56,14 +56,7 @@ class WavesOptions(DatasetOptions):
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__
-        if self.num_samples < 10 * self.num_classes:
-            raise OptionError(
-                "num_samples={num_samples} is too small for {num_classes} classes (need >= {need})",
-                owner=owner,
-                num_samples=self.num_samples,
-                num_classes=self.num_classes,
-                need=10 * self.num_classes,
-            )
+        check_samples_per_class(self.num_samples, self.num_classes, owner)
         if self.length < 16:
             raise OptionError(
                 "length={length} is too short to tell frequencies apart (need >= 16)", owner=owner, length=self.length
